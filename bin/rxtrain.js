@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// The rxtrain command: signals become an AbortSignal the run turns into a checkpoint and exit
+// 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once.
+let cli;
+try {
+  cli = await import('../dist/src/cli.js');
+} catch (error) {
+  if (error && error.code === 'ERR_MODULE_NOT_FOUND') {
+    process.stderr.write(
+      'rxtrain: not built yet; run `npm ci` (or `npm run build`) in the rxtrain directory\n',
+    );
+    process.exit(1);
+  }
+  throw error;
+}
+
+const controller = new AbortController();
+let signals = 0;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    signals++;
+    if (signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+    controller.abort(signal);
+  });
+}
+
+const code = await cli.main(process.argv.slice(2), {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  stderrIsTty: Boolean(process.stderr.isTTY),
+  env: process.env,
+  signal: controller.signal,
+});
+// Exit once both streams are flushed, even if a library left a socket or timer open.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

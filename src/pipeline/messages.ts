@@ -1,0 +1,173 @@
+/**
+ * What travels along a pipeline. Every item is one of these, tagged by `kind`; a stage handles
+ * the kinds it knows and passes every other kind through untouched, so a linear chain of stages
+ * carries the test split past the trainer to the evaluator.
+ */
+
+/** A piece of a named byte stream: a downloaded file, an archive entry. */
+export interface FileChunk {
+  kind: 'bytes';
+  /** Logical name: the file's name, or the entry's path inside its archive. */
+  file: string;
+  /** Where the bytes come from, for messages: a path, a URL, or `archive!/entry`. */
+  source: string;
+  /** Byte offset of this chunk within the file. */
+  offset: number;
+  bytes: Uint8Array;
+  /** The file's final chunk (it may be empty). */
+  last: boolean;
+  /** The file's full size, when known in advance. */
+  size?: number;
+}
+
+/**
+ * How features are computed from raw values, applied inside the kernels rather than by
+ * materialising a float copy of the dataset: feature j of an example is
+ * `x[j] * scale[j] + shift[j]`, followed by a constant 1 when `bias` is set.
+ */
+export interface FeatureTransform {
+  /** Raw values per example (the flattened image). */
+  width: number;
+  /** Per-feature multiplier (x/255 is a scale of 1/255 everywhere). */
+  scale: Float32Array;
+  /** Per-feature offset, or null when every offset is 0 (zeros stay zeros: sparse kernels apply). */
+  shift: Float32Array | null;
+  /** Append a constant-1 input (the notebook's bias column). */
+  bias: boolean;
+  /** False while standardisation statistics are still being gathered. */
+  ready: boolean;
+}
+
+/** A batch of decoded examples of one split, in file order. */
+export interface Examples {
+  kind: 'examples';
+  split: string;
+  /** Index of the first example within its split. */
+  start: number;
+  count: number;
+  /** Number of examples in the whole split, from the IDX header. */
+  splitSize: number;
+  /** Shape of one example, e.g. [28, 28]. */
+  shape: readonly number[];
+  /** Values per example: the product of `shape`. */
+  width: number;
+  /** `count × width` values, row-major. Bytes stay bytes; wider dtypes arrive as float32. */
+  data: Uint8Array | Float32Array;
+  /** `count` class labels. */
+  labels: Int32Array;
+  classes: number;
+  /** Set by the normalise stage. */
+  transform?: FeatureTransform;
+  /** The images file, for messages. */
+  source: string;
+}
+
+/** Every example of a split has been emitted. */
+export interface SplitEnd {
+  kind: 'split-end';
+  split: string;
+  count: number;
+}
+
+/** Consecutive training samples drawn by a sampler. */
+export interface SampleBlock {
+  kind: 'samples';
+  /** Id of the sampler stage that drew them. */
+  sampler: string;
+  /** 0-based pass over the training data these samples belong to (blocks never span passes). */
+  epoch: number;
+  /**
+   * The sampler's state just before this block's first sample: small plain data that, restored,
+   * makes the sampler draw this block again. Checkpoints record it with a count of samples used.
+   */
+  position: unknown;
+  /** Samples already drawn in this epoch before this block. */
+  index: number;
+  /** Samples in the training set the sampler draws from. */
+  population: number;
+  count: number;
+  width: number;
+  shape: readonly number[];
+  data: Uint8Array | Float32Array;
+  labels: Int32Array;
+  classes: number;
+  transform: FeatureTransform;
+}
+
+/** Results of one evaluation of a model on one split. */
+export interface EvalResult {
+  split: string;
+  step: number;
+  epoch: number;
+  examples: number;
+  accuracy: number;
+  /** Mean cross-entropy. */
+  loss: number;
+  /** confusion[true * classes + predicted] = count. */
+  confusion: number[];
+  /** Test-set indices of a few misclassified examples, with their predictions. */
+  misclassified: { index: number; label: number; predicted: number }[];
+}
+
+/** A checkpoint travelling down the chain: each stateful stage adds its state as it passes. */
+export interface CheckpointBarrier {
+  reason: 'interval' | 'time' | 'signal' | 'final' | 'early-stop';
+  /** Plain state of each stateful stage, by stage id. */
+  states: Record<string, unknown>;
+  /** Called by the sink once the checkpoint is durable (or failed). */
+  settle(error?: unknown): void;
+  /** Resolves when the sink has written the checkpoint. */
+  written: Promise<void>;
+}
+
+/** The model at a step, copied, for evaluators, checkpoints and the final result. */
+export interface ModelSnapshot {
+  kind: 'snapshot';
+  step: number;
+  /** Completed passes over the training data, fractional. */
+  epoch: number;
+  samples: number;
+  /** Row-major [inputs (+1 bias), classes] float32 weights. */
+  weights: Float32Array;
+  rows: number;
+  classes: number;
+  transform: FeatureTransform;
+  /** The evaluator should evaluate this one. */
+  evaluate: boolean;
+  /** The last snapshot of the run. */
+  final: boolean;
+  /** Filled in by evaluators as the snapshot passes. */
+  results: EvalResult[];
+  /** Present when this snapshot is also a checkpoint. */
+  checkpoint?: CheckpointBarrier;
+  /** Set by a stage that asks training to stop early (e.g. early stopping). */
+  stopReason?: string;
+}
+
+export type Message = FileChunk | Examples | SplitEnd | SampleBlock | ModelSnapshot;
+export type MessageKind = Message['kind'];
+
+/** Bytes a message holds, for byte capacities on edges. */
+export function messageBytes(message: Message): number {
+  switch (message.kind) {
+    case 'bytes':
+      return message.bytes.byteLength;
+    case 'examples':
+    case 'samples':
+      return message.data.byteLength + message.labels.byteLength;
+    case 'snapshot':
+      return message.weights.byteLength;
+    default:
+      return 0;
+  }
+}
+
+export function createBarrier(reason: CheckpointBarrier['reason']): CheckpointBarrier {
+  let settle!: (error?: unknown) => void;
+  const written = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error === undefined ? resolve() : reject(error));
+  });
+  // A barrier nobody waits on must not crash the process with an unhandled rejection.
+  written.catch(() => {});
+  return { reason, states: {}, settle, written };
+}

@@ -1,0 +1,108 @@
+/**
+ * The contract every stage follows, built-in or written by a user: a `type` name, a schema for its
+ * own settings (strict: unknown keys are errors), and a factory that returns a Flow operator.
+ * Wiring (id, order, edge capacity, checkpoint policy) belongs to the pipeline, not to stages.
+ */
+import type { Prng } from '../kernels/random.js';
+import type { Clock, EventBus } from './events.js';
+import type { FlowOperator } from './flow.js';
+import type { Message } from './messages.js';
+
+/** One problem a settings schema found, in the shape zod (v3 or v4) reports it. */
+export interface SchemaIssue {
+  path: readonly PropertyKey[];
+  message: string;
+  code?: string;
+  /** For unknown-key issues: the offending keys. */
+  keys?: readonly string[];
+}
+
+/** Anything with zod's `safeParse`: a zod schema, or a hand-written validator. */
+export interface SettingsSchema<S> {
+  safeParse(
+    value: unknown,
+  ): { success: true; data: S } | { success: false; error: { issues: readonly SchemaIssue[] } };
+}
+
+/** When downstream stages need a copy of the model. */
+export interface SnapshotRequest {
+  /** A snapshot before the first update. */
+  atStart?: boolean;
+  /** A snapshot every this many steps (0 or absent: never). */
+  every?: number;
+}
+
+/** The union of every stage's snapshot requests, given to stages that produce models. */
+export class SnapshotPlan {
+  readonly atStart: boolean;
+  readonly every: readonly number[];
+  constructor(requests: readonly SnapshotRequest[]) {
+    this.atStart = requests.some((r) => r.atStart);
+    this.every = [...new Set(requests.map((r) => r.every ?? 0).filter((n) => n > 0))].sort((a, b) => a - b);
+  }
+  /** Is a snapshot wanted after update number `step` (1-based)? */
+  wants(step: number): boolean {
+    if (step === 0) return this.atStart;
+    for (const n of this.every) if (step % n === 0) return true;
+    return false;
+  }
+}
+
+/** When the pipeline takes checkpoints. */
+export interface CheckpointPolicy {
+  /** Every this many steps; 0 turns step-based checkpoints off. */
+  every: number;
+  /** Every this many seconds; 0 turns time-based checkpoints off. */
+  everySeconds: number;
+  /** How many of the latest checkpoints to keep. */
+  keep: number;
+  /** Also keep the checkpoint with the best value of this evaluation metric, e.g. `val.accuracy`. */
+  keepBest: string | null;
+  /** Checkpoint and stop on SIGINT/SIGTERM. */
+  onSignal: boolean;
+  /** Checkpoint the finished model. */
+  atEnd: boolean;
+}
+
+export interface StageContext {
+  readonly id: string;
+  readonly type: string;
+  /** Directory of the config file; relative paths in settings resolve against it. */
+  readonly baseDir: string;
+  /** Where downloads and stage caches live. */
+  readonly cacheDir: string;
+  readonly clock: Clock;
+  readonly events: EventBus;
+  /** A generator for this stage, seeded with `seed` when given, else from the run seed and the id. */
+  rng(seed?: number): Prng;
+  /** Record the stage's latest counters; the pipeline samples them into progress events. */
+  progress(counters: Record<string, number | string | undefined>): void;
+  /** When the stages downstream want model snapshots. */
+  readonly snapshots: SnapshotPlan;
+  readonly checkpoints: CheckpointPolicy;
+  /** This stage's state from the checkpoint being resumed, or undefined on a fresh run. */
+  readonly restored: unknown;
+  /** Aborted when the run is asked to stop (SIGINT/SIGTERM): take a checkpoint and end. */
+  readonly stopSignal: AbortSignal;
+  /** How long CPU-bound work may run before yielding to the event loop, in ms. */
+  readonly sliceMs: number;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds stages of every settings type
+export interface StageDefinition<S = any> {
+  readonly type: string;
+  /** One line for `rxtrain stages` and the docs. */
+  readonly summary: string;
+  readonly settings: SettingsSchema<S>;
+  /** Stateful stages can snapshot and restore; a stage without it cannot be resumed mid-run. */
+  readonly stateful?: boolean;
+  /** Snapshots this stage needs from the model producer upstream. */
+  snapshots?(settings: S): SnapshotRequest | undefined;
+  /** Build the stage's operator. Does no work: the flow starts when it is subscribed. */
+  create(settings: S, ctx: StageContext): FlowOperator<Message, Message>;
+}
+
+/** Identity, for type inference: `export const myStage = defineStage({ … })`. */
+export function defineStage<S>(definition: StageDefinition<S>): StageDefinition<S> {
+  return definition;
+}
