@@ -1,0 +1,48 @@
+/** The shape of one `rxtrain <command>`: its own options, parsed strictly, and a handler. */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { RxtrainError } from '../pipeline/errors.js';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  stderrIsTty: boolean;
+  env: NodeJS.ProcessEnv;
+  /** Aborted on SIGINT/SIGTERM; `reason` is the signal name. */
+  signal?: AbortSignal;
+}
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface Command {
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** Usage and option help, shown by `rxtrain <command> --help`. */
+  help: string;
+  options: OptionSpec;
+  run(positionals: string[], values: Record<string, unknown>, io: CliIo): Promise<number>;
+}
+
+/** Options every command accepts. */
+export const COMMON_OPTIONS: OptionSpec = {
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export function parseCommandArgs(command: Command, argv: readonly string[]) {
+  try {
+    return parseArgs({
+      args: [...argv],
+      options: { ...COMMON_OPTIONS, ...command.options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new RxtrainError('E_USAGE', `${(error as Error).message} (see rxtrain ${command.name} --help)`);
+  }
+}
+
+export function exactlyOne(positionals: string[], usage: string): string {
+  if (positionals.length !== 1) throw new RxtrainError('E_USAGE', `usage: rxtrain ${usage}`);
+  return positionals[0]!;
+}

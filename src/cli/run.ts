@@ -1,0 +1,86 @@
+import { loadConfig } from '../pipeline/config.js';
+import type { RxtrainEvent } from '../pipeline/events.js';
+import { type RunSummary, runExperiment } from '../pipeline/run.js';
+import { ProgressRenderer } from '../progress/renderer.js';
+import { builtinStages } from '../stages/index.js';
+import { type CliIo, type Command, exactlyOne } from './command.js';
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run an experiment; writes runs/<name>-<timestamp>/ (or --run-dir)',
+  help: `Usage: rxtrain run <config.yaml> [--run-dir DIR] [--set <stageId>.<key>=<value>]… [options]
+
+  --set K=V      override a setting: <stageId>.<key>=<value> (the value is parsed as YAML),
+                 or a top-level key such as seed=3; repeatable
+  --run-dir DIR  where to write the run (default runs/<name>-<timestamp>)
+  --runs DIR     parent of default run directories (default ./runs)
+  --cache DIR    download and stage cache (default $RXTRAIN_CACHE or ~/.cache/rxtrain)
+  --quiet        no progress on stderr
+  --json         stream every event to stdout as NDJSON (instead of the result line)
+  --debug        print stack traces`,
+  options: {
+    set: { type: 'string', multiple: true },
+    'run-dir': { type: 'string' },
+    runs: { type: 'string' },
+    cache: { type: 'string' },
+    quiet: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  async run(positionals, values, io) {
+    const file = exactlyOne(positionals, 'run <config.yaml>');
+    const config = await loadConfig(file, {
+      stages: builtinStages,
+      overrides: (values.set as string[]) ?? [],
+    });
+    const summary = await runWithProgress(io, values, (onEvent) =>
+      runExperiment({
+        config,
+        runDir: values['run-dir'] as string | undefined,
+        runsDir: values.runs as string | undefined,
+        cacheDir: values.cache as string | undefined,
+        signal: io.signal,
+        onEvent,
+      }),
+    );
+    return exitCodeOf(summary, io);
+  },
+};
+
+/** Drive a run with the progress renderer on stderr (and --json events on stdout). */
+export async function runWithProgress(
+  io: CliIo,
+  values: Record<string, unknown>,
+  start: (onEvent: (event: RxtrainEvent) => void) => Promise<RunSummary>,
+): Promise<RunSummary> {
+  const noColor = io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '';
+  const renderer = values.quiet
+    ? undefined
+    : new ProgressRenderer(io.stderr, {
+        tty: io.stderrIsTty,
+        color: io.stderrIsTty && !noColor,
+        intervalMs: 2000,
+      });
+  const onEvent = (event: RxtrainEvent) => {
+    renderer?.onEvent(event);
+    if (values.json) io.stdout(`${JSON.stringify(event)}\n`);
+  };
+  try {
+    const summary = await start(onEvent);
+    if (!values.json) io.stdout(`${resultLine(summary)}\n`);
+    return summary;
+  } finally {
+    renderer?.close();
+  }
+}
+
+export function exitCodeOf(summary: RunSummary, io: CliIo): number {
+  if (summary.status === 'interrupted') return io.signal?.reason === 'SIGTERM' ? 143 : 130;
+  return summary.status === 'completed' ? 0 : 1;
+}
+
+export function resultLine(s: RunSummary): string {
+  const scores = Object.entries(s.splits)
+    .map(([split, r]) => `${split} accuracy ${r.accuracy.toFixed(4)} (loss ${r.loss.toFixed(4)})`)
+    .join(', ');
+  return `${s.status} ${s.name}: ${scores || 'no evaluation'} after ${s.steps.toLocaleString('en-US')} steps (${s.epochs.toFixed(2)} epochs) in ${(s.durationMs / 1000).toFixed(1)}s; run dir ${s.runDir}`;
+}

