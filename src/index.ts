@@ -9,7 +9,13 @@
  */
 
 export { Prng } from './kernels/random.js';
-export { type ExperimentConfig, type LoadOptions, loadConfig, resolvedYaml } from './pipeline/config.js';
+export {
+  configFromObject,
+  type ExperimentConfig,
+  type LoadOptions,
+  loadConfig,
+  resolvedYaml,
+} from './pipeline/config.js';
 export * from './pipeline/errors.js';
 export {
   type Clock,

@@ -121,7 +121,7 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
     }
   }
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const locate = new Locator(doc, lines);
 
   // Phase 1: syntax.
@@ -130,7 +130,7 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
       file,
       doc.errors.map((e) => ({
         path: '',
-        message: e.message.split('\n')[0]!,
+        message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
         line: e.linePos?.[0]?.line,
         column: e.linePos?.[0]?.col,
       })),
@@ -238,6 +238,21 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
     checkpoint: experiment.checkpoint,
     stages,
   };
+}
+
+/**
+ * Validate a config given as a plain object (the library API's way to build an experiment without
+ * a YAML file); relative paths resolve against `baseDir`. Same checks, same errors.
+ */
+export function configFromObject(
+  experiment: Record<string, unknown>,
+  options: Omit<LoadOptions, 'text'> & { baseDir?: string },
+): Promise<ExperimentConfig> {
+  const file = resolve(
+    options.baseDir ?? '.',
+    `${typeof experiment.name === 'string' ? experiment.name : 'experiment'}.yaml`,
+  );
+  return loadConfig(file, { ...options, text: stringify(experiment) });
 }
 
 /** The config as run: every default filled in, overrides applied. Loading it gives the same run. */
@@ -393,16 +408,30 @@ class Locator {
       });
     }
     const value = this.doc.getIn(path);
-    const shown = value === undefined ? '' : `, got ${JSON.stringify(value)}`;
     return [
       {
         path: pathString(path),
-        message: issue.message + shown,
+        message: plainMessage(issue.message, value),
         ...this.position(path),
         ...originOf(overridden, path),
       },
     ];
   }
+}
+
+/** zod's wording, made plain: "Invalid input: expected number, received string" → "expected number, got "fast"". */
+function plainMessage(message: string, value: unknown): string {
+  let m = message.replace(/^Invalid input: /, '');
+  const shown = JSON.stringify(value);
+  if (value === undefined && /, received undefined$/.test(m))
+    return `missing (${m.replace(/, received undefined$/, '')})`;
+  if (/, received \w+$/.test(m)) return m.replace(/, received \w+$/, `, got ${shown}`);
+  m = m
+    .replace(/^Invalid discriminator value\. Expected /, 'expected ')
+    .replace(/^Too small: /, '')
+    .replace(/^Too big: /, '');
+  if (value !== undefined && !m.includes(shown)) m += `, got ${shown}`;
+  return m.charAt(0).toLowerCase() + m.slice(1);
 }
 
 function originOf(overridden: Map<string, string>, path: readonly (string | number)[]): { origin?: string } {

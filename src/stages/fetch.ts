@@ -42,7 +42,8 @@ export const fetchSettings = z
     if (s.url && s.mirrors)
       ctx.addIssue({ code: 'custom', message: 'give either url or mirrors, not both', path: ['mirrors'] });
   })
-  .transform((s) => ({ ...s, mirrors: s.mirrors ?? [s.url ?? EMBEDDED_MNIST] }));
+  // Resolved to `mirrors` alone, so the resolved config (config.yaml in a run dir) loads again.
+  .transform(({ url, ...s }) => ({ ...s, mirrors: s.mirrors ?? [url ?? EMBEDDED_MNIST] }));
 
 export type FetchSettings = z.output<typeof fetchSettings>;
 
