@@ -294,6 +294,9 @@ export const sgdStage = defineStage<SgdSettings>({
         population = block.population;
         if (first) {
           init(block);
+          // Rates count training time only, not the data loading before the first block.
+          intervalStarted = ctx.clock.now();
+          sliceStarted = intervalStarted;
           if (!restored && ctx.snapshots.atStart) out.push(snapshot(true, false));
         }
         if (block.epoch !== epoch) {
