@@ -52,6 +52,7 @@ export async function runWithProgress(
   values: Record<string, unknown>,
   start: (onEvent: (event: RxtrainEvent) => void) => Promise<RunSummary>,
 ): Promise<RunSummary> {
+  // no-color.org: NO_COLOR present and not empty turns colour off (cursor movement stays).
   const noColor = io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '';
   const renderer = values.quiet
     ? undefined
@@ -59,6 +60,7 @@ export async function runWithProgress(
         tty: io.stderrIsTty,
         color: io.stderrIsTty && !noColor,
         intervalMs: 2000,
+        columns: io.stderrColumns,
       });
   const onEvent = (event: RxtrainEvent) => {
     renderer?.onEvent(event);
