@@ -1,0 +1,40 @@
+import { resolve } from 'node:path';
+import { writeFileAtomic } from '../pipeline/atomicFile.js';
+import { RxtrainError } from '../pipeline/errors.js';
+import { defaultCacheDir } from '../pipeline/run.js';
+import { buildReport } from '../report/report.js';
+import type { Command } from './command.js';
+
+export const reportCommand: Command = {
+  name: 'report',
+  summary: 'one self-contained HTML page: curves (several runs overlaid), confusion, weights, errors',
+  help: `Usage: rxtrain report <run-dir>… [--out FILE] [--cache DIR]
+
+Writes one HTML file that needs nothing else (no network, no script): the training loss and the
+test/validation accuracy by step, with the curves of several run directories overlaid; and for
+each run the last confusion matrix as a heat map with per-class precision, recall and F1, the
+learned weight templates as images, the misclassified test examples with true and predicted
+labels, and the resolved config. The examples' pixels are read by running the run's data stages
+(local for embedded:mnist; downloads come from the cache).
+
+  --out FILE   where to write the page (default report.html)
+  --cache DIR  download and stage cache (default $RXTRAIN_CACHE or ~/.cache/rxtrain)`,
+  options: {
+    out: { type: 'string', short: 'o' },
+    cache: { type: 'string' },
+  },
+  async run(positionals, values, io) {
+    if (positionals.length === 0)
+      throw new RxtrainError('E_USAGE', 'usage: rxtrain report <run-dir>… [--out report.html]');
+    const out = resolve((values.out as string | undefined) ?? 'report.html');
+    const { html, runs } = await buildReport(positionals, {
+      cacheDir: (values.cache as string | undefined) ?? defaultCacheDir(),
+      onWarning: (message) => io.stderr(`rxtrain: warning: ${message}\n`),
+    });
+    writeFileAtomic(out, html);
+    io.stdout(
+      `wrote ${out} (${runs.length} run${runs.length === 1 ? '' : 's'}, ${Math.round(Buffer.byteLength(html) / 1024)} KB)\n`,
+    );
+    return 0;
+  },
+};
