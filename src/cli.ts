@@ -15,7 +15,7 @@ import { VERSION } from './version.js';
 export type { CliIo } from './cli/command.js';
 
 /** Every command, in the order `--help` lists them. */
-export const commands: readonly Command[] = [runCommand, reportCommand, validateCommand, stagesCommand];
+export const commands: readonly Command[] = [runCommand, validateCommand, stagesCommand, reportCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
