@@ -34,51 +34,38 @@ function dashOf(split: string): string | undefined {
 const num = (n: number, digits = 4) => n.toFixed(digits);
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 
+/** One metric of one split of one run, as a chart series; `epoch` shown on hover. */
+function curve(
+  run: RunData,
+  colour: string,
+  split: string,
+  metric: 'loss' | 'accuracy',
+  points: readonly { step: number; epoch: number; loss: number; accuracy: number }[],
+): Series {
+  const label = `${run.label} · ${split} ${metric}`;
+  return {
+    label,
+    colour,
+    dash: dashOf(split),
+    points: points.map((p) => ({
+      x: p.step,
+      y: p[metric],
+      title: `${label} at step ${int(p.step)} (epoch ${num(p.epoch, 2)}): ${num(p[metric])}`,
+    })),
+  };
+}
+
 export function renderReport(runs: readonly RunData[], pictures: readonly RunPictures[]): string {
   const colour = (i: number) => RUN_COLOURS[i % RUN_COLOURS.length]!;
   const lossSeries: Series[] = [];
   const accuracySeries: Series[] = [];
   runs.forEach((run, i) => {
-    lossSeries.push({
-      label: `${run.label} · train loss`,
-      colour: colour(i),
-      points: run.train.map((p) => ({
-        x: p.step,
-        y: p.loss,
-        title: `${run.label} · train loss at step ${int(p.step)} (epoch ${num(p.epoch, 2)}): ${num(p.loss)}`,
-      })),
-    });
-    accuracySeries.push({
-      label: `${run.label} · train accuracy`,
-      colour: colour(i),
-      points: run.train.map((p) => ({
-        x: p.step,
-        y: p.accuracy,
-        title: `${run.label} · train accuracy at step ${int(p.step)}: ${num(p.accuracy)}`,
-      })),
-    });
-    for (const split of [...new Set(run.evals.map((e) => e.split))]) {
-      const points = run.evals.filter((e) => e.split === split);
-      lossSeries.push({
-        label: `${run.label} · ${split} loss`,
-        colour: colour(i),
-        dash: dashOf(split),
-        points: points.map((e) => ({
-          x: e.step,
-          y: e.loss,
-          title: `${run.label} · ${split} loss at step ${int(e.step)}: ${num(e.loss)}`,
-        })),
-      });
-      accuracySeries.push({
-        label: `${run.label} · ${split} accuracy`,
-        colour: colour(i),
-        dash: dashOf(split),
-        points: points.map((e) => ({
-          x: e.step,
-          y: e.accuracy,
-          title: `${run.label} · ${split} accuracy at step ${int(e.step)}: ${num(e.accuracy)}`,
-        })),
-      });
+    const splits = [...new Set(run.evals.map((e) => e.split))].map(
+      (split) => [split, run.evals.filter((e) => e.split === split)] as const,
+    );
+    for (const [split, points] of [['train', run.train] as const, ...splits]) {
+      lossSeries.push(curve(run, colour(i), split, 'loss', points));
+      accuracySeries.push(curve(run, colour(i), split, 'accuracy', points));
     }
   });
 

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { RxtrainError } from '../pipeline/errors.js';
-import { parseEvents } from '../pipeline/events.js';
+import { parseEvents, type RxtrainEvent } from '../pipeline/events.js';
 import type { RunSummary } from '../pipeline/run.js';
 
 /** One `train` event: the mean loss and accuracy of the samples since the previous one. */
@@ -18,21 +18,8 @@ export interface TrainPoint {
   accuracy: number;
 }
 
-/** One `eval` event. */
-export interface EvalPoint {
-  split: string;
-  step: number;
-  epoch: number;
-  examples: number;
-  accuracy: number;
-  loss: number;
-  classes?: number;
-  confusion?: number[];
-  precision?: number[];
-  recall?: number[];
-  f1?: number[];
-  misclassified?: { index: number; label: number; predicted: number }[];
-}
+/** One `eval` event, without the envelope. */
+export type EvalPoint = Omit<Extract<RxtrainEvent, { type: 'eval' }>, 'type' | 'time' | 'elapsedMs' | 'seq'>;
 
 /** The final weights, as model.json describes weights.f32. */
 export interface RunModel {
