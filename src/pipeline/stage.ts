@@ -64,6 +64,50 @@ export interface CheckpointPolicy {
   atEnd: boolean;
 }
 
+/**
+ * Early stopping, shared by the stages of one pipeline. A stage that may stop training on what it
+ * sees in model snapshots (an evaluator) calls `judge()` when it is created and `verdict(step)` on
+ * every snapshot that passes it. The model producer waits for `verdicts(step)` after each snapshot it
+ * sends for evaluation, then stops if `stopRequest` is set: the stopping step never depends on
+ * timing, so runs stay reproducible.
+ */
+export class TrainingControl {
+  private judges = 0;
+  private readonly pending = new Map<number, { left: number; resolve: () => void; promise: Promise<void> }>();
+  stopRequest: { step: number; reason: string } | undefined;
+
+  judge(): void {
+    this.judges++;
+  }
+
+  /** Resolves once every judge has seen the snapshot of `step`; undefined when nobody judges. */
+  verdicts(step: number): Promise<void> | undefined {
+    return this.judges === 0 ? undefined : this.entry(step).promise;
+  }
+
+  verdict(step: number, stop?: string): void {
+    if (stop && !this.stopRequest) this.stopRequest = { step, reason: stop };
+    const e = this.entry(step);
+    if (--e.left <= 0) {
+      this.pending.delete(step);
+      e.resolve();
+    }
+  }
+
+  private entry(step: number) {
+    let e = this.pending.get(step);
+    if (!e) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      e = { left: this.judges, resolve, promise };
+      this.pending.set(step, e);
+    }
+    return e;
+  }
+}
+
 export interface StageContext {
   readonly id: string;
   readonly type: string;
@@ -86,6 +130,8 @@ export interface StageContext {
   readonly stopSignal: AbortSignal;
   /** How long CPU-bound work may run before yielding to the event loop, in ms. */
   readonly sliceMs: number;
+  /** Early stopping: evaluators judge snapshots, the model producer stops when asked. */
+  readonly training: TrainingControl;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds stages of every settings type
