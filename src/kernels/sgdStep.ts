@@ -8,12 +8,12 @@
  *   g ← g + λ·W                                    (weightDecay λ; not on the bias row)
  *   v ← μ·v + g;  step = nesterov ? g + μ·v : v    (momentum μ > 0; else step = g)
  *   W ← W − lr·step
+ * The softmax runs in the kernel too (f32, a polynomial exp, the row maximum subtracted first).
  * Plain SGD (no clipping, decay or momentum) on a batch that fits one chunk skips the gradient
  * buffer: each row's update goes straight into W once the whole batch's logits are computed.
  */
 import type { FeatureTransform } from '../pipeline/messages.js';
-import { type LossStats, scoreRows, softmaxCrossEntropyGrad } from './softmax.js';
-import type { SoftmaxRegressionKernel, Values } from './softmaxRegression.js';
+import type { LossStats, SoftmaxRegressionKernel, Values } from './softmaxRegression.js';
 
 export interface OptimiserOptions {
   reduction: 'mean' | 'sum';
@@ -74,10 +74,9 @@ export class SoftmaxSgd {
   /** Forward m rows and turn their logits into δ (and Σδ) in the kernel's buffers. */
   private chunk(x: Values, labels: Int32Array, row0: number, m: number): void {
     const k = this.kernel;
-    k.load(x, row0, m);
+    k.load(x, labels, row0, m);
     k.forward(m);
-    k.deltaSum.fill(0);
-    softmaxCrossEntropyGrad(k.logits, k.Cp, labels, row0, m, k.classes, this.stats, k.deltaSum);
+    k.softmax(m, true, this.stats);
   }
 }
 
@@ -110,9 +109,9 @@ export function evaluateSet(
   const stats: LossStats = { loss: 0, correct: 0 };
   for (let r = 0; r < count; r += kernel.chunkRows) {
     const n = Math.min(kernel.chunkRows, count - r);
-    kernel.load(x, r, n);
+    kernel.load(x, labels, r, n);
     kernel.forward(n);
-    scoreRows(kernel.logits, kernel.Cp, labels, r, n, C, stats, confusion, predicted);
+    kernel.softmax(n, false, stats, confusion, predicted);
     if (onPrediction) for (let i = 0; i < n; i++) onPrediction(r + i, predicted[i]!);
   }
   return { accuracy: count ? stats.correct / count : 0, loss: count ? stats.loss / count : 0, confusion };

@@ -20,6 +20,14 @@ import { SOFTMAX_REGRESSION_WASM } from './simd/softmaxRegressionWasm.js';
 
 export type Values = Uint8Array | Float32Array;
 
+/** Running sums a batch adds to. */
+export interface LossStats {
+  /** Summed cross-entropy. */
+  loss: number;
+  /** Rows whose argmax (the first maximum) is the label. */
+  correct: number;
+}
+
 /** The part of the WebAssembly API used here (the project's lib settings do not declare it). */
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
@@ -34,6 +42,7 @@ interface KernelExports {
     B: number,
     width: number,
     scale: number,
+    uniform: number,
     rowBytes: number,
     lut: number,
     pos: number,
@@ -70,6 +79,16 @@ interface KernelExports {
     val: number,
     offs: number,
     alpha: number,
+  ): void;
+  softmax(
+    z: number,
+    B: number,
+    Cp: number,
+    C: number,
+    labels: number,
+    grad: number,
+    dsum: number,
+    stats: number,
   ): void;
   rowsDot(W: number, Cp: number, coef: number, j0: number, j1: number, out: number): void;
   rowsAxpy(T: number, Cp: number, coef: number, j0: number, j1: number, alpha: number, vec: number): void;
@@ -130,9 +149,9 @@ export class SoftmaxRegressionKernel {
   readonly G: Float32Array;
   /** rows × Cp momentum buffer. */
   readonly V: Float32Array;
-  /** chunkRows × Cp logits; `backward` reads δ from here. */
+  /** chunkRows × Cp logits; `softmax` turns them into δ, which `backward` reads. */
   readonly logits: Float32Array;
-  /** Cp: Σ_b δ_b of the rows last passed to `backward`, filled by the caller. */
+  /** Cp: Σ_b δ_b of the rows of the last `softmax` with a gradient. */
   readonly deltaSum: Float32Array;
   private readonly ex: KernelExports;
   private readonly p: Record<
@@ -145,13 +164,21 @@ export class SoftmaxRegressionKernel {
     | 'dsum'
     | 'lut'
     | 'x'
+    | 'labels'
     | 'pos'
     | 'idx'
     | 'val'
     | 'offs'
-    | 'logits',
+    | 'logits'
+    | 'stats',
     number
   >;
+  private readonly labels: Int32Array;
+  /** Per row after `softmax`: f32 Σ e^(z − max), f32 z_label − max, i32 argmax, pad. */
+  private readonly rowSums: Float32Array;
+  private readonly rowArgmax: Int32Array;
+  /** The scale every feature shares, or 0 when scales differ per feature. */
+  private uniformScale = 0;
   private readonly xBytes: Uint8Array;
   private readonly xFloats: Float32Array;
   private readonly scale: Float32Array;
@@ -193,11 +220,14 @@ export class SoftmaxRegressionKernel {
       dsum: take(this.Cp * 4),
       lut: take(256 * 16),
       x: take(n * width * (floats ? 4 : 1) + 16),
-      pos: take(n * width * 2 + 32), // the sparsifier writes up to 8 entries past the last one
-      idx: take(n * width * 4),
-      val: take(n * width * 4),
+      labels: take(n * 4),
+      // the sparsifier writes up to 8 entries past the last one
+      pos: take((n * width + 8) * 2),
+      idx: take((n * width + 8) * 4),
+      val: take((n * width + 8) * 4),
       offs: take((n + 1) * 4),
       logits: take(n * this.Cp * 4),
+      stats: take(n * 16),
     };
     const instance = new wasm.Instance(kernelModule(), {});
     this.ex = instance.exports as unknown as KernelExports;
@@ -213,6 +243,9 @@ export class SoftmaxRegressionKernel {
     this.coef = f32(this.p.coef, this.rows);
     this.deltaSum = f32(this.p.dsum, this.Cp);
     this.logits = f32(this.p.logits, n * this.Cp);
+    this.labels = new Int32Array(buffer, this.p.labels, n);
+    this.rowSums = f32(this.p.stats, n * 4);
+    this.rowArgmax = new Int32Array(buffer, this.p.stats, n * 4);
     this.xBytes = new Uint8Array(buffer, this.p.x, n * width);
     this.xFloats = floats ? f32(this.p.x, n * width) : new Float32Array(0);
     new Uint16Array(buffer, this.p.lut, 256 * 8).set(bitPositionTable());
@@ -229,6 +262,8 @@ export class SoftmaxRegressionKernel {
     }
     this.transform = t;
     this.scale.set(t.scale);
+    const s0 = t.scale[0] ?? 0;
+    this.uniformScale = s0 > 0 && t.scale.every((v) => v === s0) ? s0 : 0;
     this.coef.fill(0);
     if (t.shift) this.coef.set(t.shift);
     if (t.bias) this.coef[this.width] = 1;
@@ -256,13 +291,14 @@ export class SoftmaxRegressionKernel {
     return out;
   }
 
-  /** Copy rows row0 … row0+n−1 of x (width values each) to kernel rows at … at+n−1. */
-  load(x: Values, row0: number, n: number, at = 0): void {
+  /** Copy rows row0 … row0+n−1 of x (width values each) and their labels to kernel rows 0 … n−1. */
+  load(x: Values, labels: Int32Array, row0: number, n: number): void {
     const w = this.width;
-    if (at + n > this.chunkRows) throw new RangeError(`load: rows ${at}+${n} exceed ${this.chunkRows}`);
+    if (n > this.chunkRows) throw new RangeError(`load: ${n} rows exceed ${this.chunkRows}`);
     const rows = x.subarray(row0 * w, (row0 + n) * w);
-    if (this.floats) this.xFloats.set(rows as Float32Array, at * w);
-    else this.xBytes.set(rows as Uint8Array, at * w);
+    if (this.floats) this.xFloats.set(rows as Float32Array);
+    else this.xBytes.set(rows as Uint8Array);
+    this.labels.set(labels.subarray(row0, row0 + n));
   }
 
   /** logits[b] = φ(x_b)·W for the first n loaded rows, with the current weights. */
@@ -270,9 +306,57 @@ export class SoftmaxRegressionKernel {
     const { ex, p } = this;
     const rowBytes = this.Cp * 4;
     if (this.floats) ex.sparsifyF32(p.x, n, this.width, p.scale, rowBytes, p.idx, p.val, p.offs);
-    else ex.sparsifyU8(p.x, n, this.width, p.scale, rowBytes, p.lut, p.pos, p.idx, p.val, p.offs);
+    else
+      ex.sparsifyU8(
+        p.x,
+        n,
+        this.width,
+        p.scale,
+        this.uniformScale,
+        rowBytes,
+        p.lut,
+        p.pos,
+        p.idx,
+        p.val,
+        p.offs,
+      );
     ex.rowsDot(p.W, this.Cp, p.coef, this.denseFrom, this.denseTo, p.base);
     ex.logits(n, p.W, this.Cp, p.base, p.idx, p.val, p.offs, p.logits);
+  }
+
+  /**
+   * Softmax cross-entropy of the first n rows of the last forward pass against their labels: adds
+   * their summed loss and correct count to `stats`. With `grad`, the logits become
+   * δ = softmax − onehot(label) and `deltaSum` Σ_b δ_b, ready for `backward`. Without, each row's
+   * prediction (first argmax) goes to `predicted` and is counted in confusion[label·C + predicted].
+   */
+  softmax(
+    n: number,
+    grad: boolean,
+    stats: LossStats,
+    confusion?: Float64Array,
+    predicted?: Int32Array,
+  ): void {
+    const { ex, p } = this;
+    if (grad) this.deltaSum.fill(0);
+    ex.softmax(p.logits, n, this.Cp, this.classes, p.labels, grad ? 1 : 0, p.dsum, p.stats);
+    const sums = this.rowSums;
+    const args = this.rowArgmax;
+    const labels = this.labels;
+    const C = this.classes;
+    let loss = 0;
+    let correct = 0;
+    for (let b = 0; b < n; b++) {
+      // log Σ e^(z − max) − (z_label − max): never log(0), since the sum is at least 1
+      loss += Math.log(sums[4 * b]!) - sums[4 * b + 1]!;
+      const arg = args[4 * b + 2]!;
+      const label = labels[b]!;
+      if (arg === label) correct++;
+      if (predicted) predicted[b] = arg;
+      if (confusion) confusion[label * C + arg]! += 1;
+    }
+    stats.loss += loss;
+    stats.correct += correct;
   }
 
   /**

@@ -18,17 +18,24 @@
 (module
   (memory (export "memory") 1)
 
-  ;; The non-zeros of u8 rows x[b] (b < B), appended from offs[0] = 0; returns the total.
-  ;; 16 bytes at a time: a 16-bit mask of the non-zero lanes, then for each half of it a lookup
-  ;; table entry lut[m] (8 u16: the positions of the set bits of m, m < 256) is stored at the
-  ;; write position, which advances by popcnt(m). No branch depends on where the non-zeros are
-  ;; beyond skipping all-zero chunks; a second, branch-free pass turns positions into idx/val.
+;; The non-zeros of u8 rows x[b] (b < B), appended from offs[0] = 0; returns the total.
+  ;; 16 bytes at a time: a 16-bit mask of the non-zero lanes; for each half m of it, lut[m] (8 u16:
+  ;; the positions of the set bits of m, m < 256) compacts the positions, and i8x16.swizzle the
+  ;; bytes; 8 entries are written and the write position advances by popcnt(m), so the entries
+  ;; past it are overwritten next (the buffers have 8 entries of slack). No branch depends on where
+  ;; the non-zeros lie beyond skipping all-zero chunks. Values are scaled by $uniform when every
+  ;; feature shares one scale; with $uniform = 0 each is multiplied by its own scale[j] afterwards.
   (func (export "sparsifyU8")
-    (param $x i32) (param $B i32) (param $width i32) (param $scale i32) (param $rowBytes i32)
-    (param $lut i32) (param $pos i32) (param $idx i32) (param $val i32) (param $offs i32) (result i32)
-    (local $b i32) (local $row i32) (local $i i32) (local $j i32) (local $m i32) (local $h i32)
-    (local $n i32) (local $k i32) (local $end16 i32)
+    (param $x i32) (param $B i32) (param $width i32) (param $scale i32) (param $uniform f32)
+    (param $rowBytes i32) (param $lut i32) (param $pos i32) (param $idx i32) (param $val i32)
+    (param $offs i32) (result i32)
+    (local $b i32) (local $row i32) (local $i i32) (local $m i32) (local $h i32) (local $n i32)
+    (local $k i32) (local $end16 i32) (local $bytes v128) (local $rel v128) (local $at v128)
+    (local $wide v128) (local $s v128) (local $rb v128) (local $sf f32)
     (local.set $end16 (i32.and (local.get $width) (i32.const -16)))
+    (local.set $sf (select (local.get $uniform) (f32.const 1) (f32.gt (local.get $uniform) (f32.const 0))))
+    (local.set $s (f32x4.splat (local.get $sf)))
+    (local.set $rb (i32x4.splat (local.get $rowBytes)))
     (i32.store (local.get $offs) (i32.const 0))
     (block $rowsDone
       (loop $rows
@@ -39,58 +46,90 @@
         (block $chunksDone
           (loop $chunks
             (br_if $chunksDone (i32.ge_u (local.get $i) (local.get $end16)))
-            (local.set $m
-              (i8x16.bitmask
-                (i8x16.ne (v128.load (i32.add (local.get $row) (local.get $i))) (v128.const i32x4 0 0 0 0))))
+            (local.set $bytes (v128.load (i32.add (local.get $row) (local.get $i))))
+            (local.set $m (i8x16.bitmask (i8x16.ne (local.get $bytes) (v128.const i32x4 0 0 0 0))))
             (if (local.get $m)
               (then
+                ;; low half: lanes 0-7
                 (local.set $h (i32.and (local.get $m) (i32.const 255)))
-                (v128.store
-                  (i32.add (local.get $pos) (i32.shl (local.get $n) (i32.const 1)))
-                  (i16x8.add
-                    (v128.load (i32.add (local.get $lut) (i32.shl (local.get $h) (i32.const 4))))
-                    (i16x8.splat (local.get $i))))
+                (local.set $rel (v128.load (i32.add (local.get $lut) (i32.shl (local.get $h) (i32.const 4)))))
+                (local.set $at (i16x8.add (local.get $rel) (i16x8.splat (local.get $i))))
+                (v128.store (i32.add (local.get $pos) (i32.shl (local.get $n) (i32.const 1))) (local.get $at))
+                (v128.store (i32.add (local.get $idx) (i32.shl (local.get $n) (i32.const 2)))
+                  (i32x4.mul (i32x4.extend_low_i16x8_u (local.get $at)) (local.get $rb)))
+                (v128.store offset=16 (i32.add (local.get $idx) (i32.shl (local.get $n) (i32.const 2)))
+                  (i32x4.mul (i32x4.extend_high_i16x8_u (local.get $at)) (local.get $rb)))
+                (local.set $wide
+                  (i16x8.extend_low_i8x16_u
+                    (i8x16.swizzle (local.get $bytes) (i8x16.narrow_i16x8_u (local.get $rel) (local.get $rel)))))
+                (v128.store (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
+                  (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $wide))) (local.get $s)))
+                (v128.store offset=16 (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
+                  (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $wide))) (local.get $s)))
                 (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $h))))
+                ;; high half: lanes 8-15
                 (local.set $h (i32.shr_u (local.get $m) (i32.const 8)))
-                (v128.store
-                  (i32.add (local.get $pos) (i32.shl (local.get $n) (i32.const 1)))
-                  (i16x8.add
-                    (v128.load (i32.add (local.get $lut) (i32.shl (local.get $h) (i32.const 4))))
-                    (i16x8.splat (i32.add (local.get $i) (i32.const 8)))))
+                (local.set $rel (v128.load (i32.add (local.get $lut) (i32.shl (local.get $h) (i32.const 4)))))
+                (local.set $at (i16x8.add (local.get $rel) (i16x8.splat (i32.add (local.get $i) (i32.const 8)))))
+                (v128.store (i32.add (local.get $pos) (i32.shl (local.get $n) (i32.const 1))) (local.get $at))
+                (v128.store (i32.add (local.get $idx) (i32.shl (local.get $n) (i32.const 2)))
+                  (i32x4.mul (i32x4.extend_low_i16x8_u (local.get $at)) (local.get $rb)))
+                (v128.store offset=16 (i32.add (local.get $idx) (i32.shl (local.get $n) (i32.const 2)))
+                  (i32x4.mul (i32x4.extend_high_i16x8_u (local.get $at)) (local.get $rb)))
+                (local.set $wide
+                  (i16x8.extend_low_i8x16_u
+                    (i8x16.swizzle
+                      (local.get $bytes)
+                      (i8x16.add
+                        (i8x16.narrow_i16x8_u (local.get $rel) (local.get $rel))
+                        (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8)))))
+                (v128.store (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
+                  (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $wide))) (local.get $s)))
+                (v128.store offset=16 (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
+                  (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $wide))) (local.get $s)))
                 (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $h))))))
             (local.set $i (i32.add (local.get $i) (i32.const 16)))
             (br $chunks)))
-        ;; the last width mod 16 values: write the position, keep it if the value is non-zero
+        ;; the last width mod 16 values: write the entry, keep it if the value is non-zero
         (block $tailDone
           (loop $tail
             (br_if $tailDone (i32.ge_u (local.get $i) (local.get $width)))
             (i32.store16 (i32.add (local.get $pos) (i32.shl (local.get $n) (i32.const 1))) (local.get $i))
+            (i32.store (i32.add (local.get $idx) (i32.shl (local.get $n) (i32.const 2)))
+              (i32.mul (local.get $i) (local.get $rowBytes)))
+            (f32.store (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
+              (f32.mul
+                (f32.convert_i32_u (i32.load8_u (i32.add (local.get $row) (local.get $i))))
+                (local.get $sf)))
             (local.set $n
               (i32.add
                 (local.get $n)
                 (i32.ne (i32.load8_u (i32.add (local.get $row) (local.get $i))) (i32.const 0))))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $tail)))
-        (block $valsDone
-          (loop $vals
-            (br_if $valsDone (i32.ge_u (local.get $k) (local.get $n)))
-            (local.set $j (i32.load16_u (i32.add (local.get $pos) (i32.shl (local.get $k) (i32.const 1)))))
-            (i32.store
-              (i32.add (local.get $idx) (i32.shl (local.get $k) (i32.const 2)))
-              (i32.mul (local.get $j) (local.get $rowBytes)))
-            (f32.store
-              (i32.add (local.get $val) (i32.shl (local.get $k) (i32.const 2)))
-              (f32.mul
-                (f32.convert_i32_u (i32.load8_u (i32.add (local.get $row) (local.get $j))))
-                (f32.load (i32.add (local.get $scale) (i32.shl (local.get $j) (i32.const 2))))))
-            (local.set $k (i32.add (local.get $k) (i32.const 1)))
-            (br $vals)))
+        ;; per-feature scales
+        (if (f32.le (local.get $uniform) (f32.const 0))
+          (then
+            (block $scaled
+              (loop $each
+                (br_if $scaled (i32.ge_u (local.get $k) (local.get $n)))
+                (f32.store (i32.add (local.get $val) (i32.shl (local.get $k) (i32.const 2)))
+                  (f32.mul
+                    (f32.load (i32.add (local.get $val) (i32.shl (local.get $k) (i32.const 2))))
+                    (f32.load
+                      (i32.add
+                        (local.get $scale)
+                        (i32.shl
+                          (i32.load16_u (i32.add (local.get $pos) (i32.shl (local.get $k) (i32.const 1))))
+                          (i32.const 2))))))
+                (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                (br $each)))))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (i32.store (i32.add (local.get $offs) (i32.shl (local.get $b) (i32.const 2))) (local.get $n))
         (br $rows)))
     (local.get $n))
 
-  ;; The same for f32 rows (IDX files of wider dtypes), 4 values at a time and without the table:
+    ;; The same for f32 rows (IDX files of wider dtypes), 4 values at a time and without the table:
   ;; such data is rare, and not worth a second one.
   (func (export "sparsifyF32")
     (param $x i32) (param $B i32) (param $width i32) (param $scale i32) (param $rowBytes i32)
@@ -391,4 +430,133 @@
             (f32x4.mul (local.get $lrv) (local.get $step))))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $each))))
+
+  ;; e^x for f32x4 lanes x ≤ 0 (Cephes' expf: x = n·ln2 + r, |r| ≤ ln2/2, a degree-7 polynomial in
+  ;; r, times 2^n built in the exponent bits); below −87.3 it returns e^−87.3 ≈ 1e−38, not 0.
+  (func $exp (param $x v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.max (local.get $x) (v128.const f32x4 -87.3 -87.3 -87.3 -87.3)))
+    (local.set $n
+      (f32x4.floor
+        (f32x4.add
+          (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504088896341 1.44269504088896341 1.44269504088896341 1.44269504088896341))
+          (v128.const f32x4 0.5 0.5 0.5 0.5))))
+    (local.set $r
+      (f32x4.sub
+        (f32x4.sub
+          (local.get $x)
+          (f32x4.mul (local.get $n) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+        (f32x4.mul (local.get $n) (v128.const f32x4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4 -2.12194440e-4))))
+    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    (local.set $p
+      (f32x4.add
+        (f32x4.add (f32x4.mul (local.get $p) (f32x4.mul (local.get $r) (local.get $r))) (local.get $r))
+        (v128.const f32x4 1 1 1 1)))
+    (f32x4.mul
+      (local.get $p)
+      (i32x4.shl
+        (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127))
+        (i32.const 23))))
+
+  ;; Softmax over the first C of each row's Cp logits z[b] (b < B), numerically stable: with
+  ;; max = max_c z[b,c] and sum = Σ_c e^(z[b,c] − max), row b of stats gets (f32 sum, f32
+  ;; z[b,label] − max, i32 first argmax), so the caller's cross-entropy is log(sum) − (z_label − max).
+  ;; With $grad, row b of z becomes δ = softmax − onehot(label) (pad lanes 0) and dsum += δ.
+  (func (export "softmax")
+    (param $z i32) (param $B i32) (param $Cp i32) (param $C i32) (param $labels i32) (param $grad i32)
+    (param $dsum i32) (param $stats i32)
+    (local $b i32) (local $row i32) (local $v i32) (local $stride i32) (local $label i32)
+    (local $mx v128) (local $t v128) (local $lanes v128) (local $valid v128) (local $max f32)
+    (local $sum v128) (local $total f32) (local $arg i32) (local $m i32) (local $inv v128)
+    (local $d v128)
+    (local.set $stride (i32.shl (local.get $Cp) (i32.const 2)))
+    (block $rowsDone
+      (loop $rows
+        (br_if $rowsDone (i32.ge_u (local.get $b) (local.get $B)))
+        (local.set $row (i32.add (local.get $z) (i32.mul (local.get $b) (local.get $stride))))
+        (local.set $label (i32.load (i32.add (local.get $labels) (i32.shl (local.get $b) (i32.const 2)))))
+        ;; the maximum over valid lanes (lane index < C)
+        (local.set $mx (v128.const f32x4 -inf -inf -inf -inf))
+        (local.set $lanes (v128.const i32x4 0 1 2 3))
+        (local.set $v (i32.const 0))
+        (block $done
+          (loop $cols
+            (br_if $done (i32.ge_u (local.get $v) (local.get $stride)))
+            (local.set $valid (i32x4.lt_s (local.get $lanes) (i32x4.splat (local.get $C))))
+            (local.set $mx
+              (f32x4.max
+                (local.get $mx)
+                (v128.bitselect
+                  (v128.load (i32.add (local.get $row) (local.get $v)))
+                  (v128.const f32x4 -inf -inf -inf -inf)
+                  (local.get $valid))))
+            (local.set $lanes (i32x4.add (local.get $lanes) (v128.const i32x4 4 4 4 4)))
+            (local.set $v (i32.add (local.get $v) (i32.const 16)))
+            (br $cols)))
+        (local.set $mx (f32x4.max (local.get $mx) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $mx) (local.get $mx))))
+        (local.set $mx (f32x4.max (local.get $mx) (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $mx) (local.get $mx))))
+        (local.set $max (f32x4.extract_lane 0 (local.get $mx)))
+        (f32.store offset=4 (i32.add (local.get $stats) (i32.shl (local.get $b) (i32.const 4)))
+          (f32.sub
+            (f32.load (i32.add (local.get $row) (i32.shl (local.get $label) (i32.const 2))))
+            (local.get $max)))
+        ;; e = exp(z − max) in place (pad lanes 0), the sum, and the first lane holding the maximum
+        (local.set $sum (v128.const i32x4 0 0 0 0))
+        (local.set $arg (i32.const -1))
+        (local.set $lanes (v128.const i32x4 0 1 2 3))
+        (local.set $v (i32.const 0))
+        (block $done
+          (loop $cols
+            (br_if $done (i32.ge_u (local.get $v) (local.get $stride)))
+            (local.set $valid (i32x4.lt_s (local.get $lanes) (i32x4.splat (local.get $C))))
+            (local.set $t (v128.load (i32.add (local.get $row) (local.get $v))))
+            (if (i32.lt_s (local.get $arg) (i32.const 0))
+              (then
+                (local.set $m
+                  (i8x16.bitmask
+                    (v128.and (f32x4.eq (local.get $t) (local.get $mx)) (local.get $valid))))
+                (if (local.get $m)
+                  (then
+                    (local.set $arg
+                      (i32.add
+                        (i32.shr_u (local.get $v) (i32.const 2))
+                        (i32.shr_u (i32.ctz (local.get $m)) (i32.const 2))))))))
+            (local.set $t (v128.and (call $exp (f32x4.sub (local.get $t) (local.get $mx))) (local.get $valid)))
+            (v128.store (i32.add (local.get $row) (local.get $v)) (local.get $t))
+            (local.set $sum (f32x4.add (local.get $sum) (local.get $t)))
+            (local.set $lanes (i32x4.add (local.get $lanes) (v128.const i32x4 4 4 4 4)))
+            (local.set $v (i32.add (local.get $v) (i32.const 16)))
+            (br $cols)))
+        (local.set $sum (f32x4.add (local.get $sum) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $sum) (local.get $sum))))
+        (local.set $sum (f32x4.add (local.get $sum) (i8x16.shuffle 4 5 6 7 0 1 2 3 12 13 14 15 8 9 10 11 (local.get $sum) (local.get $sum))))
+        (local.set $total (f32x4.extract_lane 0 (local.get $sum)))
+        (f32.store offset=0 (i32.add (local.get $stats) (i32.shl (local.get $b) (i32.const 4))) (local.get $total))
+        (i32.store offset=8 (i32.add (local.get $stats) (i32.shl (local.get $b) (i32.const 4))) (local.get $arg))
+                (if (local.get $grad)
+          (then
+            (local.set $inv (f32x4.splat (f32.div (f32.const 1) (local.get $total))))
+            (local.set $lanes (v128.const i32x4 0 1 2 3))
+            (local.set $v (i32.const 0))
+            (block $done
+              (loop $cols
+                (br_if $done (i32.ge_u (local.get $v) (local.get $stride)))
+                (local.set $d
+                  (f32x4.sub
+                    (f32x4.mul (v128.load (i32.add (local.get $row) (local.get $v))) (local.get $inv))
+                    (v128.and
+                      (i32x4.eq (local.get $lanes) (i32x4.splat (local.get $label)))
+                      (v128.const f32x4 1 1 1 1))))
+                (v128.store (i32.add (local.get $row) (local.get $v)) (local.get $d))
+                (v128.store (i32.add (local.get $dsum) (local.get $v))
+                  (f32x4.add (v128.load (i32.add (local.get $dsum) (local.get $v))) (local.get $d)))
+                (local.set $lanes (i32x4.add (local.get $lanes) (v128.const i32x4 4 4 4 4)))
+                (local.set $v (i32.add (local.get $v) (i32.const 16)))
+                (br $cols)))))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $rows))))
 )
