@@ -3,7 +3,7 @@
  * between consecutive stages sits a bounded `edge`. Stages report lifecycle events (started,
  * finished) and sampled progress with their edge's depth. Building does no work; subscribing does.
  */
-import { Observable } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
 import { deriveSeed, Prng } from '../kernels/random.js';
 import type { ExperimentConfig, ResolvedStage } from './config.js';
 import { RxtrainError } from './errors.js';
