@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { evaluateSettings, macroF1, perClass } from '../src/stages/evaluate.js';
-import { runPipeline } from './helpers/pipeline.js';
+import { mnistExperiment, runPipeline } from './helpers/pipeline.js';
 
 test('per-class precision, recall and F1 from a confusion matrix', (t) => {
   // rows: true class; columns: predicted
@@ -24,23 +24,17 @@ test('evaluate settings: the metric must name an evaluated split, early stopping
   t.false(evaluateSettings.safeParse({ patience: 3, every: 0 }).success);
 });
 
-const experiment = (evaluate: string, steps: number) => `
-name: evaluate
-seed: 2
-stages:
-  - type: fetch
-  - type: untar
-  - type: decodeIdx
-  - type: normalise
-  - type: shuffle
-    holdout: { size: 2000 }
-  - type: sgd
+const experiment = (evaluate: string, steps: number) =>
+  mnistExperiment(
+    'name: evaluate\nseed: 2',
+    '    holdout: { size: 2000 }',
+    `  - type: sgd
     batchSize: 64
     lr: 0.5
     steps: ${steps}
   - type: evaluate
-${evaluate}
-`;
+${evaluate}`,
+  );
 
 interface EvalEvent {
   type: 'eval';

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { sgdSettings } from '../src/stages/sgd.js';
-import { type Captured, runPipeline } from './helpers/pipeline.js';
+import { type Captured, mnistExperiment, runPipeline } from './helpers/pipeline.js';
 
 test('sgd settings: defaults, shorthands and cross-field checks', (t) => {
   const plain = sgdSettings.parse({});
@@ -24,22 +24,15 @@ test('sgd settings: defaults, shorthands and cross-field checks', (t) => {
   t.false(sgdSettings.safeParse({ schedule: 'linear' }).success);
 });
 
-const resumable = (sgd: string) => `
-name: resume
-seed: 4
-checkpoint: { every: 70, atEnd: false }
-stages:
-  - type: fetch
-  - type: untar
-  - type: decodeIdx
-  - type: normalise
-  - type: shuffle
-    blockSize: 256
-  - type: sgd
+const resumable = (sgd: string) =>
+  mnistExperiment(
+    'name: resume\nseed: 4\ncheckpoint: { every: 70, atEnd: false }',
+    '    blockSize: 256',
+    `  - type: sgd
 ${sgd}
   - type: evaluate
-    every: 100
-`;
+    every: 100`,
+  );
 
 for (const [name, sgd] of [
   [

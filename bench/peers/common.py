@@ -1,4 +1,5 @@
 """Shared by the bench peers: read the IDX files the rxtrain bench uses, report one JSON line."""
+import argparse
 import json
 import os
 import sys
@@ -41,3 +42,16 @@ def report(**fields):
 
 
 now = time.time
+
+
+def sgd_arguments():
+    """The command line shared by the mini-batch SGD peers."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", required=True)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args()

@@ -1,19 +1,11 @@
 """numpy peer: mini-batch SGD for softmax regression written directly in numpy (float32, dense)."""
-import argparse
 
-from common import load_mnist, now, report
+from common import load_mnist, now, report, sgd_arguments
 
 started = now()
 import numpy as np  # noqa: E402
 
-p = argparse.ArgumentParser()
-p.add_argument("--data", required=True)
-p.add_argument("--batch", type=int, default=64)
-p.add_argument("--lr", type=float, default=0.1)
-p.add_argument("--epochs", type=int, default=5)
-p.add_argument("--eval-every", type=int, default=500)
-p.add_argument("--seed", type=int, default=0)
-a = p.parse_args()
+a = sgd_arguments()
 
 rng = np.random.default_rng(a.seed)
 xtr, ytr, xte, yte = load_mnist(a.data)

@@ -3,25 +3,16 @@
 Evaluates test accuracy every --eval-every steps (not counted in the training time) and prints one
 JSON line: final accuracy, the wall-clock time test accuracy first reached 0.92, training samples/s.
 """
-import argparse
 import math
 
-from common import load_mnist, now, report
+from common import load_mnist, now, report, sgd_arguments
 
 started = now()
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-p = argparse.ArgumentParser()
-p.add_argument("--data", required=True)
-p.add_argument("--batch", type=int, default=64)
-p.add_argument("--lr", type=float, default=0.1)
-p.add_argument("--epochs", type=int, default=5)
-p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
-p.add_argument("--eval-every", type=int, default=500)
-p.add_argument("--seed", type=int, default=0)
-a = p.parse_args()
+a = sgd_arguments()
 
 torch.manual_seed(a.seed)
 xtr, ytr, xte, yte = load_mnist(a.data)

@@ -194,21 +194,7 @@ export const evaluateStage = defineStage<EvaluateSettings>({
             };
             snap.results.push(result);
             history.push({ split, step: snap.step, accuracy, loss });
-            events.push({
-              type: 'eval',
-              split,
-              step: snap.step,
-              epoch: snap.epoch,
-              examples: store.count,
-              accuracy,
-              loss,
-              classes: C,
-              confusion: matrix,
-              precision,
-              recall,
-              f1,
-              misclassified: wrong,
-            });
+            events.push({ type: 'eval', ...result, classes: C, precision, recall, f1 });
             ctx.progress({
               split,
               step: snap.step,

@@ -43,3 +43,17 @@ export async function runPipeline(yaml: string, restored?: Record<string, unknow
   }).done;
   return { final: final!, checkpoints, events: seen };
 }
+
+/** An MNIST experiment from the embedded copy: the data stages, then the given YAML for the rest. */
+export function mnistExperiment(head: string, shuffle: string, rest: string): string {
+  return `${head}
+stages:
+  - type: fetch
+  - type: untar
+  - type: decodeIdx
+  - type: normalise
+  - type: shuffle
+${shuffle}
+${rest}
+`;
+}
