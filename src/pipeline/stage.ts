@@ -130,8 +130,11 @@ export interface StageContext {
   readonly stopSignal: AbortSignal;
   /** How long CPU-bound work may run before yielding to the event loop, in ms. */
   readonly sliceMs: number;
-  /** Early stopping: evaluators judge snapshots, the model producer stops when asked. */
-  readonly training: TrainingControl;
+  /**
+   * Early stopping: evaluators judge snapshots, the model producer stops when asked. Optional so
+   * that a context built by hand (a test) needs none: without it nothing judges or stops early.
+   */
+  readonly training?: TrainingControl;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds stages of every settings type
