@@ -99,7 +99,11 @@ export const evaluateStage = defineStage<EvaluateSettings>({
     const metric = settings.metric ?? `${settings.splits[0]}.accuracy`;
     const [metricSplit, metricName] = metric.split('.') as [string, (typeof METRICS)[number]];
     const lowerIsBetter = metricName === 'loss';
-    if (settings.patience > 0) ctx.training.judge();
+    if (settings.patience > 0) {
+      if (!ctx.training)
+        throw new RxtrainError('E_CONFIG', 'evaluate.patience: this pipeline cannot stop training early');
+      ctx.training.judge();
+    }
     return (input) =>
       transform<Message, Message>(input, () => {
         const stores = new Map<string, ExampleStore>();
@@ -222,7 +226,7 @@ export const evaluateStage = defineStage<EvaluateSettings>({
               ...(best ? { best: { ...best }, sinceBest } : {}),
             } satisfies EvaluateState;
           }
-          if (settings.patience > 0) ctx.training.verdict(snap.step, stop);
+          if (settings.patience > 0) ctx.training?.verdict(snap.step, stop);
           out.push(snap);
         };
 

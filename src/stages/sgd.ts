@@ -81,12 +81,12 @@ export const sgdSettings = z
     lr: z.number().positive().default(0.1).describe('learning rate (the peak, with a schedule)'),
     schedule: scheduleSchema
       .default({ type: 'constant' })
-      .describe('learning-rate schedule: constant, step, exponential or cosine'),
+      .describe('learning-rate schedule: constant (the default), step, exponential or cosine'),
     warmup: z
       .number()
       .min(0)
       .default(0)
-      .describe('epochs of linear warm-up from lr/steps to lr before the schedule'),
+      .describe('epochs (fractions allowed) of linear warm-up to lr before the schedule'),
     epochs: z.int().min(1).default(1).describe('passes over the training data'),
     steps: z.int().min(1).optional().describe('cap on the number of updates'),
     reduction: z
@@ -296,7 +296,7 @@ export const sgdStage = defineStage<SgdSettings>({
       };
 
       /** An evaluator asked to stop: the request is for a step this stage has reached. */
-      const stopRequested = () => ctx.training.stopRequest?.reason;
+      const stopRequested = () => ctx.training?.stopRequest?.reason;
 
       /** After an update: snapshots, checkpoints, stop conditions, yielding. */
       const afterStep = (out: Emitter<Message>): 'go' | 'stop' | Promise<void> => {
@@ -321,7 +321,7 @@ export const sgdStage = defineStage<SgdSettings>({
           out.push(snapshot(wanted, false, cp));
           // With early stopping on, wait for the verdict on this step, so where training stops
           // depends on the data alone, never on how far ahead of the evaluator this stage ran.
-          const verdict = wanted ? ctx.training.verdicts(step) : undefined;
+          const verdict = wanted ? ctx.training?.verdicts(step) : undefined;
           if (cp || verdict) return Promise.all([cp?.written, verdict]).then(() => undefined);
         }
         if (ctx.clock.now() - sliceStarted >= ctx.sliceMs) {
