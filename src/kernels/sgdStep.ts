@@ -1,83 +1,117 @@
 /**
- * One stochastic-gradient step of softmax regression on a mini-batch, with its scratch buffers
- * allocated once: forward (logits), softmax cross-entropy and its gradient, then the update.
+ * One stochastic-gradient step of softmax regression, and the evaluation of a weight set: the
+ * SIMD linear kernel for φ(x)·W and its gradient, the softmax cross-entropy in between.
+ *
+ * The step follows PyTorch's `torch.optim.SGD` with `clip_grad_norm_` before it:
+ *   g  = ∇ of the batch loss (mean over the batch, or sum: `reduction`)
+ *   g ← g · min(1, clip/‖g‖)                       (clipNorm > 0)
+ *   g ← g + λ·W                                    (weightDecay λ; not on the bias row)
+ *   v ← μ·v + g;  step = nesterov ? g + μ·v : v    (momentum μ > 0; else step = g)
+ *   W ← W − lr·step
+ * The softmax runs in the kernel too (f32, a polynomial exp, the row maximum subtracted first).
+ * Plain SGD (no clipping, decay or momentum) on a batch that fits one chunk skips the gradient
+ * buffer: each row's update goes straight into W once the whole batch's logits are computed.
  */
 import type { FeatureTransform } from '../pipeline/messages.js';
-import {
-  computeLogits,
-  constantLogits,
-  evaluateRows,
-  sgdUpdate,
-  softmaxCrossEntropyGrad,
-  type Values,
-} from './softmaxRegression.js';
+import type { LossStats, SoftmaxRegressionKernel, Values } from './softmaxRegression.js';
 
-export interface StepStats {
-  /** Summed cross-entropy of the batch, before the update. */
-  loss: number;
-  /** Samples the model classified correctly, before the update. */
-  correct: number;
+export interface OptimiserOptions {
+  reduction: 'mean' | 'sum';
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  /** Largest gradient norm; 0: no clipping. */
+  clipNorm: number;
+}
+
+export interface StepStats extends LossStats {
+  /** The gradient's norm before clipping, when clipping is on (else NaN). */
+  gradNorm: number;
 }
 
 export class SoftmaxSgd {
-  private readonly logits: Float64Array;
-  private readonly base: Float64Array;
-  private readonly deltaSum: Float64Array;
-  readonly stats: StepStats = { loss: 0, correct: 0 };
+  readonly stats: StepStats = { loss: 0, correct: 0, gradNorm: Number.NaN };
+  private readonly direct: boolean;
 
   constructor(
-    readonly classes: number,
-    readonly maxBatch: number,
+    readonly kernel: SoftmaxRegressionKernel,
+    readonly options: OptimiserOptions,
   ) {
-    this.logits = new Float64Array(maxBatch * classes);
-    this.base = new Float64Array(classes);
-    this.deltaSum = new Float64Array(classes);
+    this.direct = options.momentum === 0 && options.weightDecay === 0 && options.clipNorm === 0;
   }
 
-  /**
-   * W ← W − eta · Σ_b φ(x_b)(softmax(φ(x_b)W) − onehot(y_b))ᵀ over rows row0 … row0+B−1.
-   * Pass eta = lr/B for the gradient of the batch-mean loss, lr for the summed loss.
-   */
-  step(
-    W: Float32Array,
-    x: Values,
-    labels: Int32Array,
-    row0: number,
-    B: number,
-    t: FeatureTransform,
-    eta: number,
-  ): StepStats {
-    const C = this.classes;
-    this.stats.loss = 0;
-    this.stats.correct = 0;
-    constantLogits(W, C, t, this.base);
-    computeLogits(W, C, x, row0, B, t, this.base, this.logits);
-    softmaxCrossEntropyGrad(this.logits, labels, row0, B, C, this.stats);
-    sgdUpdate(W, C, x, row0, B, t, this.logits, eta, this.deltaSum);
-    return this.stats;
+  /** One update on rows row0 … row0+n−1 of x with learning rate lr; stats are before the update. */
+  step(x: Values, labels: Int32Array, row0: number, n: number, t: FeatureTransform, lr: number): StepStats {
+    const k = this.kernel;
+    const { reduction, clipNorm } = this.options;
+    const stats = this.stats;
+    stats.loss = 0;
+    stats.correct = 0;
+    stats.gradNorm = Number.NaN;
+    k.setTransform(t);
+    const per = reduction === 'mean' ? 1 / n : 1;
+    if (this.direct && n <= k.chunkRows) {
+      this.chunk(x, labels, row0, n);
+      k.backward(n, 'W', -lr * per);
+      return stats;
+    }
+    k.G.fill(0);
+    for (let r = 0; r < n; r += k.chunkRows) {
+      const m = Math.min(k.chunkRows, n - r);
+      this.chunk(x, labels, row0 + r, m);
+      k.backward(m, 'G', per);
+    }
+    let gscale = 1;
+    if (clipNorm > 0) {
+      stats.gradNorm = Math.sqrt(k.gradientNormSquared());
+      if (stats.gradNorm > clipNorm) gscale = clipNorm / stats.gradNorm;
+    }
+    const { weightDecay, momentum, nesterov } = this.options;
+    k.applyUpdate(lr, gscale, weightDecay, momentum, nesterov);
+    return stats;
+  }
+
+  /** Forward m rows and turn their logits into δ (and Σδ) in the kernel's buffers. */
+  private chunk(x: Values, labels: Int32Array, row0: number, m: number): void {
+    const k = this.kernel;
+    k.load(x, labels, row0, m);
+    k.forward(m);
+    k.softmax(m, true, this.stats);
   }
 }
 
-/** Accuracy, mean loss and confusion of weights W on a whole set, in chunks of `chunk` rows. */
+export interface SetScores {
+  accuracy: number;
+  /** Mean cross-entropy. */
+  loss: number;
+  /** confusion[label·C + predicted] = count. */
+  confusion: Float64Array;
+}
+
+/**
+ * Accuracy, mean loss and confusion of rows×classes weights on a whole set of `count` rows, a
+ * chunk at a time. `onPrediction(row, predicted)` sees every row's prediction.
+ */
 export function evaluateSet(
-  W: Float32Array,
-  classes: number,
+  kernel: SoftmaxRegressionKernel,
+  weights: Float32Array,
   x: Values,
   labels: Int32Array,
   count: number,
   t: FeatureTransform,
   onPrediction?: (row: number, predicted: number) => void,
-  chunk = 512,
-): { accuracy: number; loss: number; confusion: Float64Array } {
-  const logits = new Float64Array(chunk * classes);
-  const base = new Float64Array(classes);
-  const predicted = new Int32Array(chunk);
-  const confusion = new Float64Array(classes * classes);
-  const stats = { loss: 0, correct: 0 };
-  constantLogits(W, classes, t, base);
-  for (let r = 0; r < count; r += chunk) {
-    const n = Math.min(chunk, count - r);
-    evaluateRows(W, classes, x, labels, r, n, t, base, logits, predicted, confusion, stats);
+): SetScores {
+  const C = kernel.classes;
+  kernel.setTransform(t);
+  kernel.writeWeights(weights);
+  const predicted = new Int32Array(kernel.chunkRows);
+  const confusion = new Float64Array(C * C);
+  const stats: LossStats = { loss: 0, correct: 0 };
+  for (let r = 0; r < count; r += kernel.chunkRows) {
+    const n = Math.min(kernel.chunkRows, count - r);
+    kernel.load(x, labels, r, n);
+    kernel.forward(n);
+    kernel.softmax(n, false, stats, confusion, predicted);
     if (onPrediction) for (let i = 0; i < n; i++) onPrediction(r + i, predicted[i]!);
   }
   return { accuracy: count ? stats.correct / count : 0, loss: count ? stats.loss / count : 0, confusion };

@@ -1,213 +1,408 @@
 /**
- * Multinomial logistic (softmax) regression kernels: small pure functions over typed arrays with
- * explicit shapes, no allocation per call, no RxJS, no I/O.
+ * The linear part of softmax regression — logits = φ(x)·W and its gradient — on WebAssembly SIMD
+ * over sparse rows (simd/softmaxRegression.wat). One instance owns one module's memory: the
+ * weights, the optimiser's buffers and the scratch for up to `chunkRows` rows; nothing is
+ * allocated per batch.
  *
- * Shapes (row-major throughout):
- *   x       B × width raw values (bytes or float32), starting at row `row0`
- *   φ(x)    features: x[j]·scale[j] + shift[j], then a constant 1 when `bias` (the notebook's Φ)
- *   W       rows × C, rows = width + (bias ? 1 : 0); the bias row is last (the notebook's layout)
- *   logits  B × C = φ(x) W
+ * Features are never materialised: φ(x)_j = x_j·scale_j + shift_j for j < width, then a constant
+ * 1 when `bias`. Split as φ(x) = sparse(x) + dense, where sparse holds x_j·scale_j for the
+ * non-zero x_j only, and dense = (shift, 1) is the same for every row, so
+ *   logits_b = Σ_{x_bj ≠ 0} x_bj·scale_j·W_j + Σ_j dense_j·W_j
+ *   ∂/∂W of Σ_b loss_b = Σ_b sparse(x_b) δ_bᵀ + dense (Σ_b δ_b)ᵀ
+ * and the dense parts cost one pass over W per batch, not per row.
  *
- * The forward and backward rules sit side by side. Zero raw values contribute nothing when
- * `shift` is null, and MNIST is about 80% zero pixels, so every loop skips them.
+ * Weight layout inside: rows × Cp float32, Cp = classes rounded up to a multiple of 4 (pad columns
+ * stay 0). Outside (snapshots, checkpoints): rows × classes, the bias row last.
  */
+import { RxtrainError } from '../pipeline/errors.js';
 import type { FeatureTransform } from '../pipeline/messages.js';
+import { SOFTMAX_REGRESSION_WASM } from './simd/softmaxRegressionWasm.js';
 
 export type Values = Uint8Array | Float32Array;
 
-/**
- * The part of every row's logits that does not depend on x: Σ_j shift[j]·W[j,c] + W[bias,c].
- * Computed once per batch (the weights are fixed within a batch).
- */
-export function constantLogits(W: Float32Array, C: number, t: FeatureTransform, out: Float64Array): void {
-  out.fill(0);
-  const { width, shift } = t;
-  if (shift) {
-    for (let j = 0; j < width; j++) {
-      const s = shift[j];
-      if (s === 0) continue;
-      const o = j * C;
-      for (let c = 0; c < C; c++) out[c] += s * W[o + c];
-    }
+/** Running sums a batch adds to. */
+export interface LossStats {
+  /** Summed cross-entropy. */
+  loss: number;
+  /** Rows whose argmax (the first maximum) is the label. */
+  correct: number;
+}
+
+/** The part of the WebAssembly API used here (the project's lib settings do not declare it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface KernelExports {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  sparsifyU8(
+    x: number,
+    B: number,
+    width: number,
+    scale: number,
+    uniform: number,
+    rowBytes: number,
+    lut: number,
+    pos: number,
+    idx: number,
+    val: number,
+    offs: number,
+  ): number;
+  sparsifyF32(
+    x: number,
+    B: number,
+    width: number,
+    scale: number,
+    rowBytes: number,
+    idx: number,
+    val: number,
+    offs: number,
+  ): number;
+  logits(
+    B: number,
+    W: number,
+    Cp: number,
+    base: number,
+    idx: number,
+    val: number,
+    offs: number,
+    out: number,
+  ): void;
+  scatter(
+    B: number,
+    T: number,
+    Cp: number,
+    delta: number,
+    idx: number,
+    val: number,
+    offs: number,
+    alpha: number,
+  ): void;
+  softmax(
+    z: number,
+    B: number,
+    Cp: number,
+    C: number,
+    labels: number,
+    grad: number,
+    dsum: number,
+    stats: number,
+  ): void;
+  rowsDot(W: number, Cp: number, coef: number, j0: number, j1: number, out: number): void;
+  rowsAxpy(T: number, Cp: number, coef: number, j0: number, j1: number, alpha: number, vec: number): void;
+  sumSquares(p: number, n: number): number;
+  applyUpdate(
+    W: number,
+    G: number,
+    V: number,
+    n: number,
+    lr: number,
+    gscale: number,
+    decay: number,
+    mu: number,
+    nesterov: number,
+  ): void;
+}
+
+let compiled: object | undefined;
+
+/** Compiled once per process: 2 KB, so synchronous compilation is quick (and allowed in Node). */
+function kernelModule(): object {
+  compiled ??= new wasm.Module(Buffer.from(SOFTMAX_REGRESSION_WASM, 'base64'));
+  return compiled;
+}
+
+/** For a u8 bit mask m < 256: the positions of its set bits as 8 u16 (the sparsifier's table). */
+function bitPositionTable(): Uint16Array {
+  const table = new Uint16Array(256 * 8);
+  for (let m = 0; m < 256; m++) {
+    let k = 0;
+    for (let bit = 0; bit < 8; bit++) if (m & (1 << bit)) table[m * 8 + k++] = bit;
   }
-  if (t.bias) {
-    const o = width * C;
-    for (let c = 0; c < C; c++) out[c] += W[o + c];
+  return table;
+}
+
+export interface KernelShape {
+  /** Raw values per row. */
+  width: number;
+  classes: number;
+  /** Append a constant-1 feature (the last weight row). */
+  bias: boolean;
+  /** Rows arrive as float32 rather than bytes. */
+  floats: boolean;
+}
+
+export class SoftmaxRegressionKernel {
+  readonly width: number;
+  readonly classes: number;
+  readonly rows: number;
+  /** Classes padded to a multiple of 4: the row stride of W and of the logits. */
+  readonly Cp: number;
+  readonly floats: boolean;
+  /** Most rows one forward pass takes. */
+  readonly chunkRows: number;
+  /** rows × Cp weights (a view of module memory). */
+  readonly W: Float32Array;
+  /** rows × Cp gradient buffer. */
+  readonly G: Float32Array;
+  /** rows × Cp momentum buffer. */
+  readonly V: Float32Array;
+  /** chunkRows × Cp logits; `softmax` turns them into δ, which `backward` reads. */
+  readonly logits: Float32Array;
+  /** Cp: Σ_b δ_b of the rows of the last `softmax` with a gradient. */
+  readonly deltaSum: Float32Array;
+  private readonly ex: KernelExports;
+  private readonly p: Record<
+    | 'W'
+    | 'G'
+    | 'V'
+    | 'scale'
+    | 'coef'
+    | 'base'
+    | 'dsum'
+    | 'lut'
+    | 'x'
+    | 'labels'
+    | 'pos'
+    | 'idx'
+    | 'val'
+    | 'offs'
+    | 'logits'
+    | 'stats',
+    number
+  >;
+  private readonly labels: Int32Array;
+  /** Per row after `softmax`: f32 Σ e^(z − max), f32 z_label − max, i32 argmax, pad. */
+  private readonly rowSums: Float32Array;
+  private readonly rowArgmax: Int32Array;
+  /** The scale every feature shares, or 0 when scales differ per feature. */
+  private uniformScale = 0;
+  private readonly xBytes: Uint8Array;
+  private readonly xFloats: Float32Array;
+  private readonly scale: Float32Array;
+  private readonly coef: Float32Array;
+  /** Weight rows with a dense feature (shift or bias): [denseFrom, denseTo). */
+  private denseFrom = 0;
+  private denseTo = 0;
+  private transform: FeatureTransform | undefined;
+
+  constructor(shape: KernelShape, chunkRows: number) {
+    const { width, classes, bias, floats } = shape;
+    if (width > 0xffff) {
+      throw new RxtrainError(
+        'E_DATA',
+        `sgd: rows of ${width} values are too wide for the kernels (at most 65535)`,
+      );
+    }
+    this.width = width;
+    this.classes = classes;
+    this.rows = width + (bias ? 1 : 0);
+    this.Cp = Math.ceil(classes / 4) * 4;
+    this.floats = floats;
+    this.chunkRows = Math.max(1, chunkRows);
+    const n = this.chunkRows;
+    const weights = this.rows * this.Cp * 4;
+    let top = 0;
+    const take = (bytes: number) => {
+      const at = top;
+      top += Math.ceil(bytes / 64) * 64; // cache-line aligned
+      return at;
+    };
+    this.p = {
+      W: take(weights),
+      G: take(weights),
+      V: take(weights),
+      scale: take(width * 4),
+      coef: take(this.rows * 4),
+      base: take(this.Cp * 4),
+      dsum: take(this.Cp * 4),
+      lut: take(256 * 16),
+      x: take(n * width * (floats ? 4 : 1) + 16),
+      labels: take(n * 4),
+      // the sparsifier writes up to 8 entries past the last one
+      pos: take((n * width + 8) * 2),
+      idx: take((n * width + 8) * 4),
+      val: take((n * width + 8) * 4),
+      offs: take((n + 1) * 4),
+      logits: take(n * this.Cp * 4),
+      stats: take(n * 16),
+    };
+    const instance = new wasm.Instance(kernelModule(), {});
+    this.ex = instance.exports as unknown as KernelExports;
+    const pages = Math.ceil(top / 65536);
+    const have = this.ex.memory.buffer.byteLength / 65536;
+    if (pages > have) this.ex.memory.grow(pages - have);
+    const buffer = this.ex.memory.buffer;
+    const f32 = (at: number, length: number) => new Float32Array(buffer, at, length);
+    this.W = f32(this.p.W, this.rows * this.Cp);
+    this.G = f32(this.p.G, this.rows * this.Cp);
+    this.V = f32(this.p.V, this.rows * this.Cp);
+    this.scale = f32(this.p.scale, width);
+    this.coef = f32(this.p.coef, this.rows);
+    this.deltaSum = f32(this.p.dsum, this.Cp);
+    this.logits = f32(this.p.logits, n * this.Cp);
+    this.labels = new Int32Array(buffer, this.p.labels, n);
+    this.rowSums = f32(this.p.stats, n * 4);
+    this.rowArgmax = new Int32Array(buffer, this.p.stats, n * 4);
+    this.xBytes = new Uint8Array(buffer, this.p.x, n * width);
+    this.xFloats = floats ? f32(this.p.x, n * width) : new Float32Array(0);
+    new Uint16Array(buffer, this.p.lut, 256 * 8).set(bitPositionTable());
+  }
+
+  /** Use feature transform t (its scale, shift and bias) from now on. */
+  setTransform(t: FeatureTransform): void {
+    if (t === this.transform) return;
+    if (t.width !== this.width || t.bias !== this.rows > this.width) {
+      throw new RxtrainError(
+        'E_DATA',
+        `a feature transform of width ${t.width} reached a ${this.width}-wide model`,
+      );
+    }
+    this.transform = t;
+    this.scale.set(t.scale);
+    const s0 = t.scale[0] ?? 0;
+    this.uniformScale = s0 > 0 && t.scale.every((v) => v === s0) ? s0 : 0;
+    this.coef.fill(0);
+    if (t.shift) this.coef.set(t.shift);
+    if (t.bias) this.coef[this.width] = 1;
+    this.denseFrom = t.shift ? 0 : this.width;
+    this.denseTo = this.rows;
+  }
+
+  /** Copy rows×classes weights in. */
+  writeWeights(weights: Float32Array): void {
+    packRows(weights, this.classes, this.W, this.Cp, this.rows);
+  }
+
+  /** Copy the weights out as rows×classes. */
+  readWeights(out: Float32Array = new Float32Array(this.rows * this.classes)): Float32Array {
+    packRows(this.W, this.Cp, out, this.classes, this.rows);
+    return out;
+  }
+
+  writeVelocity(v: Float32Array): void {
+    packRows(v, this.classes, this.V, this.Cp, this.rows);
+  }
+
+  readVelocity(out: Float32Array = new Float32Array(this.rows * this.classes)): Float32Array {
+    packRows(this.V, this.Cp, out, this.classes, this.rows);
+    return out;
+  }
+
+  /** Copy rows row0 … row0+n−1 of x (width values each) and their labels to kernel rows 0 … n−1. */
+  load(x: Values, labels: Int32Array, row0: number, n: number): void {
+    const w = this.width;
+    if (n > this.chunkRows) throw new RangeError(`load: ${n} rows exceed ${this.chunkRows}`);
+    const rows = x.subarray(row0 * w, (row0 + n) * w);
+    if (this.floats) this.xFloats.set(rows as Float32Array);
+    else this.xBytes.set(rows as Uint8Array);
+    this.labels.set(labels.subarray(row0, row0 + n));
+  }
+
+  /** logits[b] = φ(x_b)·W for the first n loaded rows, with the current weights. */
+  forward(n: number): void {
+    const { ex, p } = this;
+    const rowBytes = this.Cp * 4;
+    if (this.floats) ex.sparsifyF32(p.x, n, this.width, p.scale, rowBytes, p.idx, p.val, p.offs);
+    else
+      ex.sparsifyU8(
+        p.x,
+        n,
+        this.width,
+        p.scale,
+        this.uniformScale,
+        rowBytes,
+        p.lut,
+        p.pos,
+        p.idx,
+        p.val,
+        p.offs,
+      );
+    ex.rowsDot(p.W, this.Cp, p.coef, this.denseFrom, this.denseTo, p.base);
+    ex.logits(n, p.W, this.Cp, p.base, p.idx, p.val, p.offs, p.logits);
+  }
+
+  /**
+   * Softmax cross-entropy of the first n rows of the last forward pass against their labels: adds
+   * their summed loss and correct count to `stats`. With `grad`, the logits become
+   * δ = softmax − onehot(label) and `deltaSum` Σ_b δ_b, ready for `backward`. Without, each row's
+   * prediction (first argmax) goes to `predicted` and is counted in confusion[label·C + predicted].
+   */
+  softmax(
+    n: number,
+    grad: boolean,
+    stats: LossStats,
+    confusion?: Float64Array,
+    predicted?: Int32Array,
+  ): void {
+    const { ex, p } = this;
+    if (grad) this.deltaSum.fill(0);
+    ex.softmax(p.logits, n, this.Cp, this.classes, p.labels, grad ? 1 : 0, p.dsum, p.stats);
+    const sums = this.rowSums;
+    const args = this.rowArgmax;
+    const labels = this.labels;
+    const C = this.classes;
+    let loss = 0;
+    let correct = 0;
+    for (let b = 0; b < n; b++) {
+      // log Σ e^(z − max) − (z_label − max): never log(0), since the sum is at least 1
+      loss += Math.log(sums[4 * b]!) - sums[4 * b + 1]!;
+      const arg = args[4 * b + 2]!;
+      const label = labels[b]!;
+      if (arg === label) correct++;
+      if (predicted) predicted[b] = arg;
+      if (confusion) confusion[label * C + arg]! += 1;
+    }
+    stats.loss += loss;
+    stats.correct += correct;
+  }
+
+  /**
+   * target += alpha · Σ_b φ(x_b) δ_bᵀ over the first n rows of the last forward pass, with δ in
+   * `logits` and Σ_b δ_b in `deltaSum`. target 'W' with alpha = −η is the plain SGD step.
+   */
+  backward(n: number, target: 'W' | 'G', alpha: number): void {
+    const { ex, p } = this;
+    const T = target === 'W' ? p.W : p.G;
+    ex.scatter(n, T, this.Cp, p.logits, p.idx, p.val, p.offs, alpha);
+    ex.rowsAxpy(T, this.Cp, p.coef, this.denseFrom, this.denseTo, alpha, p.dsum);
+  }
+
+  /** ‖G‖², in double precision. */
+  gradientNormSquared(): number {
+    return this.ex.sumSquares(this.p.G, this.rows * this.Cp);
+  }
+
+  /**
+   * W ← W − lr·step from the gradient gscale·G (PyTorch's SGD rule; see applyUpdate in the .wat).
+   * Weight decay applies to the feature rows, not to the bias row.
+   */
+  applyUpdate(lr: number, gscale: number, decay: number, momentum: number, nesterov: boolean): void {
+    const { ex, p } = this;
+    const stride = this.Cp * 4;
+    const featureRows = this.width;
+    const flag = nesterov ? 1 : 0;
+    ex.applyUpdate(p.W, p.G, p.V, featureRows * this.Cp, lr, gscale, decay, momentum, flag);
+    if (this.rows > featureRows) {
+      const o = featureRows * stride;
+      ex.applyUpdate(p.W + o, p.G + o, p.V + o, this.Cp, lr, gscale, 0, momentum, flag);
+    }
   }
 }
 
-/** logits[b,c] = base[c] + Σ_{j: x[b,j] ≠ 0} x[b,j]·scale[j]·W[j,c], for rows row0 … row0+B−1. */
-export function computeLogits(
-  W: Float32Array,
-  C: number,
-  x: Values,
-  row0: number,
-  B: number,
-  t: FeatureTransform,
-  base: Float64Array,
-  logits: Float64Array,
-): void {
-  const { width, scale } = t;
-  for (let b = 0; b < B; b++) {
-    const lo = b * C;
-    for (let c = 0; c < C; c++) logits[lo + c] = base[c];
-    const xo = (row0 + b) * width;
-    for (let j = 0; j < width; j++) {
-      const v = x[xo + j];
-      if (v === 0) continue;
-      const f = v * scale[j];
-      const wo = j * C;
-      for (let c = 0; c < C; c++) logits[lo + c] += f * W[wo + c];
-    }
+/** Copy `rows` rows of `from` (stride a) into `to` (stride b), zeroing any pad columns. */
+function packRows(from: Float32Array, a: number, to: Float32Array, b: number, rows: number): void {
+  const C = Math.min(a, b);
+  if (a === b) {
+    to.set(from.subarray(0, rows * a));
+    return;
   }
-}
-
-/**
- * Softmax with cross-entropy, in place: turns each row of logits into δ = softmax(z) − onehot(label),
- * the gradient of the loss with respect to the logits. Numerically stable: the row maximum is
- * subtracted before exponentiating, so no exp overflows, and the loss is computed as
- * log Σ exp(z − max) − (z_label − max) instead of −log(p_label), which cannot take log(0).
- * Returns the summed loss; `correct` counts rows whose argmax (first maximum) equals the label.
- */
-export function softmaxCrossEntropyGrad(
-  logits: Float64Array,
-  labels: Int32Array,
-  label0: number,
-  B: number,
-  C: number,
-  stats: { loss: number; correct: number },
-): void {
-  let loss = 0;
-  let correct = 0;
-  for (let b = 0; b < B; b++) {
-    const o = b * C;
-    let max = logits[o];
-    let arg = 0;
-    for (let c = 1; c < C; c++) {
-      const z = logits[o + c];
-      if (z > max) {
-        max = z;
-        arg = c;
-      }
-    }
-    const label = labels[label0 + b];
-    const zLabel = logits[o + label];
-    let sum = 0;
-    for (let c = 0; c < C; c++) {
-      const e = Math.exp(logits[o + c] - max);
-      logits[o + c] = e;
-      sum += e;
-    }
-    loss += Math.log(sum) + max - zLabel;
-    if (arg === label) correct++;
-    const inv = 1 / sum;
-    for (let c = 0; c < C; c++) logits[o + c] *= inv;
-    logits[o + label] -= 1;
-  }
-  stats.loss += loss;
-  stats.correct += correct;
-}
-
-/**
- * W ← W − η · Σ_b φ(x_b) δ_bᵀ  (the notebook's `outer(Φᵢ, yᵢ − tᵢ)`, summed over the batch).
- * `eta` already includes any 1/B of a mean reduction. Applied row by row over non-zero inputs, then
- * the dense shift and bias parts once, so the cost follows the number of non-zero pixels.
- */
-export function sgdUpdate(
-  W: Float32Array,
-  C: number,
-  x: Values,
-  row0: number,
-  B: number,
-  t: FeatureTransform,
-  delta: Float64Array,
-  eta: number,
-  deltaSum: Float64Array,
-): void {
-  const { width, scale, shift } = t;
-  deltaSum.fill(0);
-  for (let b = 0; b < B; b++) {
-    const dO = b * C;
-    for (let c = 0; c < C; c++) deltaSum[c] += delta[dO + c];
-    const xo = (row0 + b) * width;
-    for (let j = 0; j < width; j++) {
-      const v = x[xo + j];
-      if (v === 0) continue;
-      const g = eta * v * scale[j];
-      const wo = j * C;
-      for (let c = 0; c < C; c++) W[wo + c] -= g * delta[dO + c];
-    }
-  }
-  if (shift) {
-    for (let j = 0; j < width; j++) {
-      const s = shift[j];
-      if (s === 0) continue;
-      const g = eta * s;
-      const wo = j * C;
-      for (let c = 0; c < C; c++) W[wo + c] -= g * deltaSum[c];
-    }
-  }
-  if (t.bias) {
-    const wo = width * C;
-    for (let c = 0; c < C; c++) W[wo + c] -= eta * deltaSum[c];
-  }
-}
-
-/**
- * Predictions and cross-entropy for rows row0 … row0+B−1 without touching the weights.
- * Adds to `stats` and to `confusion[label·C + predicted]`; writes each row's prediction.
- */
-export function evaluateRows(
-  W: Float32Array,
-  C: number,
-  x: Values,
-  labels: Int32Array,
-  row0: number,
-  B: number,
-  t: FeatureTransform,
-  base: Float64Array,
-  logits: Float64Array,
-  predicted: Int32Array,
-  confusion: Float64Array,
-  stats: { loss: number; correct: number },
-): void {
-  computeLogits(W, C, x, row0, B, t, base, logits);
-  let loss = 0;
-  let correct = 0;
-  for (let b = 0; b < B; b++) {
-    const o = b * C;
-    let max = logits[o];
-    let arg = 0;
-    for (let c = 1; c < C; c++) {
-      if (logits[o + c] > max) {
-        max = logits[o + c];
-        arg = c;
-      }
-    }
-    let sum = 0;
-    for (let c = 0; c < C; c++) sum += Math.exp(logits[o + c] - max);
-    const label = labels[row0 + b];
-    loss += Math.log(sum) + max - logits[o + label];
-    if (arg === label) correct++;
-    predicted[b] = arg;
-    confusion[label * C + arg] += 1;
-  }
-  stats.loss += loss;
-  stats.correct += correct;
-}
-
-/** Row-wise numerically stable softmax, for callers that want probabilities. */
-export function softmaxRows(z: Float64Array, B: number, C: number, out: Float64Array): void {
-  for (let b = 0; b < B; b++) {
-    const o = b * C;
-    let max = z[o];
-    for (let c = 1; c < C; c++) if (z[o + c] > max) max = z[o + c];
-    let sum = 0;
-    for (let c = 0; c < C; c++) {
-      const e = Math.exp(z[o + c] - max);
-      out[o + c] = e;
-      sum += e;
-    }
-    for (let c = 0; c < C; c++) out[o + c] /= sum;
+  for (let r = 0; r < rows; r++) {
+    const f = r * a;
+    const t = r * b;
+    for (let c = 0; c < C; c++) to[t + c] = from[f + c]!;
+    for (let c = C; c < b; c++) to[t + c] = 0;
   }
 }

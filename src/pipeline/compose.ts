@@ -3,14 +3,14 @@
  * between consecutive stages sits a bounded `edge`. Stages report lifecycle events (started,
  * finished) and sampled progress with their edge's depth. Building does no work; subscribing does.
  */
-import { Observable } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
 import { deriveSeed, Prng } from '../kernels/random.js';
 import type { ExperimentConfig, ResolvedStage } from './config.js';
 import { RxtrainError } from './errors.js';
 import type { Clock, EventBus } from './events.js';
 import { type EdgeStats, edge, emptyFlow, type Flow } from './flow.js';
 import { type Message, messageBytes } from './messages.js';
-import { SnapshotPlan, type StageContext } from './stage.js';
+import { SnapshotPlan, type StageContext, TrainingControl } from './stage.js';
 
 export interface PipelineRuntime {
   events: EventBus;
@@ -70,6 +70,7 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
   }
 
   const handles: StageHandle[] = [];
+  const training = new TrainingControl();
   let flow: Flow<Message> = emptyFlow;
   for (const stage of config.stages) {
     const handle: StageHandle = {
@@ -99,6 +100,7 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       restored: restored?.[stage.id],
       stopSignal: runtime.stopSignal,
       sliceMs: runtime.sliceMs,
+      training,
     };
     const operator = stage.definition.create(stage.settings, ctx);
     flow = edge(instrument(operator(flow), handle, runtime), stage.capacity, handle.edge, messageBytes);

@@ -64,6 +64,10 @@ export type RxtrainEventInput =
       recall?: number[];
       f1?: number[];
       misclassified?: { index: number; label: number; predicted: number }[];
+      /** The best evaluation so far by the evaluator's chosen metric (this one included). */
+      best?: { metric: string; step: number; value: number };
+      /** Set when this evaluation made early stopping end training. */
+      earlyStop?: string;
     }
   | { type: 'checkpoint'; step: number; reason: string; file: string }
   | { type: 'cache'; stage: string; action: 'hit' | 'miss' | 'write'; key: string; path: string }

@@ -13,7 +13,13 @@
  */
 
 import type { Readable } from 'node:stream';
-import { Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
+// The classes come from rxjs's own modules rather than its index: importing 'rxjs' loads all of
+// its ~400 modules (about 0.1 s and 10 MB at every start); these four need a handful. These paths
+// are not rxjs's public API, so package.json pins rxjs to an exact version.
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
+import type { Subscriber } from 'rxjs/internal/Subscriber';
+import type { Subscription } from 'rxjs/internal/Subscription';
 import { RxtrainError } from './errors.js';
 
 /** A cold, demand-driven stream: the consumer pushes request counts, the producer emits no more. */
@@ -139,6 +145,14 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
       let busy = false;
       let ended = false;
       let upstream: Subscription | undefined;
+      // Depth of this stage's own synchronous frames (a handler call, a delivery pass). Output
+      // queued inside one is delivered when the frame returns; output queued from anywhere else
+      // (a promise continuation, a stream callback) must wake delivery itself, or a handler that
+      // pushes and then waits for that output to be consumed would wait forever.
+      let frames = 0;
+      const wake = () => {
+        if (frames === 0) outlet.drain();
+      };
 
       const fail = (error: unknown) => subscriber.error(error);
       const settle = (result: void | Promise<void>) => {
@@ -160,10 +174,11 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
       const emitter: Emitter<B> = {
         push: (item) => {
           queue.push(item);
+          wake();
         },
         end: () => {
           ended = true;
-          outlet.drain();
+          wake();
         },
         wake: () => outlet.drain(),
         fail,
@@ -176,6 +191,14 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
       };
 
       const outlet = new Outlet<B>(subscriber, () => {
+        frames++;
+        try {
+          deliver();
+        } finally {
+          frames--;
+        }
+      });
+      const deliver = () => {
         for (;;) {
           if (subscriber.closed) return;
           if (head < queue.length) {
@@ -212,7 +235,7 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
           }
           return;
         }
-      });
+      };
 
       const inputDemand = new Demand();
       upstream = input(inputDemand.requests).subscribe({
@@ -222,11 +245,14 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
             return;
           }
           inputRequested = false;
+          frames++;
           try {
             settle(handler.next(item, emitter));
           } catch (error) {
             fail(error);
             return;
+          } finally {
+            frames--;
           }
           outlet.drain();
         },

@@ -64,6 +64,61 @@ export interface CheckpointPolicy {
   atEnd: boolean;
 }
 
+/**
+ * Early stopping, shared by the stages of one pipeline. A stage that may stop training on what it
+ * sees in model snapshots (an evaluator) calls `judge()` when it is created and `verdict(step)` on
+ * every snapshot the producer sent for evaluation. The model producer waits for `verdicts(step)` after each snapshot it
+ * sends for evaluation, then stops if `stopRequest` is set: the stopping step never depends on
+ * timing, so runs stay reproducible.
+ */
+export class TrainingControl {
+  private judges = 0;
+  private readonly pending = new Map<
+    number,
+    { left: number; resolve: () => void; promise: Promise<void>; collected: boolean }
+  >();
+  stopRequest: { step: number; reason: string } | undefined;
+
+  judge(): void {
+    this.judges++;
+  }
+
+  /**
+   * Resolves once every judge has seen the snapshot of `step`; undefined when nobody judges. The
+   * verdicts may come before or after this call (a judge can see the snapshot as soon as it is
+   * pushed), so an entry lives until the producer has collected it.
+   */
+  verdicts(step: number): Promise<void> | undefined {
+    if (this.judges === 0) return undefined;
+    const e = this.entry(step);
+    if (e.left <= 0) this.pending.delete(step);
+    else e.collected = true;
+    return e.promise;
+  }
+
+  verdict(step: number, stop?: string): void {
+    if (stop && !this.stopRequest) this.stopRequest = { step, reason: stop };
+    const e = this.entry(step);
+    if (--e.left <= 0) {
+      e.resolve();
+      if (e.collected) this.pending.delete(step);
+    }
+  }
+
+  private entry(step: number) {
+    let e = this.pending.get(step);
+    if (!e) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      e = { left: this.judges, resolve, promise, collected: false };
+      this.pending.set(step, e);
+    }
+    return e;
+  }
+}
+
 export interface StageContext {
   readonly id: string;
   readonly type: string;
@@ -86,6 +141,11 @@ export interface StageContext {
   readonly stopSignal: AbortSignal;
   /** How long CPU-bound work may run before yielding to the event loop, in ms. */
   readonly sliceMs: number;
+  /**
+   * Early stopping: evaluators judge snapshots, the model producer stops when asked. Optional so
+   * that a context built by hand (a test) needs none: without it nothing judges or stops early.
+   */
+  readonly training?: TrainingControl;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds stages of every settings type

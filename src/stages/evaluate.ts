@@ -1,168 +1,275 @@
 /**
- * evaluate — measure model snapshots on held-out splits.
+ * evaluate — measure model snapshots on held-out splits, track the best, optionally stop early.
  *
- * Collects the examples of its `splits` (the test set; `val` when the sampler holds one out) as
- * they pass, and asks the model producer upstream for a snapshot before training (`atStart`),
- * every `every` steps and at the end. For each it computes accuracy, mean cross-entropy, the
- * confusion matrix with per-class precision, recall and F1, and a few misclassified examples, and
- * emits an `eval` event per split. A snapshot that arrives before its splits are complete waits,
- * in order, until they are. Results ride on the snapshot to the end of the pipeline.
+ * Collects the examples of its `splits` (the test set; `val` when the sampler holds one out with
+ * `shuffle.holdout`) as they pass, and asks the model producer upstream for a snapshot before
+ * training (`atStart`), every `every` steps and at the end. For each it computes accuracy, mean
+ * cross-entropy, the confusion matrix with per-class precision, recall and F1, and a few
+ * misclassified examples, and emits an `eval` event per split. A snapshot that arrives before its
+ * splits are complete waits, in order, until they are. Results ride on the snapshot to the end of
+ * the pipeline.
+ *
+ * `metric` (`<split>.accuracy`, `.loss` or `.f1`, the macro-averaged F1; loss is better lower)
+ * picks the best evaluation, reported on every `eval` event. With `patience: N` training stops once
+ * N evaluations in a row have not improved it by more than `minDelta`: choose a `val` metric, since
+ * stopping on the test set would make the test score optimistic.
  *
  * @example
  *   - type: evaluate
  *     every: 500
  *     splits: [val, test]
+ *     metric: val.loss
+ *     patience: 3
  */
 import { z } from 'zod';
 import { ExampleStore } from '../data/exampleStore.js';
 import { evaluateSet } from '../kernels/sgdStep.js';
+import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
 import { RxtrainError } from '../pipeline/errors.js';
 import { type Emitter, transform } from '../pipeline/flow.js';
 import type { EvalResult, Message, ModelSnapshot } from '../pipeline/messages.js';
 import { defineStage } from '../pipeline/stage.js';
 
-export const evaluateSettings = z.strictObject({
-  every: z.int().min(0).default(500).describe('evaluate every N steps (0: only at start and end)'),
-  atStart: z.boolean().default(true).describe('evaluate the initial weights (step 0)'),
-  splits: z.array(z.string()).min(1).default(['test']).describe('splits to evaluate on'),
-  misclassified: z
-    .int()
-    .min(0)
-    .max(1000)
-    .default(32)
-    .describe('misclassified examples recorded per evaluation'),
-});
+const METRICS = ['accuracy', 'loss', 'f1'] as const;
+
+export const evaluateSettings = z
+  .strictObject({
+    every: z.int().min(0).default(500).describe('evaluate every N steps (0: only at start and end)'),
+    atStart: z.boolean().default(true).describe('evaluate the initial weights (step 0)'),
+    splits: z.array(z.string()).min(1).default(['test']).describe('splits to evaluate on'),
+    misclassified: z
+      .int()
+      .min(0)
+      .max(1000)
+      .default(32)
+      .describe('misclassified examples recorded per evaluation'),
+    metric: z
+      .string()
+      .regex(
+        /^[a-z][a-z0-9_-]*\.(accuracy|loss|f1)$/,
+        'a metric is <split>.accuracy, <split>.loss or <split>.f1',
+      )
+      .optional()
+      .describe('what picks the best step: <split>.accuracy|loss|f1 (default: the first split’s accuracy)'),
+    patience: z
+      .int()
+      .min(0)
+      .default(0)
+      .describe('stop training after this many evaluations without improvement (0: never)'),
+    minDelta: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe('smallest change of the metric that counts as improvement'),
+  })
+  .superRefine((s, ctx) => {
+    const split = s.metric?.split('.')[0];
+    if (split !== undefined && !s.splits.includes(split))
+      ctx.addIssue({ code: 'custom', path: ['metric'], message: `split ${split} is not in splits` });
+    if (s.patience > 0 && s.every === 0)
+      ctx.addIssue({ code: 'custom', path: ['patience'], message: 'early stopping needs every > 0' });
+  });
 export type EvaluateSettings = z.output<typeof evaluateSettings>;
 
-/** What a checkpoint keeps of the evaluator: the history of its results. */
+/** The best evaluation so far by the chosen metric. */
+export interface BestEvaluation {
+  metric: string;
+  step: number;
+  value: number;
+}
+
+/** What a checkpoint keeps of the evaluator. */
 export interface EvaluateState {
   history: { split: string; step: number; accuracy: number; loss: number }[];
+  best?: BestEvaluation;
+  /** Evaluations since the best one. */
+  sinceBest?: number;
 }
+
+/** Rows per forward pass of the evaluation kernel. */
+const CHUNK_ROWS = 256;
 
 export const evaluateStage = defineStage<EvaluateSettings>({
   type: 'evaluate',
-  summary: 'accuracy, cross-entropy, confusion matrix and per-class scores on test/validation splits',
+  summary: 'accuracy, cross-entropy, confusion, per-class F1 on val/test splits; best step, early stopping',
   settings: evaluateSettings,
   stateful: true,
   snapshots: (s) => ({ atStart: s.atStart, every: s.every }),
-  create: (settings, ctx) => (input) =>
-    transform<Message, Message>(input, () => {
-      const stores = new Map<string, ExampleStore>();
-      const complete = new Set<string>();
-      const waiting: ModelSnapshot[] = [];
-      const history: EvaluateState['history'] = [
-        ...((ctx.restored as EvaluateState | undefined)?.history ?? []),
-      ];
-      for (const split of settings.splits) stores.set(split, new ExampleStore(split));
+  create: (settings, ctx) => {
+    const metric = settings.metric ?? `${settings.splits[0]}.accuracy`;
+    const [metricSplit, metricName] = metric.split('.') as [string, (typeof METRICS)[number]];
+    const lowerIsBetter = metricName === 'loss';
+    if (settings.patience > 0) {
+      if (!ctx.training)
+        throw new RxtrainError('E_CONFIG', 'evaluate.patience: this pipeline cannot stop training early');
+      ctx.training.judge();
+    }
+    return (input) =>
+      transform<Message, Message>(input, () => {
+        const stores = new Map<string, ExampleStore>();
+        const complete = new Set<string>();
+        const waiting: ModelSnapshot[] = [];
+        const restored = ctx.restored as EvaluateState | undefined;
+        const history: EvaluateState['history'] = [...(restored?.history ?? [])];
+        let best = restored?.best;
+        let sinceBest = restored?.sinceBest ?? 0;
+        let lastEvaluated: ModelSnapshot | undefined;
+        const kernels = new Map<string, SoftmaxRegressionKernel>();
+        for (const split of settings.splits) stores.set(split, new ExampleStore(split));
 
-      const ready = () => settings.splits.every((s) => complete.has(s));
-      const mine = (s: ModelSnapshot) =>
-        s.final ||
-        (s.evaluate &&
-          (s.step === 0 ? settings.atStart : settings.every > 0 && s.step % settings.every === 0));
+        const ready = () => settings.splits.every((s) => complete.has(s));
+        const mine = (s: ModelSnapshot) =>
+          s.final ||
+          (s.evaluate &&
+            (s.step === 0 ? settings.atStart : settings.every > 0 && s.step % settings.every === 0));
 
-      const evaluate = (snap: ModelSnapshot) => {
-        for (const split of settings.splits) {
-          const store = stores.get(split)!;
-          const t = snap.transform;
-          const C = snap.classes;
-          const wrong: EvalResult['misclassified'] = [];
-          const { accuracy, loss, confusion } = evaluateSet(
-            snap.weights,
-            C,
-            store.data,
-            store.labels,
-            store.count,
-            t,
-            (row, predicted) => {
-              if (wrong.length < settings.misclassified && predicted !== store.labels[row]) {
-                wrong.push({ index: row, label: store.labels[row]!, predicted });
-              }
-            },
-          );
-          const matrix = Array.from(confusion);
-          const { precision, recall, f1 } = perClass(matrix, C);
-          const result: EvalResult = {
-            split,
-            step: snap.step,
-            epoch: snap.epoch,
-            examples: store.count,
-            accuracy,
-            loss,
-            confusion: matrix,
-            misclassified: wrong,
-          };
-          snap.results.push(result);
-          history.push({ split, step: snap.step, accuracy, loss });
-          ctx.events.emit({
-            type: 'eval',
-            split,
-            step: snap.step,
-            epoch: snap.epoch,
-            examples: store.count,
-            accuracy,
-            loss,
-            classes: C,
-            confusion: matrix,
-            precision,
-            recall,
-            f1,
-            misclassified: wrong,
-          });
-          ctx.progress({
-            split,
-            step: snap.step,
-            accuracy: Number(accuracy.toFixed(4)),
-            loss: Number(loss.toFixed(4)),
-          });
-        }
-      };
-
-      const forward = (snap: ModelSnapshot, out: Emitter<Message>) => {
-        if (mine(snap)) evaluate(snap);
-        if (snap.checkpoint)
-          snap.checkpoint.states[ctx.id] = { history: [...history] } satisfies EvaluateState;
-        out.push(snap);
-      };
-
-      const release = (out: Emitter<Message>) => {
-        while (waiting.length > 0 && ready()) forward(waiting.shift()!, out);
-      };
-
-      return {
-        next(message, out) {
-          if (message.kind === 'examples' && stores.has(message.split)) {
-            if (complete.has(message.split)) return; // a later pass re-sending a split already held
-            stores.get(message.split)!.add(message);
-            return;
+        const kernelFor = (snap: ModelSnapshot, store: ExampleStore) => {
+          const floats = store.data instanceof Float32Array;
+          const key = `${snap.transform.width}/${snap.classes}/${snap.transform.bias}/${floats}`;
+          let kernel = kernels.get(key);
+          if (!kernel) {
+            const shape = {
+              width: snap.transform.width,
+              classes: snap.classes,
+              bias: snap.transform.bias,
+              floats,
+            };
+            kernel = new SoftmaxRegressionKernel(shape, CHUNK_ROWS);
+            kernels.set(key, kernel);
           }
-          if (message.kind === 'split-end' && stores.has(message.split)) {
-            complete.add(message.split);
-            stores.get(message.split)!.trim();
-            release(out);
-            return;
+          return kernel;
+        };
+
+        /** Track the best evaluation; the reason to stop, when patience has run out. */
+        const judge = (snap: ModelSnapshot): string | undefined => {
+          const r = snap.results.find((x) => x.split === metricSplit);
+          if (!r) return undefined;
+          const value = metricName === 'f1' ? macroF1(r.confusion, snap.classes) : r[metricName];
+          const margin = lowerIsBetter ? (best ? best.value - value : 1) : best ? value - best.value : 1;
+          if (!best || margin > settings.minDelta) {
+            best = { metric, step: snap.step, value };
+            sinceBest = 0;
+          } else sinceBest++;
+          if (settings.patience > 0 && sinceBest >= settings.patience && !snap.final) {
+            return `${metric} has not improved for ${sinceBest} evaluations (best ${best.value.toFixed(4)} at step ${best.step})`;
           }
-          if (message.kind !== 'snapshot') {
-            out.push(message);
-            return;
+          return undefined;
+        };
+
+        const evaluate = (snap: ModelSnapshot): string | undefined => {
+          if (
+            lastEvaluated &&
+            lastEvaluated.step === snap.step &&
+            lastEvaluated.weights.length === snap.weights.length
+          ) {
+            // The final snapshot of a run that stopped right after an evaluation: same weights.
+            snap.results.push(...lastEvaluated.results);
+            return undefined;
           }
-          // Keep order: a snapshot never overtakes one that is waiting for data.
-          if (waiting.length > 0 || (mine(message) && !ready())) waiting.push(message);
-          else forward(message, out);
-        },
-        complete() {
-          if (waiting.length > 0) {
-            const missing = settings.splits.filter((s) => !complete.has(s));
-            throw new RxtrainError(
-              'E_DATA',
-              `evaluate: split${missing.length > 1 ? 's' : ''} ${missing.join(', ')} never arrived in full (${missing
-                .map((s) => `${stores.get(s)!.count} ${s} examples seen`)
-                .join(', ')}); check decodeIdx.splits and shuffle.holdout`,
+          const events: Parameters<typeof ctx.events.emit>[0][] = [];
+          for (const split of settings.splits) {
+            const store = stores.get(split)!;
+            const C = snap.classes;
+            const wrong: EvalResult['misclassified'] = [];
+            const { accuracy, loss, confusion } = evaluateSet(
+              kernelFor(snap, store),
+              snap.weights,
+              store.data,
+              store.labels,
+              store.count,
+              snap.transform,
+              (row, predicted) => {
+                if (wrong.length < settings.misclassified && predicted !== store.labels[row]) {
+                  wrong.push({ index: row, label: store.labels[row]!, predicted });
+                }
+              },
             );
+            const matrix = Array.from(confusion);
+            const { precision, recall, f1 } = perClass(matrix, C);
+            const result: EvalResult = {
+              split,
+              step: snap.step,
+              epoch: snap.epoch,
+              examples: store.count,
+              accuracy,
+              loss,
+              confusion: matrix,
+              misclassified: wrong,
+            };
+            snap.results.push(result);
+            history.push({ split, step: snap.step, accuracy, loss });
+            events.push({ type: 'eval', ...result, classes: C, precision, recall, f1 });
+            ctx.progress({
+              split,
+              step: snap.step,
+              accuracy: Number(accuracy.toFixed(4)),
+              loss: Number(loss.toFixed(4)),
+            });
           }
-        },
-      };
-    }),
+          lastEvaluated = snap;
+          const stop = judge(snap);
+          for (const e of events) {
+            if (e.type !== 'eval') continue;
+            if (best) e.best = { ...best };
+            if (stop && e.split === metricSplit) e.earlyStop = stop;
+            ctx.events.emit(e);
+          }
+          if (best) ctx.progress({ bestStep: best.step, best: Number(best.value.toFixed(4)) });
+          return stop;
+        };
+
+        const forward = (snap: ModelSnapshot, out: Emitter<Message>) => {
+          const stop = mine(snap) ? evaluate(snap) : undefined;
+          if (snap.checkpoint) {
+            snap.checkpoint.states[ctx.id] = {
+              history: [...history],
+              ...(best ? { best: { ...best }, sinceBest } : {}),
+            } satisfies EvaluateState;
+          }
+          // The producer waits for a verdict on exactly the snapshots it sent for evaluation.
+          if (settings.patience > 0 && snap.evaluate && !snap.final) ctx.training?.verdict(snap.step, stop);
+          out.push(snap);
+        };
+
+        const release = (out: Emitter<Message>) => {
+          while (waiting.length > 0 && ready()) forward(waiting.shift()!, out);
+        };
+
+        return {
+          next(message, out) {
+            if (message.kind === 'examples' && stores.has(message.split)) {
+              if (complete.has(message.split)) return; // a later pass re-sending a split already held
+              stores.get(message.split)!.add(message);
+              return;
+            }
+            if (message.kind === 'split-end' && stores.has(message.split)) {
+              complete.add(message.split);
+              stores.get(message.split)!.trim();
+              release(out);
+              return;
+            }
+            if (message.kind !== 'snapshot') {
+              out.push(message);
+              return;
+            }
+            // Keep order: a snapshot never overtakes one that is waiting for data.
+            if (waiting.length > 0 || (mine(message) && !ready())) waiting.push(message);
+            else forward(message, out);
+          },
+          complete() {
+            if (waiting.length > 0) {
+              const missing = settings.splits.filter((s) => !complete.has(s));
+              throw new RxtrainError(
+                'E_DATA',
+                `evaluate: split${missing.length > 1 ? 's' : ''} ${missing.join(', ')} never arrived in full (${missing
+                  .map((s) => `${stores.get(s)!.count} ${s} examples seen`)
+                  .join(', ')}); check decodeIdx.splits and shuffle.holdout`,
+              );
+            }
+          },
+        };
+      });
+  },
 });
 
 /** Per-class precision, recall and F1 from a confusion matrix (rows: true class). */
@@ -188,4 +295,10 @@ export function perClass(
     f1.push(p + r ? (2 * p * r) / (p + r) : 0);
   }
   return { precision, recall, f1 };
+}
+
+/** The unweighted mean of the per-class F1 scores. */
+export function macroF1(confusion: readonly number[], classes: number): number {
+  const { f1 } = perClass(confusion, classes);
+  return f1.reduce((a, b) => a + b, 0) / classes;
 }

@@ -3,25 +3,33 @@
  *
  * Consumes sample blocks, cuts them into mini-batches (`batchSize: 1` is the notebook's single
  * pattern per step; batches never span passes, so a pass may end with a smaller batch) and takes
- * one step per batch: W ← W − lr · g, where g is the gradient of the batch's mean cross-entropy
- * (`reduction: mean`, PyTorch's default) or of its summed cross-entropy (`reduction: sum`, one
- * `outer(Φᵢ, yᵢ − tᵢ)` per sample as in the notebook; the two agree at batch size 1).
+ * one step per batch with PyTorch's SGD rule (src/kernels/sgdStep.ts):
+ *   g = ∇ loss, where loss is the batch's mean cross-entropy (`reduction: mean`, PyTorch's
+ *       default) or its summed cross-entropy (`reduction: sum`: one `outer(Φᵢ, yᵢ − tᵢ)` per sample,
+ *       as in the notebook; the two agree at batch size 1, and `sum` is `mean` with lr·batchSize)
+ *   g ← g·min(1, clipNorm/‖g‖);  g ← g + weightDecay·W (not the bias row);
+ *   v ← momentum·v + g;  W ← W − lr_t·(nesterov ? g + momentum·v : v)
+ * with lr_t from `schedule` after a linear `warmup` (durations in epochs, fractions allowed).
  * Weights start `normal` (mean, std; the notebook uses N(0, 1)) or at `zeros`.
  *
- * Stops after `steps` updates or `epochs` passes, whichever comes first. Emits a `train` event
- * every `logEvery` steps; emits a model snapshot whenever a stage downstream asked for one (the
- * evaluator's schedule) and at the end; and, under the pipeline's checkpoint policy, a checkpoint
- * barrier that holds its own state and the sampler's position, pausing until it is written.
- * Other messages pass through.
+ * Stops after `steps` updates or `epochs` passes, whichever comes first, or when an evaluator's
+ * early stopping asks it to. Emits a `train` event every `logEvery` steps; a model snapshot
+ * whenever a stage downstream asked for one (the evaluator's schedule) and at the end; and, under
+ * the pipeline's checkpoint policy, a checkpoint barrier that holds its own state and the
+ * sampler's position, pausing until it is written. Other messages pass through.
  *
  * @example
  *   - type: sgd
  *     batchSize: 64
  *     lr: 0.1
  *     epochs: 5
+ *     schedule: { type: cosine, min: 0 }
+ *     momentum: 0.9
  */
 import { z } from 'zod';
+import { type LearningRatePlan, learningRate, type ScheduleShape } from '../kernels/schedule.js';
 import { SoftmaxSgd } from '../kernels/sgdStep.js';
+import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
 import { RxtrainError } from '../pipeline/errors.js';
 import { type Emitter, transform } from '../pipeline/flow.js';
 import {
@@ -33,8 +41,11 @@ import {
 } from '../pipeline/messages.js';
 import { defineStage } from '../pipeline/stage.js';
 
-const initSchema = z.preprocess(
-  (v) => (typeof v === 'string' ? { type: v } : v),
+/** A setting given as a bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`. */
+const typed = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (typeof v === 'string' ? { type: v } : v), schema);
+
+const initSchema = typed(
   z.discriminatedUnion('type', [
     z.strictObject({
       type: z.literal('normal'),
@@ -45,21 +56,57 @@ const initSchema = z.preprocess(
   ]),
 );
 
-export const sgdSettings = z.strictObject({
-  batchSize: z.int().min(1).max(65536).default(64).describe('samples per update (1: the notebook)'),
-  lr: z.number().positive().default(0.1).describe('learning rate'),
-  epochs: z.int().min(1).default(1).describe('passes over the training data'),
-  steps: z.int().min(1).optional().describe('cap on the number of updates'),
-  reduction: z
-    .enum(['mean', 'sum'])
-    .default('mean')
-    .describe('gradient of the batch mean loss, or of the summed per-sample losses'),
-  init: initSchema
-    .default({ type: 'normal', mean: 0, std: 0.01 })
-    .describe('initial weights: zeros, or normal with mean and std'),
-  seed: z.int().min(0).max(0xffffffff).optional().describe('seed of the weight initialiser'),
-  logEvery: z.int().min(1).default(100).describe('steps between train events'),
-});
+const scheduleSchema = typed(
+  z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('constant') }),
+    z.strictObject({
+      type: z.literal('step'),
+      every: z.number().positive().default(1).describe('epochs between decays'),
+      gamma: z.number().positive().default(0.1).describe('factor applied at each decay'),
+    }),
+    z.strictObject({
+      type: z.literal('exponential'),
+      gamma: z.number().positive().default(0.5).describe('factor per epoch, applied smoothly per step'),
+    }),
+    z.strictObject({
+      type: z.literal('cosine'),
+      min: z.number().min(0).default(0).describe('rate at the end of training'),
+    }),
+  ]),
+);
+
+export const sgdSettings = z
+  .strictObject({
+    batchSize: z.int().min(1).max(65536).default(64).describe('samples per update (1: the notebook)'),
+    lr: z.number().positive().default(0.1).describe('learning rate (the peak, with a schedule)'),
+    schedule: scheduleSchema
+      .default({ type: 'constant' })
+      .describe('learning-rate schedule: constant (the default), step, exponential or cosine'),
+    warmup: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe('epochs (fractions allowed) of linear warm-up to lr before the schedule'),
+    epochs: z.int().min(1).default(1).describe('passes over the training data'),
+    steps: z.int().min(1).optional().describe('cap on the number of updates'),
+    reduction: z
+      .enum(['mean', 'sum'])
+      .default('mean')
+      .describe('gradient of the batch mean loss, or of the summed per-sample losses'),
+    momentum: z.number().min(0).lt(1).default(0).describe('momentum factor (0: plain SGD)'),
+    nesterov: z.boolean().default(false).describe('Nesterov momentum (needs momentum > 0)'),
+    weightDecay: z.number().min(0).default(0).describe('L2 penalty on the feature weights (not the bias)'),
+    clipNorm: z.number().min(0).default(0).describe('clip the gradient to this L2 norm (0: off)'),
+    init: initSchema
+      .default({ type: 'normal', mean: 0, std: 0.01 })
+      .describe('initial weights: zeros, or normal with mean and std'),
+    seed: z.int().min(0).max(0xffffffff).optional().describe('seed of the weight initialiser'),
+    logEvery: z.int().min(1).default(100).describe('steps between train events'),
+  })
+  .superRefine((s, ctx) => {
+    if (s.nesterov && s.momentum === 0)
+      ctx.addIssue({ code: 'custom', path: ['nesterov'], message: 'Nesterov momentum needs momentum > 0' });
+  });
 export type SgdSettings = z.output<typeof sgdSettings>;
 
 /** What a checkpoint keeps of the updater besides the weights. */
@@ -70,6 +117,8 @@ export interface SgdState {
   interval: { loss: number; correct: number; samples: number };
   rows: number;
   classes: number;
+  /** Momentum buffer, rows × classes, when momentum > 0. */
+  velocity?: Float32Array;
 }
 
 /** How restored weights reach the stage (the checkpoint loader decodes them). */
@@ -77,17 +126,19 @@ export interface SgdRestore extends SgdState {
   weights: Float32Array;
 }
 
+/** Most rows one forward pass of the kernel takes; larger batches go through in chunks. */
+const CHUNK_ROWS = 512;
+
 export const sgdStage = defineStage<SgdSettings>({
   type: 'sgd',
-  summary: 'softmax regression trained by mini-batch stochastic gradient descent',
+  summary: 'softmax regression trained by mini-batch SGD: schedules, momentum, weight decay, clipping',
   settings: sgdSettings,
   stateful: true,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
       const restored = ctx.restored as SgdRestore | undefined;
       const B = settings.batchSize;
-      let W: Float32Array | undefined;
-      let kernel: SoftmaxSgd | undefined;
+      let sgd: SoftmaxSgd | undefined;
       let rows = 0;
       let classes = 0;
       let step = restored?.step ?? 0;
@@ -99,6 +150,8 @@ export const sgdStage = defineStage<SgdSettings>({
       let fill = 0;
       let finished = false;
       let population = 0;
+      let plan: LearningRatePlan | undefined;
+      let lr = settings.lr;
       let last: SampleBlock | undefined;
       let resume: { position: unknown; skip: number; sampler: string } | undefined;
       let lastCheckpointAt = ctx.clock.now();
@@ -113,11 +166,28 @@ export const sgdStage = defineStage<SgdSettings>({
       const init = (block: SampleBlock) => {
         classes = block.classes;
         rows = block.width + (block.transform.bias ? 1 : 0);
-        kernel = new SoftmaxSgd(classes, B);
-        batchX =
-          block.data instanceof Float32Array
-            ? new Float32Array(B * block.width)
-            : new Uint8Array(B * block.width);
+        const floats = block.data instanceof Float32Array;
+        const kernel = new SoftmaxRegressionKernel(
+          { width: block.width, classes, bias: block.transform.bias, floats },
+          Math.min(B, CHUNK_ROWS),
+        );
+        sgd = new SoftmaxSgd(kernel, settings);
+        batchX = floats ? new Float32Array(B * block.width) : new Uint8Array(B * block.width);
+        const perEpoch = Math.ceil(population / B);
+        const epochs = (n: number) => Math.max(1, Math.round(n * perEpoch));
+        const s = settings.schedule;
+        const schedule: ScheduleShape =
+          s.type === 'step'
+            ? { type: 'step', every: epochs(s.every), gamma: s.gamma }
+            : s.type === 'exponential'
+              ? { type: 'exponential', period: perEpoch, gamma: s.gamma }
+              : s;
+        plan = {
+          lr: settings.lr,
+          schedule,
+          warmup: settings.warmup > 0 ? epochs(settings.warmup) : 0,
+          total: totalSteps(),
+        };
         if (restored) {
           if (restored.rows !== rows || restored.classes !== classes) {
             throw new RxtrainError(
@@ -125,27 +195,30 @@ export const sgdStage = defineStage<SgdSettings>({
               `sgd: the checkpoint's weights are ${restored.rows}×${restored.classes}, the data gives ${rows}×${classes}`,
             );
           }
-          W = restored.weights.slice();
+          kernel.writeWeights(restored.weights);
+          if (settings.momentum > 0 && restored.velocity) kernel.writeVelocity(restored.velocity);
           return;
         }
-        W = new Float32Array(rows * classes);
+        const W = new Float32Array(rows * classes);
         if (settings.init.type === 'normal') {
           const rng = ctx.rng(settings.seed);
           const { mean, std } = settings.init;
           for (let i = 0; i < W.length; i++) W[i] = mean + std * rng.normal();
         }
+        kernel.writeWeights(W);
       };
 
       const snapshot = (
         evaluate: boolean,
         final: boolean,
         checkpoint?: CheckpointBarrier,
+        stopReason?: string,
       ): ModelSnapshot => ({
         kind: 'snapshot',
         step,
         epoch: population ? samples / population : 0,
         samples,
-        weights: W!.slice(),
+        weights: sgd!.kernel.readWeights(),
         rows,
         classes,
         transform: last!.transform,
@@ -153,9 +226,18 @@ export const sgdStage = defineStage<SgdSettings>({
         final,
         results: [],
         checkpoint,
+        ...(stopReason ? { stopReason } : {}),
       });
 
-      const state = (): SgdState => ({ step, samples, epoch, interval: { ...interval }, rows, classes });
+      const state = (): SgdState => ({
+        step,
+        samples,
+        epoch,
+        interval: { ...interval },
+        rows,
+        classes,
+        ...(settings.momentum > 0 ? { velocity: sgd!.kernel.readVelocity() } : {}),
+      });
 
       const barrier = (reason: CheckpointBarrier['reason']): CheckpointBarrier => {
         const b = createBarrier(reason);
@@ -176,7 +258,7 @@ export const sgdStage = defineStage<SgdSettings>({
           samples,
           loss: interval.loss / interval.samples,
           accuracy: interval.correct / interval.samples,
-          lr: settings.lr,
+          lr,
           samplesPerSec: seconds > 0 ? Math.round(interval.samples / seconds) : 0,
         });
         interval.loss = 0;
@@ -187,8 +269,8 @@ export const sgdStage = defineStage<SgdSettings>({
 
       /** One update on rows row0 … row0+n−1 of x. */
       const update = (x: Uint8Array | Float32Array, y: Int32Array, row0: number, n: number) => {
-        const eta = settings.reduction === 'mean' ? settings.lr / n : settings.lr;
-        const stats = kernel!.step(W!, x, y, row0, n, last!.transform, eta);
+        lr = learningRate(plan!, step);
+        const stats = sgd!.step(x, y, row0, n, last!.transform, lr);
         if (!Number.isFinite(stats.loss)) {
           throw new RxtrainError(
             'E_DATA',
@@ -201,26 +283,24 @@ export const sgdStage = defineStage<SgdSettings>({
         interval.correct += stats.correct;
         interval.samples += n;
         if (step % settings.logEvery === 0) trainEvent();
-        ctx.progress({
-          step,
-          totalSteps: totalSteps(),
-          epoch: population ? samples / population : 0,
-          loss: stats.loss / n,
-        });
       };
 
-      const finish = (out: Emitter<Message>): void | Promise<void> => {
+      const finish = (out: Emitter<Message>, stopReason?: string): void | Promise<void> => {
         if (finished) return;
         finished = true;
         trainEvent();
-        const cp = ctx.checkpoints.atEnd ? barrier('final') : undefined;
-        out.push(snapshot(true, true, cp));
+        const cp = ctx.checkpoints.atEnd ? barrier(stopReason ? 'early-stop' : 'final') : undefined;
+        out.push(snapshot(true, true, cp, stopReason));
         out.end();
         return cp?.written;
       };
 
+      /** An evaluator asked to stop: the request is for a step this stage has reached. */
+      const stopRequested = () => ctx.training?.stopRequest?.reason;
+
       /** After an update: snapshots, checkpoints, stop conditions, yielding. */
       const afterStep = (out: Emitter<Message>): 'go' | 'stop' | Promise<void> => {
+        // Progress counters are sampled every progressIntervalMs: once per block is plenty.
         if (settings.steps !== undefined && step >= settings.steps) return 'stop';
         const stopping = ctx.checkpoints.onSignal && ctx.stopSignal.aborted;
         const due =
@@ -239,7 +319,10 @@ export const sgdStage = defineStage<SgdSettings>({
         if (due || wanted) {
           const cp = due ? barrier('interval') : undefined;
           out.push(snapshot(wanted, false, cp));
-          if (cp) return cp.written;
+          // With early stopping on, wait for the verdict on this step, so where training stops
+          // depends on the data alone, never on how far ahead of the evaluator this stage ran.
+          const verdict = wanted ? ctx.training?.verdicts(step) : undefined;
+          if (cp || verdict) return Promise.all([cp?.written, verdict]).then(() => undefined);
         }
         if (ctx.clock.now() - sliceStarted >= ctx.sliceMs) {
           // Let timers, I/O and signal handlers run: a long synchronous loop would starve them.
@@ -249,6 +332,15 @@ export const sgdStage = defineStage<SgdSettings>({
         }
         return 'go';
       };
+
+      /** Continue after a pause: stop if an evaluator asked to meanwhile. */
+      const resumeAfter = (pause: Promise<void>, out: Emitter<Message>, go: () => void | Promise<void>) =>
+        pause.then(() => {
+          if (finished) return;
+          const reason = stopRequested();
+          if (reason) return finish(out, reason);
+          return go();
+        });
 
       /** Train on `block` from sample `from`; a promise when it has to pause part-way. */
       const run = (block: SampleBlock, from: number, out: Emitter<Message>): void | Promise<void> => {
@@ -276,9 +368,16 @@ export const sgdStage = defineStage<SgdSettings>({
           resume = { sampler: block.sampler, position: block.position, skip: i };
           const next = afterStep(out);
           if (next === 'stop') return finish(out);
-          if (next !== 'go') return next.then(() => (finished ? undefined : run(block, i, out)));
+          if (next !== 'go') return resumeAfter(next, out, () => run(block, i, out));
           if (finished) return;
         }
+        ctx.progress({
+          step,
+          totalSteps: plan!.total,
+          epoch: population ? samples / population : 0,
+          loss: sgd!.stats.loss / Math.max(1, B),
+          lr,
+        });
       };
 
       const flushPartial = (out: Emitter<Message>): 'go' | 'stop' | Promise<void> => {
@@ -289,7 +388,7 @@ export const sgdStage = defineStage<SgdSettings>({
       };
 
       const onBlock = (block: SampleBlock, out: Emitter<Message>): void | Promise<void> => {
-        const first = !W;
+        const first = !sgd;
         last = block;
         population = block.population;
         if (first) {
@@ -306,7 +405,7 @@ export const sgdStage = defineStage<SgdSettings>({
           if (flushed === 'stop') return finish(out);
           epoch = block.epoch;
           if (epoch >= settings.epochs) return finish(out);
-          if (flushed !== 'go') return flushed.then(() => (finished ? undefined : run(block, 0, out)));
+          if (flushed !== 'go') return resumeAfter(flushed, out, () => run(block, 0, out));
         }
         return run(block, 0, out);
       };
@@ -322,7 +421,7 @@ export const sgdStage = defineStage<SgdSettings>({
         },
         complete(out) {
           if (finished) return;
-          if (!W)
+          if (!sgd)
             throw new RxtrainError(
               'E_DATA',
               'sgd: no training samples arrived (is there a shuffle stage before sgd?)',

@@ -1,0 +1,59 @@
+/** Running a config's pipeline in-process, as the run's sink would, for stage-level tests. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildPipeline } from '../../src/pipeline/compose.js';
+import { loadConfig } from '../../src/pipeline/config.js';
+import { EventBus, type RxtrainEvent, systemClock } from '../../src/pipeline/events.js';
+import { consume } from '../../src/pipeline/flow.js';
+import type { ModelSnapshot } from '../../src/pipeline/messages.js';
+import { builtinStages } from '../../src/stages/index.js';
+import { tempDir } from './index.js';
+
+export interface Captured {
+  final: ModelSnapshot;
+  checkpoints: { step: number; states: Record<string, unknown>; weights: Float32Array }[];
+  events: RxtrainEvent[];
+}
+
+/** Run a config's pipeline to the end, settling checkpoint barriers as a run's sink would. */
+export async function runPipeline(yaml: string, restored?: Record<string, unknown>): Promise<Captured> {
+  const file = join(tempDir(), 'experiment.yaml');
+  writeFileSync(file, yaml);
+  const config = await loadConfig(file, { stages: builtinStages });
+  const events = new EventBus(systemClock);
+  const seen: RxtrainEvent[] = [];
+  events.on((e) => seen.push(e));
+  const pipeline = buildPipeline(config, {
+    events,
+    clock: systemClock,
+    cacheDir: tempDir(),
+    stopSignal: new AbortController().signal,
+    sliceMs: 25,
+    restored,
+  });
+  let final: ModelSnapshot | undefined;
+  const checkpoints: Captured['checkpoints'] = [];
+  await consume(pipeline.flow, (m) => {
+    if (m.kind !== 'snapshot') return;
+    if (m.final) final = m;
+    if (m.checkpoint) {
+      checkpoints.push({ step: m.step, states: m.checkpoint.states, weights: m.weights });
+      m.checkpoint.settle();
+    }
+  }).done;
+  return { final: final!, checkpoints, events: seen };
+}
+
+/** An MNIST experiment from the embedded copy: the data stages, then the given YAML for the rest. */
+export function mnistExperiment(head: string, shuffle: string, rest: string): string {
+  return `${head}
+stages:
+  - type: fetch
+  - type: untar
+  - type: decodeIdx
+  - type: normalise
+  - type: shuffle
+${shuffle}
+${rest}
+`;
+}
