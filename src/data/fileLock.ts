@@ -2,8 +2,8 @@
  * An exclusive lock between processes, as a file created with O_EXCL: whoever creates
  * `<target>.lock` owns it and writes its host, pid and a token into it; everyone else waits and
  * polls. The owner touches the file while it holds the lock, so a lock is abandoned (stale) when
- * its owner's process is gone (same host) or the file has not been touched for `staleMs` (another
- * host, or a reused pid). A waiter that finds a stale lock moves it aside and takes its place.
+ * its owner's process is gone (same host), or the file has not been touched for `staleMs` (another
+ * host; ten times that on this host, in case the pid was reused). A waiter that finds a stale lock moves it aside and takes its place.
  */
 import {
   closeSync,
@@ -84,10 +84,14 @@ export async function acquireLock(path: string, options: LockOptions): Promise<F
     } catch {
       continue; // released between our attempt and now: try again at once
     }
-    const abandoned =
-      (current !== undefined && current.host === holder.host && !processAlive(current.pid)) ||
-      // The real wall clock, not the run's: it is compared with times the kernel stamped.
-      Date.now() - mtime > options.staleMs;
+    // The real wall clock, not the run's: it is compared with times the kernel stamped.
+    const quiet = Date.now() - mtime;
+    const sameHost = current !== undefined && current.host === holder.host;
+    // On this host the owner's pid says whether it lives; a busy owner may miss heartbeats, so
+    // silence alone counts only when it is very long (the pid may have been reused).
+    const abandoned = sameHost
+      ? !processAlive(current.pid) || quiet > 10 * options.staleMs
+      : quiet > options.staleMs;
     if (abandoned) {
       removeStale(path, current, holder);
       continue;
