@@ -102,7 +102,9 @@ export const fetchSettings = z
       .int()
       .min(100)
       .default(60_000)
-      .describe("a download lock untouched this long is abandoned (its owner's heartbeat stopped)"),
+      .describe(
+        "another host's download lock untouched this long is abandoned (on this host: when its process is gone)",
+      ),
   })
   .superRefine((s, ctx) => {
     const remote = REMOTE.test(s.url);
