@@ -8,7 +8,7 @@ import { acquireLock, readHolder } from '../src/data/fileLock.js';
 import { parseEvents } from '../src/pipeline/events.js';
 import { FaultServer, serve } from './helpers/faultServer.js';
 import { notebookArchive, runCli, tempDir } from './helpers/index.js';
-import { assertCache, embeddedReference, QUICK, REMOTE_CONFIG } from './helpers/remoteRun.js';
+import { assertCache, embeddedReference, QUICK, remoteRunArgs } from './helpers/remoteRun.js';
 
 test('two runs started together against a slow server: one download, both succeed', async (t) => {
   const archive = await notebookArchive();
@@ -22,16 +22,7 @@ test('two runs started together against a slow server: one download, both succee
     const runDirs = [join(tempDir(), 'a'), join(tempDir(), 'b')];
     const results = await Promise.all(
       runDirs.map((runDir) =>
-        runCli([
-          'run',
-          REMOTE_CONFIG,
-          '--quiet',
-          '--cache',
-          cache,
-          '--run-dir',
-          runDir,
-          ...[...QUICK, `fetch.url=${server.url('/MNIST.tar.gz')}`].flatMap((s) => ['--set', s]),
-        ]),
+        runCli(remoteRunArgs(runDir, cache, [...QUICK, `fetch.url=${server.url('/MNIST.tar.gz')}`])),
       ),
     );
     for (const r of results) t.is(r.code, 0, r.stderr);
@@ -54,7 +45,7 @@ test('two runs started together against a slow server: one download, both succee
   }
 });
 
-test('a lock left by a process that is gone is taken over at once', async (t) => {
+test.serial('a lock left by a process that is gone is taken over at once', async (t) => {
   const dead = spawnSync(process.execPath, [
     '-e',
     'process.stdout.write(String(process.pid))',
@@ -69,29 +60,32 @@ test('a lock left by a process that is gone is taken over at once', async (t) =>
   t.is(readHolder(path), undefined);
 });
 
-test('a lock whose heartbeat stopped (another host) is taken over after staleMs; a live one is not', async (t) => {
-  const path = join(tempDir(), 'y.lock');
-  writeFileSync(path, JSON.stringify({ host: 'elsewhere', pid: 1, token: 'old' }));
-  const old = new Date(Date.now() - 120_000);
-  utimesSync(path, old, old);
-  const lock = await acquireLock(path, { staleMs: 60_000, pollMs: 10 });
-  t.is(readHolder(path)?.token, lock.holder.token);
+test.serial(
+  'a lock whose heartbeat stopped (another host) is taken over after staleMs; a live one is not',
+  async (t) => {
+    const path = join(tempDir(), 'y.lock');
+    writeFileSync(path, JSON.stringify({ host: 'elsewhere', pid: 1, token: 'old' }));
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(path, old, old);
+    const lock = await acquireLock(path, { staleMs: 60_000, pollMs: 10 });
+    t.is(readHolder(path)?.token, lock.holder.token);
 
-  // Held and heartbeating: a waiter with the same staleMs waits until it is released.
-  let waited = false;
-  const live = await acquireLock(join(tempDir(), 'z.lock'), { staleMs: 200, pollMs: 10 });
-  const second = acquireLock(live.path, { staleMs: 200, pollMs: 10, onWait: () => (waited = true) });
-  await new Promise((resolve) => setTimeout(resolve, 700));
-  t.true(waited);
-  t.is(readHolder(live.path)?.token, live.holder.token, 'still held after 3 × staleMs');
-  live.release();
-  const next = await second;
-  t.is(readHolder(live.path)?.token, next.holder.token);
-  next.release();
-  lock.release();
-});
+    // Held and heartbeating: a waiter with the same staleMs waits until it is released.
+    let waited = false;
+    const live = await acquireLock(join(tempDir(), 'z.lock'), { staleMs: 300, pollMs: 10 });
+    const second = acquireLock(live.path, { staleMs: 300, pollMs: 10, onWait: () => (waited = true) });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    t.true(waited);
+    t.is(readHolder(live.path)?.token, live.holder.token, 'still held after 3 × staleMs');
+    live.release();
+    const next = await second;
+    t.is(readHolder(live.path)?.token, next.holder.token);
+    next.release();
+    lock.release();
+  },
+);
 
-test('a waiter gives up when its run is stopped', async (t) => {
+test.serial('a waiter gives up when its run is stopped', async (t) => {
   const path = join(tempDir(), 'w.lock');
   const held = await acquireLock(path, { staleMs: 60_000, pollMs: 10 });
   const stop = new AbortController();

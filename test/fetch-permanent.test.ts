@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { type Behaviour, FaultServer, serve, status } from './helpers/faultServer.js';
 import { notebookArchive, runCli, tempDir } from './helpers/index.js';
-import { assertCache, FAST_RETRY, QUICK, REMOTE_CONFIG, sha256 } from './helpers/remoteRun.js';
+import { assertCache, FAST_RETRY, QUICK, remoteRunArgs, sha256 } from './helpers/remoteRun.js';
 
 let archive: Buffer;
 
@@ -19,16 +19,7 @@ const PATH = '/MNIST.tar.gz';
 async function runFailing(t: ExecutionContext, url: string, overrides: string[]): Promise<string> {
   const cache = tempDir();
   const sets = [...QUICK, ...FAST_RETRY, 'fetch.retries=2', `fetch.url=${url}`, ...overrides];
-  const result = await runCli([
-    'run',
-    REMOTE_CONFIG,
-    '--quiet',
-    '--cache',
-    cache,
-    '--run-dir',
-    join(tempDir(), 'run'),
-    ...sets.flatMap((s) => ['--set', s]),
-  ]);
+  const result = await runCli(remoteRunArgs(join(tempDir(), 'run'), cache, sets));
   t.is(result.code, 1, result.stderr);
   const lines = result.stderr.trimEnd().split('\n');
   t.is(lines.length, 1, `one line: ${result.stderr}`);

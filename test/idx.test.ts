@@ -2,10 +2,10 @@ import test, { type ExecutionContext } from 'ava';
 import { IdxDecoder, type IdxDtype, idxIntegers, idxValues, parseIdxHeader } from '../src/data/idx.js';
 import { type ErrorCode, IdxError } from '../src/pipeline/errors.js';
 import { fromArray } from '../src/pipeline/flow.js';
-import type { Examples, FileChunk, Message } from '../src/pipeline/messages.js';
+import type { Examples, Message } from '../src/pipeline/messages.js';
 import { decodeIdxSettings, decodeIdxStage } from '../src/stages/decodeIdx.js';
 import { collect } from './helpers/index.js';
-import { stageContext } from './helpers/stageContext.js';
+import { fileChunks, stageContext } from './helpers/stageContext.js';
 
 /** Bytes written out by hand, so the decoder is checked against the spec, not against encodeIdx. */
 const bytes = (...values: number[]) => Uint8Array.from(values);
@@ -146,27 +146,7 @@ test('a header claiming billions of huge records allocates nothing until the byt
 
 /** Feed IDX files to the decodeIdx stage as byte chunks. */
 function runDecode(files: Record<string, Uint8Array>, settings: Record<string, unknown> = {}) {
-  const chunks: FileChunk[] = [];
-  for (const [file, data] of Object.entries(files)) {
-    for (let o = 0; o < data.length; o += 7) {
-      chunks.push({
-        kind: 'bytes',
-        file,
-        source: `src/${file}`,
-        offset: o,
-        bytes: data.subarray(o, o + 7),
-        last: false,
-      });
-    }
-    chunks.push({
-      kind: 'bytes',
-      file,
-      source: `src/${file}`,
-      offset: data.length,
-      bytes: new Uint8Array(0),
-      last: true,
-    });
-  }
+  const chunks = Object.entries(files).flatMap(([file, data]) => fileChunks(file, data, 7));
   const parsed = decodeIdxSettings.parse({
     splits: { train: { images: '**/images', labels: '**/labels' } },
     ...settings,

@@ -12,7 +12,7 @@ import test from 'ava';
 import { parseEvents } from '../src/pipeline/events.js';
 import { FaultServer, serve } from './helpers/faultServer.js';
 import { BIN, makeTar, mnistFiles, runCli, tempDir } from './helpers/index.js';
-import { assertCache, embeddedReference, QUICK, REMOTE_CONFIG } from './helpers/remoteRun.js';
+import { assertCache, embeddedReference, QUICK, remoteRunArgs } from './helpers/remoteRun.js';
 
 /** Every file below `dir`, relative to it. */
 function tree(dir: string): string[] {
@@ -50,19 +50,7 @@ test('an archive with ../../evil, an absolute path, a symlink and a hardlink wri
     const cache = join(sandbox, 'cache');
     const runDir = join(sandbox, 'run');
     const sets = [...QUICK, `fetch.url=${server.url('/MNIST.tar.gz')}`, 'untar.include=["**"]'];
-    const result = await runCli(
-      [
-        'run',
-        REMOTE_CONFIG,
-        '--quiet',
-        '--cache',
-        cache,
-        '--run-dir',
-        runDir,
-        ...sets.flatMap((s) => ['--set', s]),
-      ],
-      { cwd },
-    );
+    const result = await runCli(remoteRunArgs(runDir, cache, sets), { cwd });
     t.is(result.code, 0, result.stderr);
     t.is(JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')).weightsSha256, reference);
     const files = tree(sandbox);
@@ -134,16 +122,7 @@ test('a gzip of 1 GiB of zeros fails within seconds with a clear message and bou
   try {
     const cache = join(sandbox, 'cache');
     const sets = [...QUICK, `fetch.url=${server.url('/MNIST.tar.gz')}`];
-    const run = await runTimed([
-      'run',
-      REMOTE_CONFIG,
-      '--quiet',
-      '--cache',
-      cache,
-      '--run-dir',
-      join(sandbox, 'run'),
-      ...sets.flatMap((s) => ['--set', s]),
-    ]);
+    const run = await runTimed(remoteRunArgs(join(sandbox, 'run'), cache, sets));
     t.is(run.code, 1);
     t.is(run.lines.length, 1, run.lines.join('\n'));
     t.regex(
@@ -185,17 +164,14 @@ test('the same bomb with the ratio limit off: maxBytes stops it, memory still bo
   const sandbox = tempDir('rxtrain-bomb-');
   const path = join(sandbox, 'MNIST.tar.gz');
   await pipeline(Readable.from([bomb]), createWriteStream(path));
-  const run = await runTimed([
-    'run',
-    REMOTE_CONFIG,
-    '--quiet',
-    '--run-dir',
-    join(sandbox, 'run'),
-    ...[...QUICK, `fetch.url=${path}`, 'untar.maxRatio=0', `untar.maxBytes=${256 * 2 ** 20}`].flatMap((s) => [
-      '--set',
-      s,
+  const run = await runTimed(
+    remoteRunArgs(join(sandbox, 'run'), undefined, [
+      ...QUICK,
+      `fetch.url=${path}`,
+      'untar.maxRatio=0',
+      `untar.maxBytes=${256 * 2 ** 20}`,
     ]),
-  ]);
+  );
   t.is(run.code, 1);
   t.regex(
     run.lines[0]!,

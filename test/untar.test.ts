@@ -7,30 +7,7 @@ import { type Flow, fromArray } from '../src/pipeline/flow.js';
 import type { FileChunk, Message } from '../src/pipeline/messages.js';
 import { unsafeEntry, untarSettings, untarStage } from '../src/stages/untar.js';
 import { collect, makeTar, notebookArchive, subscribeManually } from './helpers/index.js';
-import { stageContext } from './helpers/stageContext.js';
-
-function chunksOf(file: string, data: Uint8Array, size = 64 * 1024): FileChunk[] {
-  const out: FileChunk[] = [];
-  for (let o = 0; o < data.length; o += size) {
-    out.push({
-      kind: 'bytes',
-      file,
-      source: `src/${file}`,
-      offset: o,
-      bytes: data.subarray(o, o + size),
-      last: false,
-    });
-  }
-  out.push({
-    kind: 'bytes',
-    file,
-    source: `src/${file}`,
-    offset: data.length,
-    bytes: new Uint8Array(0),
-    last: true,
-  });
-  return out;
-}
+import { fileChunks, stageContext } from './helpers/stageContext.js';
 
 function untar(input: Flow<Message>, settings: Record<string, unknown> = {}) {
   const ctx = stageContext('untar');
@@ -70,7 +47,7 @@ test('.., absolute, symlink and hardlink entries are skipped with a warning, eve
     { name: 'raw/c', type: 'link', linkname: 'raw/a' },
     { name: 'raw/b', data: 'good b' },
   ]);
-  const { flow, ctx } = untar(fromArray<Message>(chunksOf('x.tar.gz', archive)), { include: ['**'] });
+  const { flow, ctx } = untar(fromArray<Message>(fileChunks('x.tar.gz', archive)), { include: ['**'] });
   const out = files(await collect(flow));
   t.deepEqual([...out.keys()].sort(), ['raw/a', 'raw/b']);
   t.is(out.get('raw/b')!.toString(), 'good b', 'the symlink of the same name was not followed');
@@ -85,9 +62,12 @@ test('.., absolute, symlink and hardlink entries are skipped with a warning, eve
 test('a truncated .tar.gz fails naming the archive and the entry being read', async (t) => {
   const archive = await notebookArchive();
   const cut = archive.subarray(0, Math.floor(archive.length * 0.6));
-  const error = await t.throwsAsync(collect(untar(fromArray<Message>(chunksOf('MNIST.tar.gz', cut))).flow), {
-    instanceOf: ArchiveError,
-  });
+  const error = await t.throwsAsync(
+    collect(untar(fromArray<Message>(fileChunks('MNIST.tar.gz', cut))).flow),
+    {
+      instanceOf: ArchiveError,
+    },
+  );
   t.is(error?.code, 'E_GZIP');
   t.is(error?.archive, 'src/MNIST.tar.gz');
   t.regex(error?.entry ?? '', /^MNIST\/raw\//);
@@ -105,7 +85,7 @@ test('a truncated plain tar fails naming the archive and the entry', async (t) =
     },
   );
   const error = await t.throwsAsync(
-    collect(untar(fromArray<Message>(chunksOf('x.tar', tar.subarray(0, 7000), 1000))).flow),
+    collect(untar(fromArray<Message>(fileChunks('x.tar', tar.subarray(0, 7000), 1000))).flow),
     { instanceOf: ArchiveError },
   );
   t.is(error?.code, 'E_TAR');
@@ -116,7 +96,7 @@ test('a truncated plain tar fails naming the archive and the entry', async (t) =
 test('more entries than maxEntries: E_TAR_LIMIT', async (t) => {
   const archive = await makeTar(Array.from({ length: 5 }, (_, i) => ({ name: `e${i}`, data: 'x' })));
   const error = await t.throwsAsync(
-    collect(untar(fromArray<Message>(chunksOf('x.tar.gz', archive)), { maxEntries: 3 }).flow),
+    collect(untar(fromArray<Message>(fileChunks('x.tar.gz', archive)), { maxEntries: 3 }).flow),
     { instanceOf: ArchiveError },
   );
   t.is(error?.code, 'E_TAR_LIMIT');
@@ -133,7 +113,7 @@ test('a .gz entry inside a tar that expands too far: E_TAR_LIMIT on the ratio, n
   const archive = await makeTar([{ name: 'MNIST/raw/train-images-idx3-ubyte.gz', data: zerosGzip(64) }], {
     gzip: false,
   });
-  const error = await t.throwsAsync(collect(untar(fromArray<Message>(chunksOf('x.tar', archive))).flow), {
+  const error = await t.throwsAsync(collect(untar(fromArray<Message>(fileChunks('x.tar', archive))).flow), {
     instanceOf: ArchiveError,
   });
   t.is(error?.code, 'E_TAR_LIMIT');
@@ -143,13 +123,13 @@ test('a .gz entry inside a tar that expands too far: E_TAR_LIMIT on the ratio, n
 
 test('maxBytes caps the total output of decompression', async (t) => {
   const error = await t.throwsAsync(
-    collect(untar(fromArray<Message>(chunksOf('zeros.gz', zerosGzip(8))), { maxBytes: 4 << 20 }).flow),
+    collect(untar(fromArray<Message>(fileChunks('zeros.gz', zerosGzip(8))), { maxBytes: 4 << 20 }).flow),
     { instanceOf: ArchiveError },
   );
   t.is(error?.code, 'E_TAR_LIMIT');
   t.regex(error?.message ?? '', /^src\/zeros.gz: decompresses to more than 4194304 bytes \(untar.maxBytes\)/);
   // Within the limits, the same data passes.
-  const out = files(await collect(untar(fromArray<Message>(chunksOf('zeros.gz', zerosGzip(8)))).flow));
+  const out = files(await collect(untar(fromArray<Message>(fileChunks('zeros.gz', zerosGzip(8)))).flow));
   t.is(out.get('zeros')!.length, 8 << 20);
 });
 
@@ -171,7 +151,7 @@ test.serial(
     const archive = await notebookArchive();
     const started = performance.now();
     const error = await t.throwsAsync(
-      collect(untar(stuckAfter(chunksOf('MNIST.tar.gz', archive), 20), { stallTimeoutMs: 300 }).flow),
+      collect(untar(stuckAfter(fileChunks('MNIST.tar.gz', archive), 20), { stallTimeoutMs: 300 }).flow),
       { instanceOf: ArchiveError },
     );
     t.is(error?.code, 'E_STALL');
@@ -186,7 +166,7 @@ test.serial(
 test.serial('a slow consumer is not a stall', async (t) => {
   const archive = await makeTar([{ name: 'raw/a', data: Buffer.alloc(300_000, 7) }]);
   const run = subscribeManually(
-    untar(fromArray<Message>(chunksOf('x.tar.gz', archive, 4096)), { stallTimeoutMs: 200 }).flow,
+    untar(fromArray<Message>(fileChunks('x.tar.gz', archive, 4096)), { stallTimeoutMs: 200 }).flow,
   );
   run.demand.request(1);
   await new Promise((resolve) => setTimeout(resolve, 800));

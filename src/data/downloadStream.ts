@@ -47,15 +47,8 @@ import {
 import type { FileLock } from './fileLock.js';
 import { connectionError, httpGet } from './httpClient.js';
 
-export interface DownloadOptions {
-  /** The file on each mirror, tried in order. */
-  urls: readonly string[];
-  entry: CacheEntry;
-  /** Held by the caller for this entry; released when the stream ends or is destroyed. */
-  lock: FileLock;
-  expected: ExpectedDigests;
-  /** Bytes are handed on as they arrive: a late failure cannot be retried from another mirror. */
-  streaming: boolean;
+/** How downloads retry and time out, and where they report; shared by every file of a stage. */
+export interface DownloadPolicy {
   /** Retries per mirror after the first attempt (reset whenever an attempt makes progress). */
   retries: number;
   backoff: BackoffPolicy;
@@ -66,7 +59,20 @@ export interface DownloadOptions {
   rng: Prng;
   /** Wall clock, for Retry-After dates and the cache record. */
   now: () => Date;
+  /** Monotonic ms, to tell a silent server from a late timer. */
+  monotonic: () => number;
   warn: (code: string, message: string) => void;
+}
+
+export interface DownloadOptions extends DownloadPolicy {
+  /** The file on each mirror, tried in order. */
+  urls: readonly string[];
+  entry: CacheEntry;
+  /** Held by the caller for this entry; released when the stream ends or is destroyed. */
+  lock: FileLock;
+  expected: ExpectedDigests;
+  /** Bytes are handed on as they arrive: a late failure cannot be retried from another mirror. */
+  streaming: boolean;
   progress: (bytes: number, total: number | undefined) => void;
 }
 
@@ -277,11 +283,18 @@ export class DownloadStream extends Readable {
 
   private armIdle(): void {
     if (this.idleTimer) return;
+    const due = this.options.monotonic() + this.options.idleTimeoutMs;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       if (this.state !== 'reading' || !this.wanting) return;
       if ((this.body?.readableLength ?? 0) > 0) {
         this.pump();
+        return;
+      }
+      // Fired late: our own event loop was blocked, and timers run before the socket reads that
+      // queued up meanwhile. Give those a turn before blaming the server.
+      if (this.options.monotonic() - due > this.options.idleTimeoutMs / 2) {
+        this.armIdle();
         return;
       }
       this.attemptFailed(

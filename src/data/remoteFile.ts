@@ -7,9 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { pipeline, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { Prng } from '../kernels/random.js';
 import { RxtrainError } from '../pipeline/errors.js';
-import type { BackoffPolicy } from './backoff.js';
 import {
   type CacheEntry,
   type CacheRecord,
@@ -21,7 +19,7 @@ import {
   removeCacheEntry,
   verifyingStream,
 } from './downloadCache.js';
-import { DownloadStream } from './downloadStream.js';
+import { type DownloadOptions, type DownloadPolicy, DownloadStream } from './downloadStream.js';
 import { acquireLock, type FileLock } from './fileLock.js';
 
 /** One file to fetch: its name downstream, where each mirror has it, what it must hash to. */
@@ -32,18 +30,10 @@ export interface RemoteFile {
 }
 
 /** What a download needs from the stage running it. */
-export interface DownloadEnv {
+export interface DownloadEnv extends DownloadPolicy {
   cacheDir: string;
-  retries: number;
-  backoff: BackoffPolicy;
-  /** Longest Retry-After honoured, ms; a server asking for more fails that mirror. */
-  maxRetryAfterMs: number;
-  idleTimeoutMs: number;
   lockStaleMs: number;
   lockPollMs: number;
-  rng: Prng;
-  now: () => Date;
-  warn: (code: string, message: string) => void;
   cacheEvent: (action: 'hit' | 'miss' | 'write', entry: CacheEntry) => void;
   /** Absolute progress of one file. */
   progress: (file: string, bytes: number, total: number | undefined) => void;
@@ -146,21 +136,15 @@ function downloadOptions(
   entry: CacheEntry,
   lock: FileLock,
   streaming: boolean,
-) {
+): DownloadOptions {
   return {
+    ...env,
     urls: file.urls,
     entry,
     lock,
     expected: file.expected,
     streaming,
-    retries: env.retries,
-    backoff: env.backoff,
-    maxRetryAfterMs: env.maxRetryAfterMs,
-    idleTimeoutMs: env.idleTimeoutMs,
-    rng: env.rng,
-    now: env.now,
-    warn: env.warn,
-    progress: (bytes: number, total: number | undefined) => env.progress(file.name, bytes, total),
+    progress: (bytes, total) => env.progress(file.name, bytes, total),
   };
 }
 

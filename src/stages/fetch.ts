@@ -226,6 +226,7 @@ function downloadEnv(settings: FetchSettings, ctx: StageContext, meter: FetchMet
     lockPollMs: Math.min(250, Math.max(10, settings.lockStaleMs / 20)),
     rng: ctx.rng(),
     now: () => ctx.clock.date(),
+    monotonic: () => ctx.clock.now(),
     warn: (code, message) => ctx.events.emit({ type: 'warning', stage: ctx.id, code, message }),
     cacheEvent: (action, entry) =>
       ctx.events.emit({ type: 'cache', stage: ctx.id, action, key: entry.key, path: entry.path }),

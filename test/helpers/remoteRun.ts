@@ -16,6 +16,19 @@ export const FAST_RETRY = ['fetch.retryDelayMs=5', 'fetch.maxRetryDelayMs=50'];
 
 export const REMOTE_CONFIG = join(ROOT, 'config/mnist-remote.yaml');
 
+/** `rxtrain run` arguments for the remote config: quiet, the given run and cache dirs, a --set per override. */
+export function remoteRunArgs(runDir: string, cache: string | undefined, sets: readonly string[]): string[] {
+  return [
+    'run',
+    REMOTE_CONFIG,
+    '--quiet',
+    ...(cache ? ['--cache', cache] : []),
+    '--run-dir',
+    runDir,
+    ...sets.flatMap((s) => ['--set', s]),
+  ];
+}
+
 /** weightsSha256 of the quick experiment on the embedded MNIST copy. */
 export async function embeddedReference(): Promise<string> {
   const config = await loadConfig(join(ROOT, 'config/mnist-logreg.yaml'), {

@@ -1,6 +1,7 @@
-/** A StageContext for driving one stage directly in a test, with its events and progress recorded. */
+/** Driving one stage directly in a test: a StageContext recording events and progress, and input chunks. */
 import { Prng } from '../../src/kernels/random.js';
 import { EventBus, type RxtrainEvent } from '../../src/pipeline/events.js';
+import type { FileChunk } from '../../src/pipeline/messages.js';
 import { SnapshotPlan, type StageContext } from '../../src/pipeline/stage.js';
 
 export interface TestContext extends StageContext {
@@ -35,4 +36,15 @@ export function stageContext(
     emitted,
     counters,
   };
+}
+
+/** A file as `bytes` messages of `size` bytes, then its empty `last` chunk; the source is `src/<file>`. */
+export function fileChunks(file: string, data: Uint8Array, size = 64 * 1024): FileChunk[] {
+  const source = `src/${file}`;
+  const out: FileChunk[] = [];
+  for (let o = 0; o < data.length; o += size) {
+    out.push({ kind: 'bytes', file, source, offset: o, bytes: data.subarray(o, o + size), last: false });
+  }
+  out.push({ kind: 'bytes', file, source, offset: data.length, bytes: new Uint8Array(0), last: true });
+  return out;
 }
