@@ -205,3 +205,26 @@ test('a files: list at a base URL: downloaded at most `concurrency` at once, ver
     await server.close();
   }
 });
+
+test('when the download holding the lock fails, the run waiting for it downloads instead', async (t) => {
+  const server = await FaultServer.start({
+    '/a.tar.gz': [serve(archive, { stallAfter: 0 }), serve(archive)],
+  });
+  try {
+    const cache = tempDir();
+    const settings = { url: server.url('/a.tar.gz'), retries: 0, idleTimeoutMs: 500 };
+    const [first, second] = await Promise.allSettled([
+      collect(fetchFlow(settings, cache).flow),
+      collect(fetchFlow(settings, cache).flow),
+    ]);
+    const outcomes = [first, second].map((r) => r.status).sort();
+    t.deepEqual(outcomes, ['fulfilled', 'rejected']);
+    const failed = [first, second].find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    t.regex(failed.reason.message, /no data for 500 ms after 0 bytes/);
+    const done = [first, second].find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<Message[]>;
+    t.true(joined(t, done.value).equals(archive));
+    assertCache(t, cache, archive);
+  } finally {
+    await server.close();
+  }
+});

@@ -8,6 +8,7 @@
 import {
   closeSync,
   linkSync,
+  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -17,6 +18,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import { RxtrainError } from '../pipeline/errors.js';
 import { sleep } from './backoff.js';
 
@@ -109,7 +111,13 @@ function tryCreate(path: string, holder: LockHolder): boolean {
   try {
     fd = openSync(path, 'wx');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code === 'ENOENT') {
+      // The directory went away (a failed download tidies its empty entry): make it again.
+      mkdirSync(dirname(path), { recursive: true });
+      return tryCreate(path, holder);
+    }
     throw new RxtrainError(
       'E_CACHE',
       `${path}: cannot create lock file (${(error as NodeJS.ErrnoException).code})`,
