@@ -7,8 +7,8 @@ import test from 'ava';
 import { acquireLock, readHolder } from '../src/data/fileLock.js';
 import { parseEvents } from '../src/pipeline/events.js';
 import { FaultServer, serve } from './helpers/faultServer.js';
-import { notebookArchive, runCli, tempDir } from './helpers/index.js';
-import { assertCache, embeddedReference, QUICK, remoteRunArgs } from './helpers/remoteRun.js';
+import { notebookArchive, runCli } from './helpers/index.js';
+import { assertCache, embeddedReference, QUICK, remoteRunArgs, scratchDir } from './helpers/remoteRun.js';
 
 test('two runs started together against a slow server: one download, both succeed', async (t) => {
   const archive = await notebookArchive();
@@ -17,9 +17,9 @@ test('two runs started together against a slow server: one download, both succee
   const server = await FaultServer.start({
     '/MNIST.tar.gz': [serve(archive, { chunkBytes: 256 * 1024, chunkDelayMs: 40 })],
   });
-  const cache = tempDir();
+  const cache = scratchDir(t);
   try {
-    const runDirs = [join(tempDir(), 'a'), join(tempDir(), 'b')];
+    const runDirs = [join(scratchDir(t), 'a'), join(scratchDir(t), 'b')];
     const results = await Promise.all(
       runDirs.map((runDir) =>
         runCli(remoteRunArgs(runDir, cache, [...QUICK, `fetch.url=${server.url('/MNIST.tar.gz')}`])),
@@ -50,7 +50,7 @@ test.serial('a lock left by a process that is gone is taken over at once', async
     '-e',
     'process.stdout.write(String(process.pid))',
   ]).stdout.toString();
-  const path = join(tempDir(), 'x.lock');
+  const path = join(scratchDir(t), 'x.lock');
   writeFileSync(path, JSON.stringify({ host: hostname(), pid: Number(dead), token: 'old' }));
   const started = performance.now();
   const lock = await acquireLock(path, { staleMs: 60_000, pollMs: 10 });
@@ -63,7 +63,7 @@ test.serial('a lock left by a process that is gone is taken over at once', async
 test.serial(
   'a lock whose heartbeat stopped (another host) is taken over after staleMs; a live one is not',
   async (t) => {
-    const path = join(tempDir(), 'y.lock');
+    const path = join(scratchDir(t), 'y.lock');
     writeFileSync(path, JSON.stringify({ host: 'elsewhere', pid: 1, token: 'old' }));
     const old = new Date(Date.now() - 120_000);
     utimesSync(path, old, old);
@@ -72,7 +72,7 @@ test.serial(
 
     // Held and heartbeating: a waiter with the same staleMs waits until it is released.
     let waited = false;
-    const live = await acquireLock(join(tempDir(), 'z.lock'), { staleMs: 300, pollMs: 10 });
+    const live = await acquireLock(join(scratchDir(t), 'z.lock'), { staleMs: 300, pollMs: 10 });
     const second = acquireLock(live.path, { staleMs: 300, pollMs: 10, onWait: () => (waited = true) });
     await new Promise((resolve) => setTimeout(resolve, 1000));
     t.true(waited);
@@ -86,7 +86,7 @@ test.serial(
 );
 
 test.serial('a waiter gives up when its run is stopped', async (t) => {
-  const path = join(tempDir(), 'w.lock');
+  const path = join(scratchDir(t), 'w.lock');
   const held = await acquireLock(path, { staleMs: 60_000, pollMs: 10 });
   const stop = new AbortController();
   const waiting = acquireLock(path, { staleMs: 60_000, pollMs: 10, signal: stop.signal });

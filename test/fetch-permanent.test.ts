@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { type Behaviour, FaultServer, serve, status } from './helpers/faultServer.js';
-import { notebookArchive, runCli, tempDir } from './helpers/index.js';
-import { assertCache, FAST_RETRY, QUICK, remoteRunArgs, sha256 } from './helpers/remoteRun.js';
+import { notebookArchive, runCli } from './helpers/index.js';
+import { assertCache, FAST_RETRY, QUICK, remoteRunArgs, scratchDir, sha256 } from './helpers/remoteRun.js';
 
 let archive: Buffer;
 
@@ -17,9 +17,9 @@ test.before(async () => {
 const PATH = '/MNIST.tar.gz';
 
 async function runFailing(t: ExecutionContext, url: string, overrides: string[]): Promise<string> {
-  const cache = tempDir();
+  const cache = scratchDir(t);
   const sets = [...QUICK, ...FAST_RETRY, 'fetch.retries=2', `fetch.url=${url}`, ...overrides];
-  const result = await runCli(remoteRunArgs(join(tempDir(), 'run'), cache, sets));
+  const result = await runCli(remoteRunArgs(join(scratchDir(t), 'run'), cache, sets));
   t.is(result.code, 1, result.stderr);
   const lines = result.stderr.trimEnd().split('\n');
   t.is(lines.length, 1, `one line: ${result.stderr}`);

@@ -6,8 +6,8 @@
 import test, { type ExecutionContext } from 'ava';
 import type { RxtrainEvent } from '../src/pipeline/events.js';
 import { type Behaviour, FaultServer, serve, status } from './helpers/faultServer.js';
-import { notebookArchive, tempDir } from './helpers/index.js';
-import { assertCache, embeddedReference, runRemote, sha256 } from './helpers/remoteRun.js';
+import { notebookArchive } from './helpers/index.js';
+import { assertCache, embeddedReference, runRemote, scratchDir, sha256 } from './helpers/remoteRun.js';
 
 let archive: Buffer;
 let reference: string;
@@ -25,7 +25,7 @@ async function transient(
   overrides: string[] = [],
 ): Promise<{ server: FaultServer; events: RxtrainEvent[] }> {
   const server = await FaultServer.start({ [PATH]: behaviours });
-  const cache = tempDir();
+  const cache = scratchDir(t);
   try {
     const { summary, events } = await runRemote([`fetch.url=${server.url(PATH)}`, ...overrides], cache);
     t.is(summary.status, 'completed');
@@ -105,7 +105,7 @@ test('wrong bytes on the first mirror: the checksum fails, the next mirror is us
     '/a/MNIST.tar.gz': [serve(bad)],
     '/b/MNIST.tar.gz': [serve(archive)],
   });
-  const cache = tempDir();
+  const cache = scratchDir(t);
   try {
     const { summary, events } = await runRemote(
       [
@@ -134,7 +134,7 @@ test('wrong bytes on the first mirror: the checksum fails, the next mirror is us
 
 test('a second run reads the cache: no request, same weights', async (t) => {
   const server = await FaultServer.start({ [PATH]: [serve(archive)] });
-  const cache = tempDir();
+  const cache = scratchDir(t);
   try {
     await runRemote([`fetch.url=${server.url(PATH)}`], cache);
     const { summary, events } = await runRemote([`fetch.url=${server.url(PATH)}`], cache);

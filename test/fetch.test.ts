@@ -9,8 +9,8 @@ import { emptyFlow } from '../src/pipeline/flow.js';
 import type { FileChunk, Message } from '../src/pipeline/messages.js';
 import { fetchSettings, fetchStage } from '../src/stages/fetch.js';
 import { FaultServer, serve } from './helpers/faultServer.js';
-import { collect, mnistFiles, notebookArchive, subscribeManually, tempDir } from './helpers/index.js';
-import { assertCache, cacheFiles, embeddedReference, runRemote } from './helpers/remoteRun.js';
+import { collect, mnistFiles, notebookArchive, subscribeManually } from './helpers/index.js';
+import { assertCache, cacheFiles, embeddedReference, runRemote, scratchDir } from './helpers/remoteRun.js';
 import { stageContext } from './helpers/stageContext.js';
 
 let archive: Buffer;
@@ -67,7 +67,7 @@ for (const range of [true, false]) {
       ],
     });
     try {
-      const cache = tempDir();
+      const cache = scratchDir(t);
       const out = await collect(fetchFlow({ url: server.url('/a.tar.gz') }, cache).flow);
       t.true(joined(t, out).equals(archive));
       t.deepEqual(
@@ -87,7 +87,7 @@ test('reads are demand-driven: a consumer that stops holds the socket back, and 
   for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
   const server = await FaultServer.start({ '/big.bin': [serve(big, { chunkBytes: 16 * 1024 })] });
   try {
-    const { flow, ctx } = fetchFlow({ url: server.url('/big.bin'), idleTimeoutMs: 300 }, tempDir());
+    const { flow, ctx } = fetchFlow({ url: server.url('/big.bin'), idleTimeoutMs: 300 }, scratchDir(t));
     const run = subscribeManually(flow);
     run.demand.request(2);
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -118,7 +118,7 @@ test('without a checksum bytes flow on while the download is still arriving', as
     '/a.tar.gz': [serve(archive, { chunkBytes: 256 * 1024, chunkDelayMs: 20 })],
   });
   try {
-    const run = subscribeManually(fetchFlow({ url: server.url('/a.tar.gz') }, tempDir()).flow);
+    const run = subscribeManually(fetchFlow({ url: server.url('/a.tar.gz') }, scratchDir(t)).flow);
     run.demand.request(1);
     while (run.items.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     t.true(
@@ -137,7 +137,7 @@ test('with a checksum, nothing flows on until the whole file is verified and cac
   });
   try {
     const { createHash } = await import('node:crypto');
-    const cache = tempDir();
+    const cache = scratchDir(t);
     const md5 = createHash('md5').update(archive).digest('hex');
     const run = subscribeManually(fetchFlow({ url: server.url('/a.tar.gz'), md5 }, cache).flow);
     run.demand.request(1);
@@ -153,7 +153,7 @@ test('with a checksum, nothing flows on until the whole file is verified and cac
 test('a corrupted cache entry is detected while read, removed, and downloaded afresh next time', async (t) => {
   const server = await FaultServer.start({ '/a.tar.gz': [serve(archive)] });
   try {
-    const cache = tempDir();
+    const cache = scratchDir(t);
     const url = server.url('/a.tar.gz');
     await collect(fetchFlow({ url }, cache).flow);
     const [file] = cacheFiles(cache).filter((f) => !f.endsWith('.json'));
@@ -185,7 +185,7 @@ test('a files: list at a base URL: downloaded at most `concurrency` at once, ver
     ),
   );
   try {
-    const cache = tempDir();
+    const cache = scratchDir(t);
     const md5 = names.map((n) => `${n}: ${createHash('md5').update(gz[n]!).digest('hex')}`).join(', ');
     const { summary, events } = await runRemote(
       [
@@ -211,7 +211,7 @@ test('when the download holding the lock fails, the run waiting for it downloads
     '/a.tar.gz': [serve(archive, { stallAfter: 0 }), serve(archive)],
   });
   try {
-    const cache = tempDir();
+    const cache = scratchDir(t);
     const settings = { url: server.url('/a.tar.gz'), retries: 0, idleTimeoutMs: 500 };
     const [first, second] = await Promise.allSettled([
       collect(fetchFlow(settings, cache).flow),

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import { PNG } from 'pngjs';
 import { FaultServer, serve } from './helpers/faultServer.js';
-import { MNIST_DIR, notebookArchive, ROOT, runCli, tempDir } from './helpers/index.js';
-import { REMOTE_CONFIG } from './helpers/remoteRun.js';
+import { MNIST_DIR, notebookArchive, ROOT, runCli } from './helpers/index.js';
+import { REMOTE_CONFIG, scratchDir } from './helpers/remoteRun.js';
 
 const CONFIG = join(ROOT, 'config/mnist-logreg.yaml');
 
@@ -15,7 +15,7 @@ const rawImage = (file: string, i: number) =>
   readFileSync(join(MNIST_DIR, file)).subarray(16 + i * 784, 16 + (i + 1) * 784);
 
 test('train[122]: the label of the raw labels file, and a PNG holding exactly its pixels', async (t) => {
-  const out = join(tempDir(), 'digit.png');
+  const out = join(scratchDir(t), 'digit.png');
   const r = await runCli([
     'inspect',
     CONFIG,
@@ -87,7 +87,7 @@ test('the data stages of a remote config: inspect reads the archive over HTTP', 
       '--index',
       '122',
       '--cache',
-      tempDir(),
+      scratchDir(t),
       '--set',
       `fetch.url=${server.url('/MNIST.tar.gz')}`,
     ]);

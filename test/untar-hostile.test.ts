@@ -11,8 +11,8 @@ import { createGzip, gzipSync } from 'node:zlib';
 import test from 'ava';
 import { parseEvents } from '../src/pipeline/events.js';
 import { FaultServer, serve } from './helpers/faultServer.js';
-import { BIN, makeTar, mnistFiles, runCli, tempDir } from './helpers/index.js';
-import { assertCache, embeddedReference, QUICK, remoteRunArgs } from './helpers/remoteRun.js';
+import { BIN, makeTar, mnistFiles, runCli } from './helpers/index.js';
+import { assertCache, embeddedReference, QUICK, remoteRunArgs, scratchDir } from './helpers/remoteRun.js';
 
 /** Every file below `dir`, relative to it. */
 function tree(dir: string): string[] {
@@ -29,7 +29,7 @@ function tree(dir: string): string[] {
 }
 
 test('an archive with ../../evil, an absolute path, a symlink and a hardlink writes nothing outside the cache', async (t) => {
-  const sandbox = tempDir('rxtrain-hostile-');
+  const sandbox = scratchDir(t, 'rxtrain-hostile-');
   const cwd = join(sandbox, 'work', 'here');
   mkdirSync(cwd, { recursive: true });
   const f = mnistFiles();
@@ -104,7 +104,7 @@ function runTimed(
 }
 
 test('a gzip of 1 GiB of zeros fails within seconds with a clear message and bounded memory', async (t) => {
-  const sandbox = tempDir('rxtrain-bomb-');
+  const sandbox = scratchDir(t, 'rxtrain-bomb-');
   const bombPath = join(sandbox, 'MNIST.tar.gz');
   // One gzip member of 1 GiB of zeros, compressed as hard as zlib can (about 1 MB).
   const zeros = Buffer.alloc(1 << 20);
@@ -161,7 +161,7 @@ test('the same bomb with the ratio limit off: maxBytes stops it, memory still bo
   header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
   const member = gzipSync(Buffer.alloc(1 << 20), { level: 9 });
   const bomb = Buffer.concat([gzipSync(header), ...Array.from({ length: 1024 }, () => member)]);
-  const sandbox = tempDir('rxtrain-bomb-');
+  const sandbox = scratchDir(t, 'rxtrain-bomb-');
   const path = join(sandbox, 'MNIST.tar.gz');
   await pipeline(Readable.from([bomb]), createWriteStream(path));
   const run = await runTimed(

@@ -1,6 +1,6 @@
 /** Running the MNIST experiment against a local server, and looking at what the cache holds. */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { loadConfig } from '../../src/pipeline/config.js';
@@ -8,6 +8,13 @@ import type { RxtrainEvent } from '../../src/pipeline/events.js';
 import { type RunSummary, runExperiment } from '../../src/pipeline/run.js';
 import { builtinStages } from '../../src/stages/index.js';
 import { ROOT, tempDir } from './index.js';
+
+/** A temporary directory removed when the test ends (caches hold megabytes per run). */
+export function scratchDir(t: ExecutionContext, prefix?: string): string {
+  const dir = tempDir(prefix);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 /** A short experiment: enough to compare weights bit for bit, quick enough for many runs. */
 export const QUICK = ['sgd.steps=200', 'evaluate.every=0'];
@@ -35,8 +42,17 @@ export async function embeddedReference(): Promise<string> {
     stages: builtinStages,
     overrides: QUICK,
   });
-  const summary = await runExperiment({ config, runDir: join(tempDir(), 'run'), cacheDir: tempDir() });
-  return summary.weightsSha256!;
+  const scratch = tempDir();
+  try {
+    const summary = await runExperiment({
+      config,
+      runDir: join(scratch, 'run'),
+      cacheDir: join(scratch, 'cache'),
+    });
+    return summary.weightsSha256!;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 /** The quick experiment with config/mnist-remote.yaml and extra overrides, in this process. */
@@ -49,13 +65,13 @@ export async function runRemote(
     overrides: [...QUICK, ...FAST_RETRY, ...overrides],
   });
   const events: RxtrainEvent[] = [];
-  const summary = await runExperiment({
-    config,
-    runDir: join(tempDir(), 'run'),
-    cacheDir,
-    onEvent: (e) => events.push(e),
-  });
-  return { summary, events };
+  const runDir = tempDir();
+  try {
+    const summary = await runExperiment({ config, runDir, cacheDir, onEvent: (e) => events.push(e) });
+    return { summary, events };
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
 }
 
 /** Every file below the cache's downloads/ directory, relative to it. */
