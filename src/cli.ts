@@ -5,6 +5,7 @@
  * a stack trace only under --debug.
  */
 import { type CliIo, type Command, parseCommandArgs } from './cli/command.js';
+import { inspectCommand } from './cli/inspect.js';
 import { reportCommand } from './cli/report.js';
 import { runCommand } from './cli/run.js';
 import { stagesCommand } from './cli/stages.js';
@@ -15,7 +16,13 @@ import { VERSION } from './version.js';
 export type { CliIo } from './cli/command.js';
 
 /** Every command, in the order `--help` lists them. */
-export const commands: readonly Command[] = [runCommand, validateCommand, stagesCommand, reportCommand];
+export const commands: readonly Command[] = [
+  runCommand,
+  validateCommand,
+  stagesCommand,
+  inspectCommand,
+  reportCommand,
+];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -111,7 +111,7 @@ test('--set overrides stage settings and top-level keys, parsed as YAML', async 
   // The resolved config holds every default and loads to the same thing.
   const resolved = parse(resolvedYaml(config));
   t.is(resolved.stages[5].batchSize, 64);
-  t.is(resolved.stages[0].mirrors[0], 'http://127.0.0.1:9/x.tar.gz');
+  t.is(resolved.stages[0].url, 'http://127.0.0.1:9/x.tar.gz');
   const again = await loadConfig('again.yaml', { stages: builtinStages, text: resolvedYaml(config) });
   t.is(resolvedYaml(again), resolvedYaml(config));
 });
@@ -139,4 +139,15 @@ test('an experiment can be given as an object', async (t) => {
     { stages: builtinStages },
   ).catch((e) => e);
   t.true(error instanceof ConfigError);
+});
+
+test('config/mnist-remote.yaml is the default experiment with another source', async (t) => {
+  const load = (f: string) => loadConfig(join(ROOT, f), { stages: builtinStages });
+  const [local, remote] = [await load('config/mnist-logreg.yaml'), await load('config/mnist-remote.yaml')];
+  const training = (c: typeof local) =>
+    c.stages
+      .filter((s) => !['fetch', 'untar'].includes(s.type))
+      .map((s) => ({ type: s.type, settings: s.settings }));
+  t.deepEqual(training(remote), training(local));
+  t.is(remote.seed, local.seed);
 });

@@ -83,6 +83,16 @@ export function parseIdxHeader(bytes: Uint8Array, file: string): IdxHeader | und
   const dims: number[] = [];
   for (let i = 0; i < rank; i++) dims.push(view.getUint32(4 + 4 * i, false));
   const recordShape = dims.slice(1);
+  const empty = recordShape.indexOf(0);
+  if (empty >= 0) {
+    // Zero-width records would make a file of any count complete with no data.
+    throw new IdxError(
+      'E_IDX_SHAPE',
+      file,
+      8 + 4 * empty,
+      `dimension ${empty + 1} is 0: records would hold no values`,
+    );
+  }
   const recordValues = recordShape.reduce((a, b) => a * b, 1);
   const recordBytes = recordValues * dtype.size;
   if (recordBytes > MAX_RECORD_BYTES) {
@@ -158,7 +168,6 @@ export class IdxDecoder {
         `unexpected data after the last of ${h.count} records (the header promises ${h.fileBytes} bytes)`,
       );
     }
-    if (h.recordBytes === 0) return undefined;
     const start = this.records;
     const partialBefore = this.partialLength;
     const available = partialBefore + bytes.length;
@@ -179,9 +188,19 @@ export class IdxDecoder {
     return out;
   }
 
+  /**
+   * Hold the start of an incomplete record. The buffer grows with the bytes that actually came
+   * (doubling, capped at one record), so a header that claims huge records costs nothing until
+   * the data is really there.
+   */
   private keepPartial(bytes: Uint8Array): void {
-    const h = this.header!;
-    if (!this.partial || this.partial.length < h.recordBytes) this.partial = new Uint8Array(h.recordBytes);
+    const need = this.partialLength + bytes.length;
+    if (!this.partial || this.partial.length < need) {
+      const size = Math.min(this.header!.recordBytes, Math.max(need, 2 * (this.partial?.length ?? 0), 4096));
+      const grown = new Uint8Array(size);
+      if (this.partial) grown.set(this.partial.subarray(0, this.partialLength));
+      this.partial = grown;
+    }
     this.partial.set(bytes, this.partialLength);
     this.partialLength += bytes.length;
   }

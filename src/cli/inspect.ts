@@ -1,0 +1,144 @@
+import { resolve } from 'node:path';
+import { encodePng, exampleImage, halfBlocks } from '../data/exampleImage.js';
+import { writeFileAtomic } from '../pipeline/atomicFile.js';
+import { buildPipeline } from '../pipeline/compose.js';
+import { type ExperimentConfig, loadConfig } from '../pipeline/config.js';
+import { RxtrainError } from '../pipeline/errors.js';
+import { EventBus, systemClock } from '../pipeline/events.js';
+import { Demand, type Flow } from '../pipeline/flow.js';
+import type { Examples, Message } from '../pipeline/messages.js';
+import { defaultCacheDir } from '../pipeline/run.js';
+import { builtinStages } from '../stages/index.js';
+import { type Command, exactlyOne } from './command.js';
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  summary: "show one example of a config's data: its label, and the image in the terminal or as a PNG",
+  help: `Usage: rxtrain inspect <config.yaml> --split <name> --index N [--out FILE.png] [options]
+
+Runs the config's data stages (everything up to its decodeIdx stage) only as far as example N
+of the split, prints its label, and draws it: in the terminal with Unicode half-blocks in
+greyscale, or, with --out, as an 8-bit greyscale PNG.
+
+  --split NAME   the split, e.g. train or test
+  --index N      0-based index of the example within the split
+  --out FILE     write a PNG instead of drawing in the terminal
+  --scale K      with --out, draw each pixel as a K×K square (default 1)
+  --set K=V      override a setting, as for run; repeatable
+  --cache DIR    download cache (default $RXTRAIN_CACHE or ~/.cache/rxtrain)
+
+Without colour (NO_COLOR set), pixels are drawn on or off at half brightness.`,
+  options: {
+    split: { type: 'string' },
+    index: { type: 'string' },
+    out: { type: 'string' },
+    scale: { type: 'string' },
+    set: { type: 'string', multiple: true },
+    cache: { type: 'string' },
+  },
+  async run(positionals, values, io) {
+    const file = exactlyOne(positionals, 'inspect <config.yaml> --split <name> --index N');
+    const split = values.split as string | undefined;
+    if (!split) throw new RxtrainError('E_USAGE', 'inspect needs --split (e.g. --split train)');
+    const index = wholeNumber(values.index as string | undefined, '--index');
+    const scale = values.scale === undefined ? 1 : wholeNumber(values.scale as string, '--scale');
+    if (scale < 1 || scale > 64) throw new RxtrainError('E_USAGE', '--scale must be between 1 and 64');
+
+    const config = await loadConfig(file, {
+      stages: builtinStages,
+      overrides: (values.set as string[]) ?? [],
+    });
+    const events = new EventBus();
+    events.on((e) => {
+      if (e.type === 'warning') io.stderr(`rxtrain: warning: ${e.message}\n`);
+    });
+    const pipeline = buildPipeline(dataStages(config), {
+      events,
+      clock: systemClock,
+      cacheDir: resolve((values.cache as string | undefined) ?? defaultCacheDir()),
+      stopSignal: new AbortController().signal,
+      sliceMs: 25,
+    });
+    const { batch, row } = await findExample(pipeline.flow, split, index);
+    const image = exampleImage(batch, row);
+    io.stdout(
+      `${split}[${index}]: label ${batch.labels[row]} (${image.height}×${image.width}, from ${batch.source})\n`,
+    );
+    if (values.out) {
+      const out = resolve(values.out as string);
+      writeFileAtomic(out, encodePng(image, scale));
+      io.stdout(`wrote ${out} (${image.width * scale}×${image.height * scale} greyscale PNG)\n`);
+    } else {
+      const noColor = io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '';
+      io.stdout(halfBlocks(image, { color: !noColor }));
+    }
+    return 0;
+  },
+};
+
+function wholeNumber(text: string | undefined, option: string): number {
+  if (text === undefined || !/^\d+$/.test(text)) {
+    throw new RxtrainError(
+      'E_USAGE',
+      `${option} needs a whole number${text === undefined ? '' : `, not "${text}"`}`,
+    );
+  }
+  return Number(text);
+}
+
+/** The config cut after its last decodeIdx stage: the stages that produce examples. */
+function dataStages(config: ExperimentConfig): ExperimentConfig {
+  const last = config.stages.findLastIndex((s) => s.type === 'decodeIdx');
+  if (last < 0)
+    throw new RxtrainError('E_USAGE', `${config.file}: no decodeIdx stage, so no examples to inspect`);
+  return { ...config, stages: config.stages.slice(0, last + 1) };
+}
+
+/**
+ * Pull the flow one message at a time until the batch holding example `index` of `split` goes by,
+ * then stop it: nothing after that example is read or decoded.
+ */
+function findExample(
+  flow: Flow<Message>,
+  split: string,
+  index: number,
+): Promise<{ batch: Examples; row: number }> {
+  return new Promise((resolvePromise, reject) => {
+    const demand = new Demand();
+    const seen = new Set<string>();
+    let done = false;
+    const finish = (fn: () => void) => {
+      if (done) return;
+      done = true;
+      queueMicrotask(() => subscription.unsubscribe());
+      fn();
+    };
+    const subscription = flow(demand.requests).subscribe({
+      next: (message) => {
+        if (message.kind === 'examples' || message.kind === 'split-end') seen.add(message.split);
+        if (message.kind === 'examples' && message.split === split && index < message.start + message.count) {
+          if (index >= message.start)
+            finish(() => resolvePromise({ batch: message, row: index - message.start }));
+        } else if (message.kind === 'split-end' && message.split === split && index >= message.count) {
+          finish(() =>
+            reject(
+              new RxtrainError('E_USAGE', `--index ${index}: split ${split} has ${message.count} examples`),
+            ),
+          );
+        }
+        if (!done) queueMicrotask(() => demand.request(1));
+      },
+      error: (error) => finish(() => reject(error)),
+      complete: () =>
+        finish(() =>
+          reject(
+            new RxtrainError(
+              'E_USAGE',
+              `no split "${split}" in the data (splits: ${[...seen].join(', ') || 'none'})`,
+            ),
+          ),
+        ),
+    });
+    demand.request(1);
+  });
+}

@@ -1,0 +1,180 @@
+/**
+ * The download cache: one directory per download, holding the file under its own name once it is
+ * complete and verified, a `.json` record of where it came from and its digests, and, while a
+ * download runs, a `.part` file and a `.lock`. A file reaches its final name only by rename, after
+ * its length, checksum and (for gzip data) integrity were checked, so a reader never sees a partial
+ * or unverified file under that name.
+ *
+ *   <cacheDir>/downloads/<key>/MNIST.tar.gz        the verified file
+ *   <cacheDir>/downloads/<key>/MNIST.tar.gz.json   CacheRecord
+ *   <cacheDir>/downloads/<key>/MNIST.tar.gz.part   a download in progress (the lock holder's)
+ *   <cacheDir>/downloads/<key>/MNIST.tar.gz.lock   held while downloading (see fileLock.ts)
+ *
+ * The key is derived from the configured sha256 when there is one (so every mirror shares one
+ * entry), else from the first URL.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { writeFileAtomic } from '../pipeline/atomicFile.js';
+import { RxtrainError } from '../pipeline/errors.js';
+
+/** Checksums a file must match; lower-case hex. */
+export interface ExpectedDigests {
+  sha256?: string;
+  md5?: string;
+}
+
+/** What the cache records beside each file. */
+export interface CacheRecord {
+  format: 1;
+  /** The URL the bytes came from. */
+  url: string;
+  size: number;
+  sha256: string;
+  md5: string;
+  /** ISO time of the download. */
+  time: string;
+}
+
+export interface CacheEntry {
+  /** `<key>/<name>`, for messages and events. */
+  key: string;
+  dir: string;
+  path: string;
+  partPath: string;
+  recordPath: string;
+  lockPath: string;
+}
+
+export function cacheEntry(cacheDir: string, identity: string, name: string): CacheEntry {
+  const hash = createHash('sha256').update(identity).digest('hex').slice(0, 16);
+  // Only a plain file name: the name comes from a URL and must not reach outside the entry.
+  const safe = name.replace(/[\\/]/g, '_').replace(/^\.+/, '') || 'download';
+  const dir = join(cacheDir, 'downloads', hash);
+  const path = join(dir, safe);
+  return {
+    key: `${hash}/${safe}`,
+    dir,
+    path,
+    partPath: `${path}.part`,
+    recordPath: `${path}.json`,
+    lockPath: `${path}.lock`,
+  };
+}
+
+/** The identity a download is cached under. */
+export function cacheIdentity(firstUrl: string, expected: ExpectedDigests): string {
+  return expected.sha256 ? `sha256:${expected.sha256}` : `url:${firstUrl}`;
+}
+
+export function ensureEntryDir(entry: CacheEntry): void {
+  try {
+    mkdirSync(entry.dir, { recursive: true });
+  } catch (error) {
+    throw new RxtrainError(
+      'E_CACHE',
+      `${entry.dir}: cannot create cache directory (${(error as NodeJS.ErrnoException).code})`,
+      { cause: error },
+    );
+  }
+}
+
+/** The entry's record if its file is there, whole, and matches every expected digest. */
+export function lookupCache(entry: CacheEntry, expected: ExpectedDigests): CacheRecord | undefined {
+  let record: CacheRecord;
+  try {
+    record = JSON.parse(readFileSync(entry.recordPath, 'utf8')) as CacheRecord;
+    if (statSync(entry.path).size !== record.size) return undefined;
+  } catch {
+    return undefined;
+  }
+  if (record.format !== 1 || digestMismatch(expected, record) !== undefined) return undefined;
+  return record;
+}
+
+export function writeCacheRecord(entry: CacheEntry, record: CacheRecord): void {
+  writeFileAtomic(entry.recordPath, `${JSON.stringify(record, null, 1)}\n`);
+}
+
+export function removeCacheEntry(entry: CacheEntry): void {
+  rmSync(entry.recordPath, { force: true });
+  rmSync(entry.path, { force: true });
+}
+
+/** sha256 and md5 of a byte stream, computed together in one pass. */
+export class Digests {
+  private sha256: Hash = createHash('sha256');
+  private md5: Hash = createHash('md5');
+
+  update(bytes: Uint8Array): void {
+    this.sha256.update(bytes);
+    this.md5.update(bytes);
+  }
+
+  hex(): { sha256: string; md5: string } {
+    return { sha256: this.sha256.digest('hex'), md5: this.md5.digest('hex') };
+  }
+}
+
+/** Describe the first expected digest that `actual` does not match, or undefined if all match. */
+export function digestMismatch(
+  expected: ExpectedDigests,
+  actual: { sha256: string; md5: string },
+): string | undefined {
+  for (const algorithm of ['sha256', 'md5'] as const) {
+    const want = expected[algorithm];
+    if (want && want !== actual[algorithm]) {
+      return `${algorithm} mismatch: expected ${want}, got ${actual[algorithm]}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Pass a stream through unchanged while hashing it; at its end, fail with `onMismatch`'s error
+ * instead of ending if the digests differ from `expected`. The error comes before the stream's
+ * end, so a reader never takes a bad file for a complete one.
+ */
+export function verifyingStream(expected: ExpectedDigests, onMismatch: (detail: string) => Error): Transform {
+  const digests = new Digests();
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      digests.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      const mismatch = digestMismatch(expected, digests.hex());
+      callback(mismatch ? onMismatch(mismatch) : null);
+    },
+  });
+}
+
+/** Does the file start with the gzip magic bytes? */
+export function isGzipData(first: Uint8Array): boolean {
+  return first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b;
+}
+
+/**
+ * Decompress a gzip file to nowhere: zlib checks each member's CRC-32 and length in its trailer,
+ * so a truncated or corrupted file fails here. Resolves with the reason, or undefined when sound.
+ */
+export async function gzipDefect(path: string): Promise<string | undefined> {
+  try {
+    await pipeline(
+      createReadStream(path),
+      createGunzip(),
+      new Writable({
+        write(_chunk, _encoding, callback) {
+          callback();
+        },
+      }),
+    );
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
