@@ -3,18 +3,17 @@
  * slow consumer holds up a fast source, an HTTP body is not read while nobody asks for data, and
  * edge depths reach the progress events. Counting happens outside the edges (`runtime.probe`).
  */
-import { writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
+import { serveBody } from '../bench/stream-server.js';
 import { buildPipeline } from '../src/pipeline/compose.js';
 import { loadConfig } from '../src/pipeline/config.js';
-import { EventBus, type RxtrainEvent, systemClock } from '../src/pipeline/events.js';
+import { EventBus, parseEvents, type RxtrainEvent, systemClock } from '../src/pipeline/events.js';
 import { consume, Demand } from '../src/pipeline/flow.js';
 import type { Message } from '../src/pipeline/messages.js';
 import { builtinStages } from '../src/stages/index.js';
-import { makeTar, mnistFiles, ROOT, tempDir } from './helpers/index.js';
+import { makeTar, mnistFiles, notebookArchive, ROOT, runCli, tempDir } from './helpers/index.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -165,46 +164,6 @@ test.serial(
   },
 );
 
-/** Serve `body` over HTTP on 127.0.0.1, counting what `res.write` has accepted. */
-async function serve(body: Buffer, options: { bytesPerSecond?: number } = {}) {
-  const stats = { written: 0 };
-  const server: Server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.byteLength });
-    const started = Date.now();
-    const slice = 16 * 1024;
-    const pump = () => {
-      while (stats.written < body.byteLength) {
-        if (options.bytesPerSecond) {
-          const allowed = ((Date.now() - started) / 1000) * options.bytesPerSecond + slice;
-          if (stats.written >= allowed) {
-            setTimeout(pump, 5);
-            return;
-          }
-        }
-        const end = Math.min(body.byteLength, stats.written + slice);
-        const ok = res.write(body.subarray(stats.written, end));
-        stats.written = end;
-        if (!ok) {
-          res.once('drain', pump);
-          return;
-        }
-      }
-      res.end();
-    };
-    pump();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stats,
-    close: () => {
-      server.closeAllConnections();
-      server.close();
-    },
-  };
-}
-
 /** MNIST as an uncompressed tar, labels before images (55 MB). */
 async function mnistTar(): Promise<Buffer> {
   const f = mnistFiles();
@@ -223,7 +182,7 @@ test.serial(
   'an HTTP source is not read while nobody asks: the server stalls, then finishes on demand',
   async (t) => {
     const body = await mnistTar();
-    const server = await serve(body);
+    const server = await serveBody(body);
     try {
       const dir = tempDir();
       const file = join(dir, 'http.yaml');
@@ -292,3 +251,68 @@ test('capacities come from the config: a stage refines the top-level default, ba
   t.regex(error!.message, /stages\[0\]\.capacity\.items/);
   t.regex(error!.message, /stages\[0\]\.capacity\.bites: unknown key "bites" \(did you mean "bytes"\?\)/);
 });
+
+test.serial(
+  'streaming overlap: with buffer sampling and one pass, SGD steps happen while the archive is still arriving',
+  async (t) => {
+    const archive = await notebookArchive();
+    // 13 MB at 4 MB/s: about three seconds of download.
+    const server = await serveBody(archive, { bytesPerSecond: 4_000_000 });
+    try {
+      const dir = tempDir();
+      const result = await runCli(
+        [
+          'run',
+          'config/mnist-remote.yaml',
+          '--set',
+          `fetch.url=${server.url}/MNIST.tar.gz`,
+          '--set',
+          'shuffle.mode=buffer',
+          '--set',
+          'sgd.epochs=1',
+          '--set',
+          'sgd.logEvery=10',
+          '--set',
+          'progressIntervalMs=50',
+          '--run-dir',
+          join(dir, 'run'),
+          '--cache',
+          join(dir, 'cache'),
+          '--quiet',
+        ],
+        { timeoutMs: 60_000 },
+      );
+      t.is(result.code, 0, result.stderr);
+      const events = parseEvents(readFileSync(join(dir, 'run', 'events.ndjson'), 'utf8'));
+      const fetchDone = events.find((e) => e.type === 'stage-finished' && e.stage === 'fetch')!;
+      const trains = events.filter((e) => e.type === 'train');
+      const firstTrain = trains[0]!;
+      const received = (e: RxtrainEvent) =>
+        e.type === 'stage-progress' && e.stage === 'fetch' && typeof e['bytes'] === 'number'
+          ? (e['bytes'] as number)
+          : undefined;
+      // Bytes received as of the first SGD step: the last fetch progress event before it.
+      const before = events.filter((e) => e.seq < firstTrain.seq && received(e) !== undefined);
+      const bytesAtFirstStep = received(before.at(-1)!)!;
+      const duringDownload = trains.filter((e) => e.seq < fetchDone.seq);
+      t.log(
+        `first train event at ${firstTrain.elapsedMs} ms with ${bytesAtFirstStep} of ${archive.byteLength} bytes received; fetch finished at ${fetchDone.elapsedMs} ms; ${duringDownload.length} of ${trains.length} train events before it`,
+      );
+      t.true(firstTrain.seq < fetchDone.seq, 'an SGD step is logged before fetch has finished');
+      t.true(firstTrain.elapsedMs < fetchDone.elapsedMs);
+      t.true(bytesAtFirstStep < archive.byteLength * 0.9, `${bytesAtFirstStep} bytes in at the first step`);
+      t.true(duringDownload.length >= 3, 'training keeps going while bytes arrive');
+      // Bytes keep arriving after training has started.
+      const after = events.filter((e) => e.seq > firstTrain.seq && (received(e) ?? 0) > bytesAtFirstStep);
+      t.true(after.length > 0);
+      // The test split (ahead of train-images in this archive) reached the evaluator on the way.
+      const summary = JSON.parse(readFileSync(join(dir, 'run', 'summary.json'), 'utf8'));
+      t.is(summary.status, 'completed');
+      t.is(summary.epochs, 1);
+      t.true(summary.test.accuracy > 0.85, `test accuracy ${summary.test.accuracy}`);
+      t.is(server.stats.requests <= 2, true, 'at most the one download (and a cancelled second pass)');
+    } finally {
+      server.close();
+    }
+  },
+);
