@@ -7,6 +7,7 @@
 import { type CliIo, type Command, parseCommandArgs } from './cli/command.js';
 import { runCommand } from './cli/run.js';
 import { stagesCommand } from './cli/stages.js';
+import { synthCommand } from './cli/synth.js';
 import { validateCommand } from './cli/validate.js';
 import { ConfigError, describeError, RxtrainError } from './pipeline/errors.js';
 import { VERSION } from './version.js';
@@ -14,7 +15,7 @@ import { VERSION } from './version.js';
 export type { CliIo } from './cli/command.js';
 
 /** Every command, in the order `--help` lists them. */
-export const commands: readonly Command[] = [runCommand, validateCommand, stagesCommand];
+export const commands: readonly Command[] = [runCommand, validateCommand, stagesCommand, synthCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
