@@ -386,6 +386,11 @@ class EdgeBuffer<T> {
     return this.items.shift();
   }
 
+  /** Hand held items to the consumer, oldest first, as far as its demand goes. */
+  deliver(outlet: Outlet<T>): void {
+    while (this.items.length > 0 && outlet.wanted > 0 && !outlet.closed) outlet.push(this.take());
+  }
+
   /** Forget what is held (the subscription ended), taking it out of the stats' depth. */
   clear(): void {
     this.stats.depth -= this.items.length;
@@ -431,7 +436,7 @@ export function edge<T>(
       };
 
       const outlet = new Outlet<T>(subscriber, () => {
-        while (buffer.length > 0 && outlet.wanted > 0 && !subscriber.closed) outlet.push(buffer.take());
+        buffer.deliver(outlet);
         if (buffer.length === 0 && upstreamDone) {
           subscriber.complete();
           return;
@@ -503,7 +508,7 @@ export function fromPush<T>(source: Observable<T>, options: PushBufferOptions<T>
       const buffer = new EdgeBuffer<T>(stats, measure);
       let sourceDone = false;
       const outlet = new Outlet<T>(subscriber, () => {
-        while (buffer.length > 0 && outlet.wanted > 0 && !subscriber.closed) outlet.push(buffer.take());
+        buffer.deliver(outlet);
         if (buffer.length === 0 && sourceDone) subscriber.complete();
       });
       const full = (size: number) =>
