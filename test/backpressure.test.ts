@@ -3,7 +3,7 @@
  * slow consumer holds up a fast source, an HTTP body is not read while nobody asks for data, and
  * edge depths reach the progress events. Counting happens outside the edges (`runtime.probe`).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { serveBody } from '../bench/stream-server.js';
@@ -185,6 +185,7 @@ test.serial(
     const server = await serveBody(body);
     try {
       const dir = tempDir();
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
       const file = join(dir, 'http.yaml');
       writeFileSync(
         file,
@@ -260,6 +261,7 @@ test.serial(
     const server = await serveBody(archive, { bytesPerSecond: 4_000_000 });
     try {
       const dir = tempDir();
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
       const result = await runCli(
         [
           'run',

@@ -3,7 +3,7 @@
  * teardown reaches the producer, errors arrive once. Each test counts what the producer emitted
  * and what the consumer took, outside the code under test.
  */
-import { createReadStream, writeFileSync } from 'node:fs';
+import { createReadStream, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -419,7 +419,9 @@ test('deferFlow: a failed open is the flow error', async (t) => {
 // ---- fromReadable ----
 
 test('fromReadable: a file stream is not read while there is no demand', async (t) => {
-  const file = join(tempDir(), 'big.bin');
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'big.bin');
   const size = 4 * 1024 * 1024;
   const bytes = new Uint8Array(size);
   for (let i = 0; i < size; i++) bytes[i] = (i * 7) & 0xff;

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { extract } from 'tar-stream';
 import { parseIdxHeader } from '../src/data/idx.js';
 import { DEFAULT_SYNTH, type SynthSpec, synthFiles, writeSynthDataset } from '../src/data/synth.js';
@@ -15,6 +15,13 @@ import { ROOT, runCli, tempDir } from './helpers/index.js';
 const small: SynthSpec = { ...DEFAULT_SYNTH, train: 3000, test: 500, seed: 7 };
 
 const read = (dir: string, name: string) => readFileSync(join(dir, name));
+
+/** A temporary directory removed when the test ends (these tests write tens of megabytes). */
+function scratch(t: ExecutionContext): string {
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 /** Entry names and contents of a tar.gz, in archive order. */
 async function untarGz(bytes: Buffer): Promise<{ name: string; data: Buffer }[]> {
@@ -38,7 +45,7 @@ async function untarGz(bytes: Buffer): Promise<{ name: string; data: Buffer }[]>
 }
 
 test('writes MNIST-named IDX files with headers, sizes and labels that agree', async (t) => {
-  const dir = join(tempDir(), 'synth');
+  const dir = join(scratch(t), 'synth');
   const result = await writeSynthDataset(dir, small);
   t.is(result.format, 'dir');
   t.deepEqual(readdirSync(dir).sort(), [
@@ -81,9 +88,9 @@ test('writes MNIST-named IDX files with headers, sizes and labels that agree', a
 });
 
 test('the same seed writes the same bytes; another seed does not; a .tar.gz holds the same files in reading order', async (t) => {
-  const a = join(tempDir(), 'a');
-  const b = join(tempDir(), 'b');
-  const c = join(tempDir(), 'c');
+  const a = join(scratch(t), 'a');
+  const b = join(scratch(t), 'b');
+  const c = join(scratch(t), 'c');
   await writeSynthDataset(a, small);
   await writeSynthDataset(b, small);
   await writeSynthDataset(c, { ...small, seed: 8 });
@@ -91,7 +98,7 @@ test('the same seed writes the same bytes; another seed does not; a .tar.gz hold
   t.false(read(a, 'train-images-idx3-ubyte').equals(read(c, 'train-images-idx3-ubyte')));
   t.false(read(a, 'train-labels-idx1-ubyte').equals(read(c, 'train-labels-idx1-ubyte')));
 
-  const archive = join(tempDir(), 'data.tar.gz');
+  const archive = join(scratch(t), 'data.tar.gz');
   const result = await writeSynthDataset(archive, small);
   t.is(result.format, 'tar.gz');
   const entries = await untarGz(readFileSync(archive));
@@ -106,7 +113,7 @@ test('the same seed writes the same bytes; another seed does not; a .tar.gz hold
     ],
   );
   for (const e of entries) t.true(e.data.equals(read(a, e.name.slice(5))), e.name);
-  const again = join(tempDir(), 'data.tar.gz');
+  const again = join(scratch(t), 'data.tar.gz');
   await writeSynthDataset(again, small);
   t.true(readFileSync(archive).equals(readFileSync(again)), 'archives are reproducible byte for byte');
 });
@@ -115,7 +122,7 @@ test('streams in bounded memory: 314 MB of images with less than 96 MB of buffer
   // ArrayBuffers count until collected, and V8 collects on about 64 MB of external growth: the
   // bound allows for that lag; a writer that ignored backpressure would hold nearly everything.
   const spec = { ...small, train: 400_000, test: 0 };
-  const dir = join(tempDir(), 'big');
+  const dir = join(scratch(t), 'big');
   let peak = 0;
   const before = process.memoryUsage().arrayBuffers;
   const sampler = setInterval(() => {
@@ -129,7 +136,6 @@ test('streams in bounded memory: 314 MB of images with less than 96 MB of buffer
   t.is(statSync(join(dir, 'train-images-idx3-ubyte')).size, 16 + 400_000 * 784);
   t.log(`peak ${(peak / 1048576).toFixed(1)} MB`);
   t.true(peak < 96 * 1024 * 1024, `peak ${(peak / 1048576).toFixed(1)} MB of ArrayBuffers`);
-  rmSync(dir, { recursive: true });
   t.deepEqual(
     synthFiles(spec).map((f) => f.name),
     ['train-labels-idx1-ubyte', 'train-images-idx3-ubyte'],
@@ -137,8 +143,8 @@ test('streams in bounded memory: 314 MB of images with less than 96 MB of buffer
 });
 
 test('a small synthetic set trains well above chance through the default pipeline, from a directory and a .tar.gz', async (t) => {
-  const dir = join(tempDir(), 'train-dir');
-  const archive = join(tempDir(), 'train.tar.gz');
+  const dir = join(scratch(t), 'train-dir');
+  const archive = join(scratch(t), 'train.tar.gz');
   const spec = { ...DEFAULT_SYNTH, train: 6000, test: 1000, seed: 3 };
   await writeSynthDataset(dir, spec);
   await writeSynthDataset(archive, spec);
@@ -147,7 +153,7 @@ test('a small synthetic set trains well above chance through the default pipelin
       stages: builtinStages,
       overrides: [`fetch.url=${url}`, 'sgd.epochs=2', 'evaluate.every=0'],
     });
-    const summary = await runExperiment({ config, runDir: join(tempDir(), 'run'), cacheDir: tempDir() });
+    const summary = await runExperiment({ config, runDir: join(scratch(t), 'run'), cacheDir: scratch(t) });
     t.is(summary.status, 'completed');
     t.is(summary.samples, 12_000);
     // Chance is 0.10; the evaluation before training is near it, the one after far above.
@@ -156,7 +162,7 @@ test('a small synthetic set trains well above chance through the default pipelin
 });
 
 test('rxtrain synth: writes a dataset and says what it wrote; bad options are one line, exit 2, nothing written', async (t) => {
-  const out = join(tempDir(), 'cli');
+  const out = join(scratch(t), 'cli');
   const ok = await runCli(['synth', out, '--train', '2_000', '--test', '100', '--size', '12x10', '--quiet']);
   t.is(ok.code, 0, ok.stderr);
   t.regex(
@@ -166,7 +172,7 @@ test('rxtrain synth: writes a dataset and says what it wrote; bad options are on
   t.deepEqual(parseIdxHeader(read(out, 'train-images-idx3-ubyte'), 'x')!.dims, [2000, 12, 10]);
   t.is(ok.stderr, '');
 
-  const bad = join(tempDir(), 'bad');
+  const bad = join(scratch(t), 'bad');
   const result = await runCli(['synth', bad, '--train', 'lots', '--classes', '1', '--size', '28']);
   t.is(result.code, 2);
   t.is(result.stderr.trim().split('\n').length, 1, result.stderr);
@@ -181,7 +187,7 @@ test('rxtrain synth: writes a dataset and says what it wrote; bad options are on
 });
 
 test('an output that cannot be created is an E_IO error naming it', async (t) => {
-  const file = join(tempDir(), 'not-a-dir');
+  const file = join(scratch(t), 'not-a-dir');
   writeFileSync(file, 'x');
   const error = await t.throwsAsync(writeSynthDataset(join(file, 'synth'), small));
   t.true(error instanceof RxtrainError);
