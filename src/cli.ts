@@ -9,6 +9,7 @@ import { inspectCommand } from './cli/inspect.js';
 import { reportCommand } from './cli/report.js';
 import { runCommand } from './cli/run.js';
 import { stagesCommand } from './cli/stages.js';
+import { synthCommand } from './cli/synth.js';
 import { validateCommand } from './cli/validate.js';
 import { ConfigError, describeError, RxtrainError } from './pipeline/errors.js';
 import { VERSION } from './version.js';
@@ -22,6 +23,7 @@ export const commands: readonly Command[] = [
   stagesCommand,
   inspectCommand,
   reportCommand,
+  synthCommand,
 ];
 
 function help(): string {

@@ -126,7 +126,10 @@ test('images and labels that disagree in count, and labels out of range, are typ
   writeSplit(dir, 'train', { images, labels: encodeIdx('u8', [4], [0, 1, 2, 0]) });
   const count = await runStages(dir, [{ type: 'decodeIdx', classes: 3 }]).catch((e) => e);
   t.is(count.code, 'E_IDX_COUNT');
-  t.regex(count.message, /train-labels-idx1-ubyte: byte 4: train: 4 labels, but .*train-images-idx3-ubyte holds 5 images/);
+  t.regex(
+    count.message,
+    /train-labels-idx1-ubyte: byte 4: train: 4 labels, but .*train-images-idx3-ubyte holds 5 images/,
+  );
   t.is(count.offset, 4);
   writeSplit(dir, 'train', { images, labels: encodeIdx('u8', [5], [0, 1, 7, 0, 1]) });
   const range = await runStages(dir, [{ type: 'decodeIdx', classes: 3 }]).catch((e) => e);

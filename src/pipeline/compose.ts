@@ -1,14 +1,16 @@
 /**
  * Wiring: turn a resolved config into one cold Flow. Each stage's operator is applied in order;
- * between consecutive stages sits a bounded `edge`. Stages report lifecycle events (started,
- * finished) and sampled progress with their edge's depth. Building does no work; subscribing does.
+ * after each stage sits a bounded `edge` with the stage's capacity (the last one feeds the run's
+ * final consumer), so every stage is at most its capacity ahead of the stage after it. Stages
+ * report lifecycle events (started, finished) and sampled progress with their edge's depth.
+ * Building does no work; subscribing does.
  */
 import { Observable } from 'rxjs/internal/Observable';
 import { deriveSeed, Prng } from '../kernels/random.js';
 import type { ExperimentConfig, ResolvedStage } from './config.js';
 import { RxtrainError } from './errors.js';
 import type { Clock, EventBus } from './events.js';
-import { type EdgeStats, edge, emptyFlow, type Flow } from './flow.js';
+import { type EdgeStats, edge, edgeStats, emptyFlow, type Flow, mapFlow } from './flow.js';
 import { type Message, messageBytes } from './messages.js';
 import { SnapshotPlan, type StageContext, TrainingControl } from './stage.js';
 
@@ -21,6 +23,11 @@ export interface PipelineRuntime {
   sliceMs: number;
   /** Stage states by id, when resuming from a checkpoint. */
   restored?: Record<string, unknown>;
+  /**
+   * Told of every item entering (`in`) and leaving (`out`) each stage's edge, counted outside the
+   * edge itself: backpressure tests and diagnostics. Off (no wrapping) when absent.
+   */
+  probe?: (stage: string, event: 'in' | 'out') => void;
 }
 
 export interface StageHandle {
@@ -31,6 +38,8 @@ export interface StageHandle {
   edge: EdgeStats;
   counters: Record<string, unknown>;
   dirty: boolean;
+  /** Edge counters at the last progress event, to report edges that moved since. */
+  reported: { emitted: number; consumed: number };
   startedAt?: number;
   durationMs?: number;
   items: number;
@@ -77,9 +86,10 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       id: stage.id,
       type: stage.type,
       capacity: stage.capacity,
-      edge: { emitted: 0, consumed: 0, depth: 0, maxDepth: 0, bytes: 0, maxBytes: 0 },
+      edge: edgeStats(),
       counters: {},
       dirty: false,
+      reported: { emitted: 0, consumed: 0 },
       items: 0,
     };
     handles.push(handle);
@@ -103,11 +113,16 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       training,
     };
     const operator = stage.definition.create(stage.settings, ctx);
-    flow = edge(instrument(operator(flow), handle, runtime), stage.capacity, handle.edge, messageBytes);
+    const probe = runtime.probe;
+    const produced = instrument(operator(flow), handle, runtime);
+    const into = probe ? tap(produced, () => probe(stage.id, 'in')) : produced;
+    const buffered = edge(into, stage.capacity, handle.edge, messageBytes);
+    flow = probe ? tap(buffered, () => probe(stage.id, 'out')) : buffered;
   }
 
   const progressEvent = (h: StageHandle) => {
     h.dirty = false;
+    h.reported = { emitted: h.edge.emitted, consumed: h.edge.consumed };
     runtime.events.emit({
       type: 'stage-progress',
       stage: h.id,
@@ -117,21 +132,36 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
         capacity: h.capacity.items,
         maxDepth: h.edge.maxDepth,
         bytes: h.edge.bytes,
+        ...(h.capacity.bytes !== undefined
+          ? { capacityBytes: h.capacity.bytes, maxBytes: h.edge.maxBytes }
+          : {}),
+        emitted: h.edge.emitted,
+        consumed: h.edge.consumed,
       },
     });
   };
+  const edgeMoved = (h: StageHandle) =>
+    h.edge.emitted !== h.reported.emitted || h.edge.consumed !== h.reported.consumed;
 
   return {
     flow,
     stages: handles,
     sampleProgress: () => {
-      for (const h of handles) if (h.dirty) progressEvent(h);
+      for (const h of handles) if (h.dirty || edgeMoved(h)) progressEvent(h);
     },
     summary: () =>
       handles
-        .map((h) => `${h.id === h.type ? h.id : `${h.id}(${h.type})`}[${h.capacity.items}]`)
+        .map((h) => `${h.id === h.type ? h.id : `${h.id}(${h.type})`}[${capacityText(h.capacity)}]`)
         .join(' -> '),
   };
+
+  /** Pass items through unchanged, telling `seen` of each. */
+  function tap(inner: Flow<Message>, seen: () => void): Flow<Message> {
+    return mapFlow(inner, (item) => {
+      seen();
+      return item;
+    });
+  }
 
   function instrument(inner: Flow<Message>, handle: StageHandle, rt: PipelineRuntime): Flow<Message> {
     return (requests) =>
@@ -172,4 +202,11 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
         };
       });
   }
+}
+
+/** `8` or `8, 4 MiB`: an edge capacity as the pipeline summary shows it. */
+function capacityText(capacity: ResolvedStage['capacity']): string {
+  if (capacity.bytes === undefined) return String(capacity.items);
+  const mib = capacity.bytes / (1024 * 1024);
+  return `${capacity.items}, ${mib >= 1 ? `${Number(mib.toFixed(1))} MiB` : `${capacity.bytes} B`}`;
 }

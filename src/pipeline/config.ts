@@ -205,7 +205,13 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
       );
     }
     ids.set(id, i);
-    const capacity = capacitySchema.safeParse(entry['capacity'] ?? defaultCapacity);
+    // A stage's own capacity refines the top-level one: `capacity: {bytes: …}` keeps its item count.
+    const own = entry['capacity'];
+    const capacity = capacitySchema.safeParse(
+      own && typeof own === 'object' && !Array.isArray(own)
+        ? { ...defaultCapacity, ...own }
+        : (own ?? defaultCapacity),
+    );
     if (!capacity.success) {
       for (const issue of capacity.error.issues)
         issues.push(...locate.issues([...at, 'capacity'], issue, capacitySchema, overridden));

@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'E_IDX_MISSING'
   | 'E_DATA'
   | 'E_PROTOCOL'
+  | 'E_OVERFLOW'
   | 'E_STALL'
   | 'E_CHECKPOINT'
   | 'E_RESUME'

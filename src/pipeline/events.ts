@@ -11,6 +11,12 @@ export interface EdgeReport {
   capacity: number;
   maxDepth: number;
   bytes: number;
+  /** The edge's byte capacity and the most bytes it has held, when it has a byte capacity. */
+  capacityBytes?: number;
+  maxBytes?: number;
+  /** Items the stage has put into the edge and the next stage has taken out, in total. */
+  emitted?: number;
+  consumed?: number;
 }
 
 export type RxtrainEventInput =

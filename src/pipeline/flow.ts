@@ -292,13 +292,54 @@ export function mapFlow<A, B>(input: Flow<A>, fn: (item: A) => B): Flow<B> {
     );
 }
 
-/** Counters an edge exposes for progress events and backpressure tests. */
+/**
+ * A first-in first-out queue over a ring buffer that doubles when full: O(1) push and shift, no
+ * allocation per item, and no up-front array as large as a capacity that may be huge.
+ */
+class Fifo<T> {
+  private slots: (T | undefined)[] = new Array(8);
+  private head = 0;
+  length = 0;
+
+  push(item: T): void {
+    if (this.length === this.slots.length) {
+      const grown: (T | undefined)[] = new Array(this.slots.length * 2);
+      for (let i = 0; i < this.length; i++) grown[i] = this.slots[(this.head + i) % this.slots.length];
+      this.slots = grown;
+      this.head = 0;
+    }
+    this.slots[(this.head + this.length) % this.slots.length] = item;
+    this.length++;
+  }
+
+  /** Remove and return the oldest item; only call when `length > 0`. */
+  shift(): T {
+    const item = this.slots[this.head] as T;
+    this.slots[this.head] = undefined;
+    this.head = (this.head + 1) % this.slots.length;
+    this.length--;
+    return item;
+  }
+
+  clear(): void {
+    this.slots = new Array(8);
+    this.head = 0;
+    this.length = 0;
+  }
+}
+
+/**
+ * Counters of one edge, for progress events and backpressure tests. Several subscriptions of the
+ * same edge (a sampler re-reading its input once per pass) add into one record.
+ */
 export interface EdgeStats {
   /** Items the upstream stage has emitted into the edge. */
   emitted: number;
   /** Items handed on to the downstream stage. */
   consumed: number;
-  /** Items buffered now (emitted − consumed). */
+  /** Items a lossy buffer discarded (only `fromPush` with a `drop-*` strategy ever drops). */
+  dropped: number;
+  /** Items buffered now: emitted − consumed − dropped. */
   depth: number;
   maxDepth: number;
   /** Bytes buffered now, for items that have a size. */
@@ -306,10 +347,17 @@ export interface EdgeStats {
   maxBytes: number;
 }
 
+export function edgeStats(): EdgeStats {
+  return { emitted: 0, consumed: 0, dropped: 0, depth: 0, maxDepth: 0, bytes: 0, maxBytes: 0 };
+}
+
 export interface EdgeCapacity {
   /** Most items held between the two stages. */
   items: number;
-  /** Most bytes held, counting items that have `byteLength` or a `bytes` payload. */
+  /**
+   * Most bytes held, counting items that have `byteLength` or a `bytes` payload. The edge stops
+   * asking once it holds this many, so it may exceed the limit by at most one item.
+   */
   bytes?: number;
 }
 
@@ -323,36 +371,90 @@ export function itemBytes(item: unknown): number {
   return 0;
 }
 
+/** Buffered items with their sizes, keeping an `EdgeStats` record in step. */
+class EdgeBuffer<T> {
+  private readonly items = new Fifo<T>();
+  private readonly sizes = new Fifo<number>();
+  /** Bytes held by this buffer (the stats record may sum several buffers). */
+  bytes = 0;
+
+  constructor(
+    private readonly stats: EdgeStats,
+    private readonly measure: (item: T) => number,
+  ) {}
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  add(item: T): void {
+    const size = this.measure(item);
+    this.items.push(item);
+    this.sizes.push(size);
+    this.bytes += size;
+    const s = this.stats;
+    s.emitted++;
+    s.depth++;
+    s.bytes += size;
+    if (s.depth > s.maxDepth) s.maxDepth = s.depth;
+    if (s.bytes > s.maxBytes) s.maxBytes = s.bytes;
+  }
+
+  /** The oldest item, counted as consumed (or as dropped). */
+  take(dropped = false): T {
+    const size = this.sizes.shift();
+    this.bytes -= size;
+    const s = this.stats;
+    if (dropped) s.dropped++;
+    else s.consumed++;
+    s.depth--;
+    s.bytes -= size;
+    return this.items.shift();
+  }
+
+  /** Hand held items to the consumer, oldest first, as far as its demand goes. */
+  deliver(outlet: Outlet<T>): void {
+    while (this.items.length > 0 && outlet.wanted > 0 && !outlet.closed) outlet.push(this.take());
+  }
+
+  /** Forget what is held (the subscription ended), taking it out of the stats' depth. */
+  clear(): void {
+    this.stats.depth -= this.items.length;
+    this.stats.bytes -= this.bytes;
+    this.bytes = 0;
+    this.items.clear();
+    this.sizes.clear();
+  }
+}
+
 /**
  * A bounded buffer between two stages. It asks upstream for at most `capacity.items` items ahead
  * of what downstream has taken (and, with a byte capacity, stops asking while the buffered bytes
- * are at or over it), so `emitted − consumed ≤ capacity` at every moment.
+ * are at or over it), so `emitted − consumed ≤ capacity.items` at every moment. An upstream that
+ * emits more than it was asked for is a bug, reported as `E_PROTOCOL`.
  */
 export function edge<T>(
   input: Flow<T>,
   capacity: EdgeCapacity,
-  stats?: EdgeStats,
+  stats: EdgeStats = edgeStats(),
   measure: (item: T) => number = itemBytes,
 ): Flow<T> {
-  const items = Math.max(1, Math.floor(capacity.items));
+  const itemLimit = Math.max(1, Math.floor(capacity.items));
   const byteLimit = capacity.bytes ?? Number.POSITIVE_INFINITY;
   return (requests) =>
     new Observable<T>((subscriber) => {
-      const s: EdgeStats = stats ?? { emitted: 0, consumed: 0, depth: 0, maxDepth: 0, bytes: 0, maxBytes: 0 };
-      const ring: (T | undefined)[] = new Array(items);
-      let head = 0;
-      let size = 0;
+      const buffer = new EdgeBuffer<T>(stats, measure);
+      /** Items requested from upstream and not yet received. */
       let outstanding = 0;
-      let bufferedBytes = 0;
       let upstreamDone = false;
       const upstreamDemand = new Demand();
 
       const refill = () => {
-        // Ask for one more at a time under a byte limit, in bulk otherwise.
-        let room = items - size - outstanding;
+        let room = itemLimit - buffer.length - outstanding;
         if (room <= 0) return;
+        // Under a byte limit, item sizes are unknown in advance: ask for one at a time.
         if (byteLimit !== Number.POSITIVE_INFINITY) {
-          if (bufferedBytes >= byteLimit || outstanding > 0) return;
+          if (buffer.bytes >= byteLimit || outstanding > 0) return;
           room = 1;
         }
         outstanding += room;
@@ -360,18 +462,8 @@ export function edge<T>(
       };
 
       const outlet = new Outlet<T>(subscriber, () => {
-        while (size > 0 && outlet.wanted > 0 && !subscriber.closed) {
-          const item = ring[head] as T;
-          ring[head] = undefined;
-          head = (head + 1) % items;
-          size--;
-          bufferedBytes -= measure(item);
-          s.depth = size;
-          s.bytes = bufferedBytes;
-          s.consumed++;
-          outlet.push(item);
-        }
-        if (size === 0 && upstreamDone) {
+        buffer.deliver(outlet);
+        if (buffer.length === 0 && upstreamDone) {
           subscriber.complete();
           return;
         }
@@ -380,19 +472,12 @@ export function edge<T>(
 
       const upstream = input(upstreamDemand.requests).subscribe({
         next: (item) => {
-          if (outstanding <= 0 || size >= items) {
+          if (outstanding <= 0) {
             subscriber.error(new RxtrainError('E_PROTOCOL', 'a stage emitted past its edge capacity'));
             return;
           }
           outstanding--;
-          ring[(head + size) % items] = item;
-          size++;
-          bufferedBytes += measure(item);
-          s.emitted++;
-          s.depth = size;
-          s.bytes = bufferedBytes;
-          if (size > s.maxDepth) s.maxDepth = size;
-          if (bufferedBytes > s.maxBytes) s.maxBytes = bufferedBytes;
+          buffer.add(item);
           outlet.drain();
         },
         error: (error) => subscriber.error(error),
@@ -402,93 +487,210 @@ export function edge<T>(
         },
       });
       const requestSubscription = requests.subscribe((n) => outlet.add(n));
-      refill();
+      outlet.drain();
       return () => {
         requestSubscription.unsubscribe();
         upstream.unsubscribe();
+        buffer.clear();
+      };
+    });
+}
+
+/** What a bridge from a push-only source does when its buffer is full. */
+export type Overflow = 'error' | 'drop-oldest' | 'drop-newest';
+
+export interface PushBufferOptions<T> {
+  /** Most items (and bytes) held for the consumer. */
+  capacity: EdgeCapacity;
+  /**
+   * When full: fail with `E_OVERFLOW` (`error`), discard the oldest held item (`drop-oldest`, for
+   * "latest value wins" feeds) or the arriving one (`drop-newest`). There is no default: a stage
+   * that accepts losing data says so.
+   */
+  overflow: Overflow;
+  stats?: EdgeStats;
+  measure?: (item: T) => number;
+  /** Names the source in the overflow error. */
+  label?: string;
+}
+
+/**
+ * Bridge a hot, push-only source (an RxJS Observable of events, a socket that cannot be paused)
+ * into a Flow. Such a source ignores demand, so a bounded buffer must either fail or lose items
+ * when the consumer falls behind; this is the only place rxtrain may lose data, and only with the
+ * strategy its caller names. Sources that can be paused (Node streams) use `fromReadable` instead.
+ *
+ * @example
+ *   // A stage reading a live feed keeps the 100 newest readings and drops older ones.
+ *   fromPush(readings$, { capacity: { items: 100 }, overflow: 'drop-oldest' })
+ */
+export function fromPush<T>(source: Observable<T>, options: PushBufferOptions<T>): Flow<T> {
+  const itemLimit = Math.max(1, Math.floor(options.capacity.items));
+  const byteLimit = options.capacity.bytes ?? Number.POSITIVE_INFINITY;
+  const measure = options.measure ?? itemBytes;
+  return (requests) =>
+    new Observable<T>((subscriber) => {
+      const stats = options.stats ?? edgeStats();
+      const buffer = new EdgeBuffer<T>(stats, measure);
+      let sourceDone = false;
+      const outlet = new Outlet<T>(subscriber, () => {
+        buffer.deliver(outlet);
+        if (buffer.length === 0 && sourceDone) subscriber.complete();
+      });
+      const full = (size: number) =>
+        buffer.length >= itemLimit || (buffer.length > 0 && buffer.bytes + size > byteLimit);
+      const requestSubscription = requests.subscribe((n) => outlet.add(n));
+      const sourceSubscription = source.subscribe({
+        next: (item) => {
+          // Hand the item straight on when the consumer is waiting for it.
+          if (buffer.length === 0 && outlet.wanted > 0) {
+            stats.emitted++;
+            stats.consumed++;
+            outlet.push(item);
+            return;
+          }
+          const size = measure(item);
+          if (full(size)) {
+            if (options.overflow === 'error') {
+              subscriber.error(
+                new RxtrainError(
+                  'E_OVERFLOW',
+                  `${options.label ?? 'a push source'}: the consumer fell ${buffer.length} items behind (capacity ${itemLimit}${byteLimit < Number.POSITIVE_INFINITY ? `, ${byteLimit} bytes` : ''}); raise the capacity or choose a drop-oldest/drop-newest overflow`,
+                ),
+              );
+              return;
+            }
+            if (options.overflow === 'drop-newest') {
+              stats.emitted++;
+              stats.dropped++;
+              return;
+            }
+            while (buffer.length > 0 && full(size)) buffer.take(true);
+          }
+          buffer.add(item);
+          outlet.drain();
+        },
+        error: (error) => subscriber.error(error),
+        complete: () => {
+          sourceDone = true;
+          outlet.drain();
+        },
+      });
+      return () => {
+        requestSubscription.unsubscribe();
+        sourceSubscription.unsubscribe();
+        buffer.clear();
       };
     });
 }
 
 /**
  * Concatenate flows under demand: the next flow is subscribed when the previous one completes,
- * and the demand it left unmet carries over.
+ * and the demand it left unmet carries over. The iterable is read lazily, one flow at a time (a
+ * generator may yield an endless sequence of passes).
  */
 export function concatFlows<T>(flows: Iterable<Flow<T>>): Flow<T> {
   return (requests) =>
     new Observable<T>((subscriber) => {
-      const iterator = flows[Symbol.iterator]();
+      let iterator: Iterator<Flow<T>> | undefined;
+      /** Demand from downstream not yet met. */
       let wanted = 0;
       let current: Subscription | undefined;
       let currentDemand: Demand | undefined;
-      let startingNext = false;
-      const next = () => {
-        if (startingNext) return;
-        startingNext = true;
+      let currentDone = false;
+      let advancing = false;
+
+      /** Subscribe the next flow; loops (instead of recursing) past flows that complete at once. */
+      const advance = () => {
+        if (advancing) return; // the running loop sees `currentDone` and moves on
+        advancing = true;
         try {
-          for (;;) {
+          iterator ??= flows[Symbol.iterator]();
+          while (!subscriber.closed) {
             const step = iterator.next();
             if (step.done) {
               subscriber.complete();
               return;
             }
-            let completedSync = false;
+            currentDone = false;
             const demand = new Demand();
             currentDemand = demand;
             current = step.value(demand.requests).subscribe({
               next: (item) => {
+                if (wanted <= 0) {
+                  subscriber.error(new RxtrainError('E_PROTOCOL', 'a flow emitted an item nobody requested'));
+                  return;
+                }
                 wanted--;
                 subscriber.next(item);
               },
               error: (error) => subscriber.error(error),
               complete: () => {
-                completedSync = true;
-                if (!startingNext) next();
+                currentDone = true;
+                currentDemand = undefined;
+                advance();
               },
             });
-            if (wanted > 0 && !completedSync) demand.request(wanted);
-            if (!completedSync) return;
+            if (!currentDone && wanted > 0) demand.request(wanted);
+            if (!currentDone) return;
           }
+        } catch (error) {
+          subscriber.error(error);
         } finally {
-          startingNext = false;
+          advancing = false;
         }
       };
-      const sub = requests.subscribe((n) => {
+
+      const requestSubscription = requests.subscribe((n) => {
         wanted += n;
         currentDemand?.request(n);
       });
-      next();
+      advance();
       return () => {
-        sub.unsubscribe();
+        requestSubscription.unsubscribe();
         current?.unsubscribe();
+        iterator?.return?.();
       };
     });
 }
 
-/** A flow whose producer is set up asynchronously (opening a connection, reading a header). */
-export function deferFlow<T>(open: () => Promise<Flow<T>>): Flow<T> {
+/**
+ * A flow whose producer is set up asynchronously (opening a connection, reading a header). `open`
+ * gets a signal that aborts when the consumer unsubscribes first; a flow that opens anyway after
+ * that is subscribed and cancelled at once, so whatever it holds (a response body) is released.
+ */
+export function deferFlow<T>(open: (signal: AbortSignal) => Promise<Flow<T>>): Flow<T> {
   return (requests) =>
     new Observable<T>((subscriber) => {
+      const abort = new AbortController();
       let wanted = 0;
-      let inner: Subscription | undefined;
       let demand: Demand | undefined;
-      let closed = false;
-      const sub = requests.subscribe((n) => {
+      let inner: Subscription | undefined;
+      const requestSubscription = requests.subscribe((n) => {
         wanted += n;
         demand?.request(n);
       });
-      open().then(
-        (flow) => {
-          if (closed) return;
-          demand = new Demand();
-          inner = flow(demand.requests).subscribe(subscriber);
-          if (wanted > 0) demand.request(wanted);
-        },
-        (error) => subscriber.error(error),
+      const opened = (flow: Flow<T>) => {
+        if (subscriber.closed) {
+          flow(new Subject<number>())
+            .subscribe({ error: () => {} })
+            .unsubscribe();
+          return;
+        }
+        demand = new Demand();
+        inner = flow(demand.requests).subscribe({
+          next: (item) => subscriber.next(item),
+          error: (error) => subscriber.error(error),
+          complete: () => subscriber.complete(),
+        });
+        demand.request(wanted);
+      };
+      new Promise<Flow<T>>((resolve) => resolve(open(abort.signal))).then(opened, (error) =>
+        subscriber.error(error),
       );
       return () => {
-        closed = true;
-        sub.unsubscribe();
+        abort.abort();
+        requestSubscription.unsubscribe();
         inner?.unsubscribe();
       };
     });
@@ -513,10 +715,13 @@ export function fromArray<T>(items: readonly T[]): Flow<T> {
 }
 
 /**
- * Read a Node stream under demand. The stream stays in paused mode and is read only while the
- * consumer has asked for data, so its own buffer (and TCP's window behind it) stops the sender.
+ * Read a Node stream under demand. The stream stays in paused mode and `read()` is called only
+ * while the consumer has asked for data, so the stream fills its own buffer (`highWaterMark`),
+ * stops reading its source, and TCP's window stops the sender behind it. A stream that closes
+ * without ending (a dropped connection that raised no error) fails the flow rather than hanging
+ * it; `label` names the stream in that error.
  */
-export function fromReadable(open: () => Readable): Flow<Buffer> {
+export function fromReadable(open: () => Readable, label = 'a stream'): Flow<Buffer> {
   return (requests) =>
     new Observable<Buffer>((subscriber) => {
       let stream: Readable;
@@ -535,15 +740,28 @@ export function fromReadable(open: () => Readable): Flow<Buffer> {
         }
         if (ended) subscriber.complete();
       });
-      stream.on('readable', () => outlet.drain());
-      stream.on('end', () => {
+      const onReadable = () => outlet.drain();
+      const onEnd = () => {
         ended = true;
         outlet.drain();
-      });
-      stream.on('error', (error) => subscriber.error(error));
+      };
+      const onError = (error: Error) => subscriber.error(error);
+      const onClose = () => {
+        if (!ended) subscriber.error(new RxtrainError('E_IO', `${label}: closed before its end`));
+      };
+      stream.on('readable', onReadable);
+      stream.on('end', onEnd);
+      stream.on('error', onError);
+      stream.on('close', onClose);
       const sub = requests.subscribe((n) => outlet.add(n));
       return () => {
         sub.unsubscribe();
+        stream.off('readable', onReadable);
+        stream.off('end', onEnd);
+        stream.off('close', onClose);
+        // Keep a listener: destroying may still emit an error, which must not crash the process.
+        stream.off('error', onError);
+        stream.on('error', () => {});
         stream.destroy();
       };
     });
@@ -594,10 +812,6 @@ export function consume<T>(
   return { done, cancel: () => subscription?.unsubscribe() };
 }
 
-/**
- * Reads a Node (or streamx) Readable in paused mode on behalf of a `transform`'s `pull()`: data is
- * taken only when the stage has demand, so the stream's own buffer fills and its writer waits.
- */
 /** The part of a Node or streamx Readable that paused-mode reading needs. */
 export interface PausedReadable {
   read(): unknown;
@@ -607,6 +821,10 @@ export interface PausedReadable {
   destroy(error?: Error): unknown;
 }
 
+/**
+ * Reads a Node (or streamx) Readable in paused mode on behalf of a `transform`'s `pull()`: data is
+ * taken only when the stage has demand, so the stream's own buffer fills and its writer waits.
+ */
 export class StreamPuller {
   private ended = false;
 

@@ -405,9 +405,25 @@ export const sgdStage = defineStage<SgdSettings>({
           if (flushed === 'stop') return finish(out);
           epoch = block.epoch;
           if (epoch >= settings.epochs) return finish(out);
-          if (flushed !== 'go') return resumeAfter(flushed, out, () => run(block, 0, out));
+          if (flushed !== 'go') return resumeAfter(flushed, out, () => trainBlock(block, out));
         }
-        return run(block, 0, out);
+        return trainBlock(block, out);
+      };
+
+      /**
+       * Train on a whole block; if it ends the last pass, finish at once instead of waiting for a
+       * block of the next pass (which a buffer sampler would re-read its whole input to make).
+       */
+      const trainBlock = (block: SampleBlock, out: Emitter<Message>): void | Promise<void> => {
+        const lastOfRun = () => {
+          if (finished || block.epoch + 1 < settings.epochs || block.index + block.count < block.population)
+            return;
+          const flushed = flushPartial(out);
+          if (flushed === 'go' || flushed === 'stop') return finish(out);
+          return resumeAfter(flushed, out, () => finish(out));
+        };
+        const ran = run(block, 0, out);
+        return ran ? ran.then(lastOfRun) : lastOfRun();
       };
 
       return {
