@@ -327,7 +327,7 @@ export function fileFlow(
 ): Flow<FileChunk> {
   return (requests) => {
     let offset = 0;
-    const body = mapFlow(fromReadable(open), (bytes): FileChunk => {
+    const body = mapFlow(fromReadable(open, source), (bytes): FileChunk => {
       const chunk: FileChunk = { kind: 'bytes', file, source, offset, bytes, last: false, size };
       offset += bytes.byteLength;
       onOffset?.(offset);
