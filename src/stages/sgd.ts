@@ -159,7 +159,8 @@ export const sgdStage = defineStage<SgdSettings>({
 
       const barrier = (reason: CheckpointBarrier['reason']): CheckpointBarrier => {
         const b = createBarrier(reason);
-        b.states[ctx.id] = state();
+        // The weights are part of the updater's state: restoring them is what resumes training.
+        b.states[ctx.id] = { ...state(), weights: W!.slice() } satisfies SgdRestore;
         if (resume) b.states[resume.sampler] = { position: resume.position, skip: resume.skip };
         lastCheckpointAt = ctx.clock.now();
         return b;
@@ -237,9 +238,15 @@ export const sgdStage = defineStage<SgdSettings>({
           return cp.written;
         }
         if (due || wanted) {
-          const cp = due ? barrier('interval') : undefined;
+          const byStep = ctx.checkpoints.every > 0 && step % ctx.checkpoints.every === 0;
+          const cp = due ? barrier(byStep ? 'interval' : 'time') : undefined;
           out.push(snapshot(wanted, false, cp));
-          if (cp) return cp.written;
+          if (cp) {
+            // This may run in a continuation after an earlier barrier: ask for a delivery pass, or
+            // the snapshot would sit in the queue while we wait for it to be written.
+            out.wake();
+            return cp.written;
+          }
         }
         if (ctx.clock.now() - sliceStarted >= ctx.sliceMs) {
           // Let timers, I/O and signal handlers run: a long synchronous loop would starve them.
