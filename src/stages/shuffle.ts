@@ -319,8 +319,10 @@ function bufferSampler(
       skip = p.emitted + restored.skip;
     }
     function* passes(): Generator<Flow<Message>> {
-      for (; ; epoch++) {
-        yield bufferPass(input, settings, ctx, rng, holdoutSeed, epoch, skip);
+      // Other splits and the holdout go on once, in the first pass read — after a resume, that
+      // is the resumed pass, not pass 0.
+      for (let first = true; ; epoch++, first = false) {
+        yield bufferPass(input, settings, ctx, rng, holdoutSeed, epoch, skip, first);
         skip = 0;
       }
     }
@@ -336,6 +338,7 @@ function bufferPass(
   holdoutSeed: number,
   epoch: number,
   initialSkip: number,
+  first: boolean,
 ): Flow<Message> {
   return transform<Message, Message>(input, () => {
     const passStart = rng.snapshot();
@@ -432,12 +435,12 @@ function bufferPass(
     return {
       next(message, out) {
         if (message.kind === 'split-end' && message.split === settings.split) {
-          if (epoch === 0 && heldK > 0)
+          if (first && heldK > 0)
             out.push({ kind: 'split-end', split: settings.holdout!.split, count: heldCount });
           return;
         }
         if (message.kind !== 'examples' || message.split !== settings.split) {
-          if (epoch === 0) out.push(message);
+          if (first) out.push(message);
           return;
         }
         if (!window) {
@@ -459,7 +462,7 @@ function bufferPass(
           if (heldK > 0 && holdRng.int(splitSize - seen) < heldK - heldCount) {
             seen++;
             heldCount++;
-            if (epoch === 0) {
+            if (first) {
               held.rows.push(row.slice());
               held.labels.push(message.labels[r]!);
             }
@@ -476,7 +479,7 @@ function bufferPass(
           window.set(row as never, j * width);
           windowLabels[j] = message.labels[r]!;
         }
-        if (epoch === 0) flushHeld(out, message, heldCount === heldK);
+        if (first) flushHeld(out, message, heldCount === heldK);
         ctx.progress({ epoch, window: fill, emitted });
       },
       complete() {
