@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import nodeFetch from 'node-fetch';
 import picomatch from 'picomatch';
 import { z } from 'zod';
+import { sourceFingerprint } from '../data/fingerprint.js';
 import { EMBEDDED_MNIST, listLocalFiles, resolveSource, type Source } from '../data/sources.js';
 import { FetchError, RxtrainError } from '../pipeline/errors.js';
 import { concatFlows, deferFlow, type Flow, fromArray, fromReadable, mapFlow } from '../pipeline/flow.js';
@@ -42,7 +43,9 @@ export const fetchSettings = z
     if (s.url && s.mirrors)
       ctx.addIssue({ code: 'custom', message: 'give either url or mirrors, not both', path: ['mirrors'] });
   })
-  .transform((s) => ({ ...s, mirrors: s.mirrors ?? [s.url ?? EMBEDDED_MNIST] }));
+  // Only `mirrors` goes on: the resolved config (config.yaml of a run) must load again, and url
+  // with mirrors is an error.
+  .transform(({ url, mirrors, ...rest }) => ({ ...rest, mirrors: mirrors ?? [url ?? EMBEDDED_MNIST] }));
 
 export type FetchSettings = z.output<typeof fetchSettings>;
 
@@ -50,6 +53,7 @@ export const fetchStage = defineStage<FetchSettings>({
   type: 'fetch',
   summary: 'read named byte streams from HTTP, local files or the embedded MNIST copy',
   settings: fetchSettings,
+  fingerprint: (settings, ctx) => sourceFingerprint(settings, ctx),
   create: (settings, ctx) => (input) => concatFlows<Message>([input, fetchMirrors(settings, ctx)]),
 });
 
