@@ -5,6 +5,7 @@
  * a stack trace only under --debug.
  */
 import { type CliIo, type Command, parseCommandArgs } from './cli/command.js';
+import { resumeCommand } from './cli/resume.js';
 import { runCommand } from './cli/run.js';
 import { stagesCommand } from './cli/stages.js';
 import { validateCommand } from './cli/validate.js';
@@ -14,7 +15,7 @@ import { VERSION } from './version.js';
 export type { CliIo } from './cli/command.js';
 
 /** Every command, in the order `--help` lists them. */
-export const commands: readonly Command[] = [runCommand, validateCommand, stagesCommand];
+export const commands: readonly Command[] = [runCommand, resumeCommand, validateCommand, stagesCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -11,6 +11,7 @@ import type { Clock, EventBus } from './events.js';
 import { type EdgeStats, edge, emptyFlow, type Flow } from './flow.js';
 import { type Message, messageBytes } from './messages.js';
 import { SnapshotPlan, type StageContext } from './stage.js';
+import { cachedFlow } from './stageCache.js';
 
 export interface PipelineRuntime {
   events: EventBus;
@@ -21,6 +22,8 @@ export interface PipelineRuntime {
   sliceMs: number;
   /** Stage states by id, when resuming from a checkpoint. */
   restored?: Record<string, unknown>;
+  /** Where the data stages' output is cached (stageCache.ts); absent: never cached. */
+  stageCacheDir?: string;
 }
 
 export interface StageHandle {
@@ -43,6 +46,19 @@ export interface Pipeline {
   sampleProgress(): void;
   /** One line per stage: `fetch -> untar -> …` with edge capacities. */
   summary(): string;
+  /** Clock time at which the data stages' output was complete (computed or replayed). */
+  readonly dataReadyAt: number | undefined;
+}
+
+/**
+ * The data stages: a source stage with a fingerprint and the pure stages right after it. Their
+ * output can be cached; their end is when the data is ready. Returns how many there are (0: none).
+ */
+export function dataStageCount(stages: readonly ResolvedStage[]): number {
+  if (!stages[0]?.definition.fingerprint) return 0;
+  let n = 1;
+  while (n < stages.length && stages[n]!.definition.pure) n++;
+  return n;
 }
 
 export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime): Pipeline {
@@ -70,8 +86,11 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
   }
 
   const handles: StageHandle[] = [];
+  const contexts: StageContext[] = [];
+  const dataStages = dataStageCount(config.stages);
+  let dataReadyAt: number | undefined;
   let flow: Flow<Message> = emptyFlow;
-  for (const stage of config.stages) {
+  for (const [index, stage] of config.stages.entries()) {
     const handle: StageHandle = {
       id: stage.id,
       type: stage.type,
@@ -101,7 +120,19 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       sliceMs: runtime.sliceMs,
     };
     const operator = stage.definition.create(stage.settings, ctx);
-    flow = edge(instrument(operator(flow), handle, runtime), stage.capacity, handle.edge, messageBytes);
+    let output = instrument(operator(flow), handle, runtime);
+    if (index === dataStages - 1) {
+      output = onComplete(
+        dataStages >= 2 && runtime.stageCacheDir
+          ? withStageCache(output, config.stages.slice(0, dataStages), runtime.stageCacheDir)
+          : output,
+        () => {
+          dataReadyAt = runtime.clock.now();
+        },
+      );
+    }
+    flow = edge(output, stage.capacity, handle.edge, messageBytes);
+    contexts.push(ctx);
   }
 
   const progressEvent = (h: StageHandle) => {
@@ -129,7 +160,40 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       handles
         .map((h) => `${h.id === h.type ? h.id : `${h.id}(${h.type})`}[${h.capacity.items}]`)
         .join(' -> '),
+    get dataReadyAt() {
+      return dataReadyAt;
+    },
   };
+
+  /** The data stages' output behind the cache; on a replay their handles report it. */
+  function withStageCache(compute: Flow<Message>, stages: ResolvedStage[], dir: string): Flow<Message> {
+    const source = stages[0]!;
+    const replaced = handles.slice(0, stages.length);
+    return cachedFlow(compute, {
+      dir,
+      stages: stages.map((s) => ({ id: s.id, type: s.type, settings: s.settings })),
+      fingerprint: async () => source.definition.fingerprint!(source.settings, contexts[0]!),
+      events: runtime.events,
+      onReplay: (phase, messages) => {
+        for (const h of replaced) {
+          if (phase === 'start') {
+            h.startedAt = runtime.clock.now();
+            runtime.events.emit({ type: 'stage-started', stage: h.id, stageType: h.type });
+            continue;
+          }
+          h.durationMs = runtime.clock.now() - h.startedAt!;
+          if (h === replaced.at(-1)) h.items = messages;
+          runtime.events.emit({
+            type: 'stage-finished',
+            stage: h.id,
+            durationMs: Math.round(h.durationMs),
+            items: h.items,
+            cached: true,
+          });
+        }
+      },
+    });
+  }
 
   function instrument(inner: Flow<Message>, handle: StageHandle, rt: PipelineRuntime): Flow<Message> {
     return (requests) =>
@@ -170,4 +234,19 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
         };
       });
   }
+}
+
+/** `flow`, calling `done` when it completes (before its subscriber hears of it). */
+function onComplete<T>(flow: Flow<T>, done: () => void): Flow<T> {
+  return (requests) =>
+    new Observable<T>((subscriber) =>
+      flow(requests).subscribe({
+        next: (item) => subscriber.next(item),
+        error: (error) => subscriber.error(error),
+        complete: () => {
+          done();
+          subscriber.complete();
+        },
+      }),
+    );
 }
