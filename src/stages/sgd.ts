@@ -111,6 +111,7 @@ export const sgdStage = defineStage<SgdSettings>({
       };
 
       const init = (block: SampleBlock) => {
+        lastCheckpointAt = ctx.clock.now(); // time-based checkpoints count from the first step
         classes = block.classes;
         rows = block.width + (block.transform.bias ? 1 : 0);
         kernel = new SoftmaxSgd(classes, B);
@@ -162,7 +163,6 @@ export const sgdStage = defineStage<SgdSettings>({
         // The weights are part of the updater's state: restoring them is what resumes training.
         b.states[ctx.id] = { ...state(), weights: W!.slice() } satisfies SgdRestore;
         if (resume) b.states[resume.sampler] = { position: resume.position, skip: resume.skip };
-        lastCheckpointAt = ctx.clock.now();
         return b;
       };
 
@@ -245,7 +245,10 @@ export const sgdStage = defineStage<SgdSettings>({
             // This may run in a continuation after an earlier barrier: ask for a delivery pass, or
             // the snapshot would sit in the queue while we wait for it to be written.
             out.wake();
-            return cp.written;
+            // everySeconds counts from when the previous checkpoint was durable.
+            return cp.written.then(() => {
+              lastCheckpointAt = ctx.clock.now();
+            });
           }
         }
         if (ctx.clock.now() - sliceStarted >= ctx.sliceMs) {
