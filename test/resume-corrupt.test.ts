@@ -7,7 +7,7 @@ import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import test from 'ava';
 import type { AtomicFs } from '../src/pipeline/atomicFile.js';
-import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpoint.js';
+import { listCheckpoints, readCheckpoint, writeCheckpoint } from '../src/pipeline/checkpoint.js';
 import { loadConfig } from '../src/pipeline/config.js';
 import { RxtrainError } from '../src/pipeline/errors.js';
 import type { RxtrainEvent } from '../src/pipeline/events.js';
@@ -158,4 +158,20 @@ test('a full disk while saving: the run fails with one clear error, the previous
   t.is(summary.resumedFrom, 200);
   t.is(summary.weightsSha256, expected);
   assertOneHistory(t, dir, 1);
+});
+
+test('a checkpoint without the state of a stateful stage makes resume fail loudly, not start over', async (t) => {
+  const { dir, files } = await copyOfStopped('stateless');
+  const newest = readCheckpoint(files[0]!);
+  delete newest.states['evaluate'];
+  writeCheckpoint(join(dir, 'checkpoints'), newest, { keep: 10 });
+  const log = readFileSync(join(dir, 'events.ndjson'));
+  const error = await t.throwsAsync(resume(dir), { instanceOf: RxtrainError });
+  t.is(error!.code, 'E_RESUME');
+  t.regex(
+    error!.message,
+    /stage "evaluate" \(evaluate\) is stateful but the checkpoint holds no state for it/,
+  );
+  t.deepEqual(readFileSync(join(dir, 'events.ndjson')), log, 'the run directory is left as it was');
+  t.is(readSummary(dir)?.status, 'interrupted');
 });

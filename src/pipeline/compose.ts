@@ -61,29 +61,35 @@ export function dataStageCount(stages: readonly ResolvedStage[]): number {
   return n;
 }
 
+/**
+ * Throws E_RESUME unless `restored` holds a state for every stateful stage of `config` and for no
+ * stage it lacks: a stage that cannot restore must stop the resume, never silently start over.
+ */
+export function checkRestoredStates(config: ExperimentConfig, restored: Record<string, unknown>): void {
+  const ids = new Set(config.stages.map((s) => s.id));
+  for (const id of Object.keys(restored)) {
+    if (!ids.has(id))
+      throw new RxtrainError(
+        'E_RESUME',
+        `the checkpoint holds state for stage "${id}", which the config does not have`,
+      );
+  }
+  for (const s of config.stages) {
+    if (s.definition.stateful && restored[s.id] === undefined) {
+      throw new RxtrainError(
+        'E_RESUME',
+        `stage "${s.id}" (${s.type}) is stateful but the checkpoint holds no state for it; it cannot resume`,
+      );
+    }
+  }
+}
+
 export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime): Pipeline {
   const plan = new SnapshotPlan(
     config.stages.map((s) => s.definition.snapshots?.(s.settings)).filter((r) => r !== undefined),
   );
   const restored = runtime.restored;
-  if (restored) {
-    const ids = new Set(config.stages.map((s) => s.id));
-    for (const id of Object.keys(restored)) {
-      if (!ids.has(id))
-        throw new RxtrainError(
-          'E_RESUME',
-          `the checkpoint holds state for stage "${id}", which the config does not have`,
-        );
-    }
-    for (const s of config.stages) {
-      if (s.definition.stateful && restored[s.id] === undefined) {
-        throw new RxtrainError(
-          'E_RESUME',
-          `stage "${s.id}" (${s.type}) is stateful but the checkpoint holds no state for it; it cannot resume`,
-        );
-      }
-    }
-  }
+  if (restored) checkRestoredStates(config, restored);
 
   const handles: StageHandle[] = [];
   const contexts: StageContext[] = [];

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadLatestCheckpoint, setAsideInvalid } from './checkpoint.js';
+import { checkRestoredStates } from './compose.js';
 import { loadConfig } from './config.js';
 import { RxtrainError } from './errors.js';
 import { configHash, type RunOptions, type RunRecord, type RunSummary, runExperiment } from './run.js';
@@ -47,6 +48,7 @@ export async function resumeExperiment(runDir: string, options: ResumeOptions): 
       `${checkpoint.file}: taken under a different config (hash ${checkpoint.meta.configHash.slice(0, 12)}, config.yaml has ${hash.slice(0, 12)}); it cannot be resumed with this one`,
     );
   }
+  if (checkpoint) checkRestoredStates(config, checkpoint.states);
   // Newer files that fail to verify are out of the run's history from here on.
   for (const bad of invalid) setAsideInvalid(bad.file);
   // Outputs of the attempt being replaced; the resumed attempt writes its own.

@@ -28,7 +28,7 @@ import {
   type LoadedCheckpoint,
   writeCheckpoint,
 } from './checkpoint.js';
-import { buildPipeline } from './compose.js';
+import { buildPipeline, type Pipeline } from './compose.js';
 import { type ExperimentConfig, resolvedYaml } from './config.js';
 import { describeError, RxtrainError } from './errors.js';
 import { type Clock, EventBus, type EventListener, NdjsonLog, systemClock } from './events.js';
@@ -245,16 +245,21 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   if (from?.meta.final) return finish({ ...from.meta, ...from.model, final: true }, undefined, false);
 
   const stop = new AbortController();
-  const pipeline = buildPipeline(config, {
-    events,
-    clock,
-    cacheDir: options.cacheDir ?? defaultCacheDir(),
-    stopSignal: stop.signal,
-    sliceMs: options.sliceMs ?? 25,
-    restored: from?.states,
-    stageCacheDir:
-      options.stageCache === false ? undefined : join(options.cacheDir ?? defaultCacheDir(), 'stages'),
-  });
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  let pipeline: Pipeline;
+  try {
+    pipeline = buildPipeline(config, {
+      events,
+      clock,
+      cacheDir,
+      stopSignal: stop.signal,
+      sliceMs: options.sliceMs ?? 25,
+      restored: from?.states,
+      stageCacheDir: options.stageCache === false ? undefined : join(cacheDir, 'stages'),
+    });
+  } catch (error) {
+    return finish(undefined, error, false);
+  }
   events.on((e) => {
     if (e.type === 'cache' && e.action !== 'write') summary.dataCache = e.action;
   });
