@@ -33,7 +33,7 @@ import { type ExperimentConfig, resolvedYaml } from './config.js';
 import { describeError, RxtrainError } from './errors.js';
 import { type Clock, EventBus, type EventListener, NdjsonLog, systemClock } from './events.js';
 import { consume } from './flow.js';
-import type { EvalResult, FeatureTransform, ModelSnapshot } from './messages.js';
+import type { EvalResult, ModelSnapshot } from './messages.js';
 import { littleEndianBytes } from './packed.js';
 import { canonical } from './stageCache.js';
 
@@ -333,17 +333,10 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
 }
 
 /** What the outputs are made from: a final snapshot, or a checkpoint of one. */
-interface SnapshotLike {
-  step: number;
-  epoch: number;
-  samples: number;
-  weights: Float32Array;
-  rows: number;
-  classes: number;
-  transform: FeatureTransform;
-  results: EvalResult[];
-  final: boolean;
-}
+type SnapshotLike = Pick<
+  ModelSnapshot,
+  'step' | 'epoch' | 'samples' | 'weights' | 'rows' | 'classes' | 'transform' | 'results' | 'final'
+>;
 
 function prepareRunDir(runDir: string, config: ExperimentConfig, hash: string, resuming: boolean): void {
   if (!resuming && existsSync(runDir) && readdirSync(runDir).length > 0) {
