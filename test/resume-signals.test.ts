@@ -116,7 +116,7 @@ test.serial(
 );
 
 test.serial(
-  'resume refuses a changed config, says when a run had completed, and rejects a non-run directory',
+  'resume refuses a run in progress and a changed config, says when a run had completed, rejects a non-run directory',
   async (t) => {
     await expectedWeights();
     const done = join(root, 'reference');
@@ -128,6 +128,9 @@ test.serial(
     const dir = join(root, 'changed');
     const started = run(dir);
     await waitFor('checkpoint 200', () => newestCheckpointStep(dir) >= 200);
+    const busy = await resume(dir).result;
+    t.is(busy.code, 2, 'a run in progress is not resumed under it');
+    t.regex(busy.stderr, /^rxtrain: E_USAGE: .*: in use by rxtrain process \d+/);
     started.kill('SIGKILL');
     await started.result;
     const config = join(dir, 'config.yaml');

@@ -142,6 +142,9 @@ test.serial('a changed source file changes the key; an unchanged one is not hash
 test('an HTTP source has no fingerprint unless the config states its checksum; then the cache is bypassed', async (t) => {
   const ctx = { baseDir: root, cacheDir: root };
   t.is(await sourceFingerprint({ mirrors: ['http://127.0.0.1:9/MNIST.tar.gz'] }, ctx), undefined);
+  t.is(await sourceFingerprint({ url: 'http://127.0.0.1:9/MNIST.tar.gz' }, ctx), undefined);
+  t.regex((await sourceFingerprint({ url: MNIST_DIR, mirrors: [MNIST_DIR] }, ctx))!, /^local:[0-9a-f]{64}$/);
+  t.is(await sourceFingerprint({ url: MNIST_DIR, mirrors: [join(root, 'elsewhere')] }, ctx), undefined);
   t.is(
     await sourceFingerprint({ mirrors: ['http://127.0.0.1:9/MNIST.tar.gz'], sha256: 'AB12' }, ctx),
     'stated:ab12',

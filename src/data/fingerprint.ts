@@ -27,7 +27,8 @@ interface MemoEntry {
 
 /** What the fetch stage's settings say about its source (the parts that decide its bytes). */
 export interface SourceSettings {
-  mirrors: readonly string[];
+  url?: string;
+  mirrors?: readonly string[];
   files?: readonly string[];
   sha256?: unknown;
   checksum?: unknown;
@@ -40,9 +41,10 @@ export async function sourceFingerprint(
 ): Promise<string | undefined> {
   const stated = typeof settings.sha256 === 'string' ? settings.sha256 : settings.checksum;
   if (typeof stated === 'string' && stated) return `stated:${stated.toLowerCase()}`;
-  // Several mirrors may serve different bytes; only a stated checksum ties them together.
-  if (settings.mirrors.length !== 1) return undefined;
-  const source = resolveSource(settings.mirrors[0]!, ctx.baseDir);
+  const sources = [...new Set([settings.url, ...(settings.mirrors ?? [])].filter((u): u is string => !!u))];
+  // Several sources may hold different bytes; only a stated checksum ties them together.
+  if (sources.length !== 1) return undefined;
+  const source = resolveSource(sources[0]!, ctx.baseDir);
   if (source.kind !== 'local') return undefined;
   let files = listLocalFiles(source.path, source.display);
   if (settings.files) {

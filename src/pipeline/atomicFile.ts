@@ -113,7 +113,8 @@ export function removeStaleTemps(dir: string): string[] {
   return removed;
 }
 
-function isAlive(pid: number): boolean {
+/** Is a process with this id running (ours or another user's)? */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -9,7 +9,14 @@ import { loadLatestCheckpoint, setAsideInvalid } from './checkpoint.js';
 import { checkRestoredStates } from './compose.js';
 import { loadConfig } from './config.js';
 import { RxtrainError } from './errors.js';
-import { configHash, type RunOptions, type RunRecord, type RunSummary, runExperiment } from './run.js';
+import {
+  configHash,
+  lockRunDir,
+  type RunOptions,
+  type RunRecord,
+  type RunSummary,
+  runExperiment,
+} from './run.js';
 import type { StageDefinition } from './stage.js';
 
 export interface ResumeOptions extends Omit<RunOptions, 'config' | 'runDir' | 'runsDir' | 'resume'> {
@@ -49,17 +56,25 @@ export async function resumeExperiment(runDir: string, options: ResumeOptions): 
     );
   }
   if (checkpoint) checkRestoredStates(config, checkpoint.states);
-  // Newer files that fail to verify are out of the run's history from here on.
-  for (const bad of invalid) setAsideInvalid(bad.file);
-  // Outputs of the attempt being replaced; the resumed attempt writes its own.
-  for (const name of ['summary.json', 'weights.f32', 'model.json']) rmSync(join(dir, name), { force: true });
 
-  return runExperiment({
-    ...options,
-    config,
-    runDir: dir,
-    resume: { checkpoint, invalid: invalid.map((i) => ({ file: i.file, message: i.error.message })) },
-  });
+  // From here on the directory changes: no other process may be writing it. The run takes the
+  // lock over from us.
+  const unlock = lockRunDir(dir);
+  try {
+    // Newer files that fail to verify are out of the run's history from here on.
+    for (const bad of invalid) setAsideInvalid(bad.file);
+    // Outputs of the attempt being replaced; the resumed attempt writes its own.
+    for (const name of ['summary.json', 'weights.f32', 'model.json'])
+      rmSync(join(dir, name), { force: true });
+    return await runExperiment({
+      ...options,
+      config,
+      runDir: dir,
+      resume: { checkpoint, invalid: invalid.map((i) => ({ file: i.file, message: i.error.message })) },
+    });
+  } finally {
+    unlock();
+  }
 }
 
 function readJson<T>(path: string): T | undefined {

@@ -16,11 +16,26 @@
  * checkpoint was taken, so it stays one history in which no step appears twice.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync, truncateSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { VERSION } from '../version.js';
-import { type AtomicWriteOptions, removeStaleTemps, writeFileAtomic } from './atomicFile.js';
+import {
+  type AtomicWriteOptions,
+  ioError,
+  isAlive,
+  removeStaleTemps,
+  writeFileAtomic,
+} from './atomicFile.js';
 import {
   type Checkpoint,
   type CheckpointMeta,
@@ -142,6 +157,7 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   const hash = configHash(config);
   const resume = options.resume;
   prepareRunDir(runDir, config, hash, !!resume);
+  const unlock = lockRunDir(runDir);
 
   const { events, log, eventsCut } = openEventLog(runDir, clock, resume);
   let logFailure: RxtrainError | undefined;
@@ -235,6 +251,7 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
       failure ??= error;
     } finally {
       log.close();
+      unlock();
     }
     if (failure) throw failure;
     return summary;
@@ -382,6 +399,42 @@ function roundTripProblems(config: ExperimentConfig): { stage: string; message: 
     }
   }
   return problems;
+}
+
+/**
+ * Take `<runDir>/run.lock` for this process, so that two processes never write one run (a
+ * `resume` while the run still goes on). The lock of a process that is gone (killed) is taken over,
+ * and so is one of this process (resume.ts takes it before it changes anything). Returns the release.
+ */
+export function lockRunDir(runDir: string): () => void {
+  const path = join(runDir, 'run.lock');
+  for (;;) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+      return () => {
+        // Only our own: after we let go, another process may hold it.
+        if (lockHolder(path) === process.pid) rmSync(path, { force: true });
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(path, error);
+    }
+    const pid = lockHolder(path);
+    if (pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new RxtrainError(
+        'E_USAGE',
+        `${runDir}: in use by rxtrain process ${pid} (if no rxtrain runs there, delete ${path})`,
+      );
+    }
+    rmSync(path, { force: true });
+  }
+}
+
+function lockHolder(path: string): number {
+  try {
+    return Number.parseInt(readFileSync(path, 'utf8'), 10) || 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** The event bus and log; a resumed run's log is cut where its checkpoint was taken. */
