@@ -104,6 +104,8 @@ export const sgdStage = defineStage<SgdSettings>({
       let lastCheckpointAt = ctx.clock.now();
       let intervalStarted = ctx.clock.now();
       let sliceStarted = ctx.clock.now();
+      /** Inside next() or complete(), as opposed to a continuation after a pause. */
+      let handling = false;
 
       const totalSteps = () => {
         const perEpoch = Math.ceil(population / B);
@@ -242,9 +244,10 @@ export const sgdStage = defineStage<SgdSettings>({
           const cp = due ? barrier(byStep ? 'interval' : 'time') : undefined;
           out.push(snapshot(wanted, false, cp));
           if (cp) {
-            // This may run in a continuation after an earlier barrier: ask for a delivery pass, or
-            // the snapshot would sit in the queue while we wait for it to be written.
-            out.wake();
+            // In a continuation (after an earlier barrier) nothing delivers the queue until our
+            // promise settles, so ask for a delivery pass. Not inside next()/complete(): there the
+            // pass would also fetch the next block and re-enter next() before this one is done.
+            if (!handling) out.wake();
             // everySeconds counts from when the previous checkpoint was durable.
             return cp.written.then(() => {
               lastCheckpointAt = ctx.clock.now();
@@ -325,7 +328,12 @@ export const sgdStage = defineStage<SgdSettings>({
             out.push(message);
             return;
           }
-          return onBlock(message, out);
+          handling = true;
+          try {
+            return onBlock(message, out);
+          } finally {
+            handling = false;
+          }
         },
         complete(out) {
           if (finished) return;
@@ -334,9 +342,14 @@ export const sgdStage = defineStage<SgdSettings>({
               'E_DATA',
               'sgd: no training samples arrived (is there a shuffle stage before sgd?)',
             );
-          const flushed = flushPartial(out);
-          if (flushed === 'go' || flushed === 'stop') return finish(out);
-          return flushed.then(() => finish(out));
+          handling = true;
+          try {
+            const flushed = flushPartial(out);
+            if (flushed === 'go' || flushed === 'stop') return finish(out);
+            return flushed.then(() => finish(out));
+          } finally {
+            handling = false;
+          }
         },
       };
     }),
