@@ -13,8 +13,8 @@ const root = tempDir();
 const cacheDir = join(root, 'cache');
 test.after.always(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(name: string, overrides: string[]) {
-  const config = await loadConfig(join(ROOT, 'config/mnist-logreg.yaml'), {
+async function run(name: string, overrides: string[], file = 'config/mnist-logreg.yaml') {
+  const config = await loadConfig(join(ROOT, file), {
     stages: builtinStages,
     overrides,
   });
@@ -109,3 +109,19 @@ test.serial('keepBest keeps the best checkpoint by an evaluation metric besides 
   ]);
   t.like(checkpoints[0]!.meta.best, { metric: 'test.loss', file: files[1] });
 });
+
+for (const file of ['config/mnist-logreg.yaml', 'config/mnist-notebook.yaml']) {
+  test.serial(`${file}: checkpoints, however often, do not change the weights`, async (t) => {
+    const weights = new Set<string | undefined>();
+    const policies = [[], ['checkpoint.every=1'], ['checkpoint.every=7', 'checkpoint.keep=1']];
+    for (const [i, policy] of policies.entries()) {
+      const name = `policy-${i}-${file.includes('notebook') ? 'notebook' : 'default'}`;
+      const { summary, events } = await run(name, ['sgd.steps=200', ...policy], file);
+      t.log(
+        `${policy.join(' ') || 'no interval checkpoints'}: ${checkpointEvents(events).length} checkpoints`,
+      );
+      weights.add(summary.weightsSha256);
+    }
+    t.is(weights.size, 1);
+  });
+}
