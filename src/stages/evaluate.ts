@@ -37,6 +37,8 @@ export type EvaluateSettings = z.output<typeof evaluateSettings>;
 /** What a checkpoint keeps of the evaluator: the history of its results. */
 export interface EvaluateState {
   history: { split: string; step: number; accuracy: number; loss: number }[];
+  /** Snapshots still waiting for their splits (weights included), evaluated after a resume. */
+  pending?: ModelSnapshot[];
 }
 
 export const evaluateStage = defineStage<EvaluateSettings>({
@@ -49,10 +51,9 @@ export const evaluateStage = defineStage<EvaluateSettings>({
     transform<Message, Message>(input, () => {
       const stores = new Map<string, ExampleStore>();
       const complete = new Set<string>();
-      const waiting: ModelSnapshot[] = [];
-      const history: EvaluateState['history'] = [
-        ...((ctx.restored as EvaluateState | undefined)?.history ?? []),
-      ];
+      const restored = ctx.restored as EvaluateState | undefined;
+      const waiting: ModelSnapshot[] = [...(restored?.pending ?? [])];
+      const history: EvaluateState['history'] = [...(restored?.history ?? [])];
       for (const split of settings.splits) stores.set(split, new ExampleStore(split));
 
       const ready = () => settings.splits.every((s) => complete.has(s));
@@ -121,7 +122,10 @@ export const evaluateStage = defineStage<EvaluateSettings>({
       const forward = (snap: ModelSnapshot, out: Emitter<Message>) => {
         if (mine(snap)) evaluate(snap);
         if (snap.checkpoint)
-          snap.checkpoint.states[ctx.id] = { history: [...history] } satisfies EvaluateState;
+          snap.checkpoint.states[ctx.id] = {
+            history: [...history],
+            pending: [...waiting],
+          } satisfies EvaluateState;
         out.push(snap);
       };
 
@@ -146,12 +150,22 @@ export const evaluateStage = defineStage<EvaluateSettings>({
             out.push(message);
             return;
           }
-          // Keep order: a snapshot never overtakes one that is waiting for data.
-          if (waiting.length > 0 || (mine(message) && !ready())) waiting.push(message);
-          else forward(message, out);
+          // Keep order: a snapshot never overtakes one that is waiting for data…
+          if (waiting.length > 0 || (mine(message) && !ready())) {
+            // …except a checkpoint before the end: the updater waits for it to be written, so the
+            // data the waiting ones need (a holdout drawn during the first pass) would never come.
+            // It goes on now, holding the waiting snapshots in this stage's state; its own
+            // evaluation, if due, waits in a copy.
+            if (message.checkpoint && !message.final) {
+              const { checkpoint, ...plain } = message;
+              if (mine(message)) waiting.push({ ...plain, results: [] });
+              forward({ ...plain, evaluate: false, checkpoint }, out);
+            } else waiting.push(message);
+          } else forward(message, out);
         },
         complete() {
-          if (waiting.length > 0) {
+          // Stopped by a signal, the waiting snapshots are in the stop's checkpoint: no error.
+          if (waiting.length > 0 && !ctx.stopSignal.aborted) {
             const missing = settings.splits.filter((s) => !complete.has(s));
             throw new RxtrainError(
               'E_DATA',
