@@ -15,7 +15,7 @@ import { resumeExperiment } from '../src/pipeline/resume.js';
 import { type RunOptions, runExperiment } from '../src/pipeline/run.js';
 import { builtinStages } from '../src/stages/index.js';
 import { ROOT, tempDir } from './helpers/index.js';
-import { assertOneHistory, readSummary } from './helpers/resume.js';
+import { assertOneHistory, readEvents, readSummary } from './helpers/resume.js';
 
 const OVERRIDES = ['sgd.steps=600', 'checkpoint.every=100', 'evaluate.every=200'];
 const root = tempDir();
@@ -174,4 +174,64 @@ test('a checkpoint without the state of a stateful stage makes resume fail loudl
   );
   t.deepEqual(readFileSync(join(dir, 'events.ndjson')), log, 'the run directory is left as it was');
   t.is(readSummary(dir)?.status, 'interrupted');
+});
+
+test('the buffer sampler with a holdout resumes exactly, in its first pass and in its second', async (t) => {
+  const overrides = [
+    'sgd.steps=1100',
+    'checkpoint.every=100',
+    'evaluate.every=500',
+    'evaluate.splits=[val, test]',
+    'shuffle.mode=buffer',
+    'shuffle.bufferSize=2000',
+    'shuffle.holdout={size: 1000}',
+    'normalise.standardise=global',
+    'normalise.mean=0.13',
+    'normalise.std=0.31',
+  ];
+  const buffered = () =>
+    loadConfig(join(ROOT, 'config/mnist-logreg.yaml'), { stages: builtinStages, overrides });
+  const reference = await runExperiment({
+    config: await buffered(),
+    runDir: join(root, 'buffer-ref'),
+    cacheDir,
+  });
+  t.truthy(reference.val, 'the holdout reached the evaluator');
+  // 59,000 samples a pass in batches of 64. At step 300 the holdout is not complete yet, so the
+  // evaluation of step 0 is still waiting (it rides in the checkpoint); step 1000 is in pass 2.
+  for (const stopAt of [300, 1000]) {
+    const dir = join(root, `buffer-${stopAt}`);
+    const stop = new AbortController();
+    await runExperiment({
+      config: await buffered(),
+      runDir: dir,
+      cacheDir,
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (e.type === 'checkpoint' && e.step === stopAt) stop.abort('SIGINT');
+      },
+    });
+    const newest = readCheckpoint(join(dir, 'checkpoints', listCheckpoints(join(dir, 'checkpoints'))[0]!));
+    const pending = (newest.states['evaluate'] as { pending: { step: number }[] }).pending;
+    t.deepEqual(
+      pending.map((p) => p.step),
+      stopAt === 300 ? [0] : [],
+    );
+    const { summary } = await resume(dir);
+    t.true(summary.resumedFrom! >= stopAt);
+    t.deepEqual(summary.splits, reference.splits);
+    t.is(summary.weightsSha256, reference.weightsSha256);
+    const evals = readEvents(dir).flatMap((e) => (e.type === 'eval' ? [`${e.split}@${e.step}`] : []));
+    t.deepEqual(evals.sort(), [
+      'test@0',
+      'test@1000',
+      'test@1100',
+      'test@500',
+      'val@0',
+      'val@1000',
+      'val@1100',
+      'val@500',
+    ]);
+    assertOneHistory(t, dir, 1);
+  }
 });
