@@ -7,6 +7,7 @@
 import { type CliIo, type Command, parseCommandArgs } from './cli/command.js';
 import { inspectCommand } from './cli/inspect.js';
 import { reportCommand } from './cli/report.js';
+import { resumeCommand } from './cli/resume.js';
 import { runCommand } from './cli/run.js';
 import { stagesCommand } from './cli/stages.js';
 import { synthCommand } from './cli/synth.js';
@@ -19,6 +20,7 @@ export type { CliIo } from './cli/command.js';
 /** Every command, in the order `--help` lists them. */
 export const commands: readonly Command[] = [
   runCommand,
+  resumeCommand,
   validateCommand,
   stagesCommand,
   inspectCommand,

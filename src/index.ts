@@ -47,6 +47,7 @@ export {
   transform,
 } from './pipeline/flow.js';
 export type * from './pipeline/messages.js';
+export { type ResumeOptions, type ResumeResult, resumeExperiment } from './pipeline/resume.js';
 export { defaultCacheDir, type RunOptions, type RunSummary, runExperiment } from './pipeline/run.js';
 export { defineStage, type StageContext, type StageDefinition } from './pipeline/stage.js';
 export * from './stages/index.js';

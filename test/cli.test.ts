@@ -70,7 +70,10 @@ test('a truncated IDX body fails with the offset where the file ends; --debug ad
 test('usage errors exit 2 with a hint', async (t) => {
   const unknown = await runCli(['frobnicate']);
   t.is(unknown.code, 2);
-  t.regex(unknown.stderr, /unknown command "frobnicate" \(commands: run, validate/);
+  t.regex(
+    unknown.stderr,
+    /unknown command "frobnicate" \(commands: run, resume, validate, stages, inspect, report, synth;/,
+  );
   const option = await runCli(['run', 'config/mnist-logreg.yaml', '--bogus']);
   t.is(option.code, 2);
   t.regex(option.stderr, /Unknown option '--bogus'/);

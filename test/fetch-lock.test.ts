@@ -31,7 +31,11 @@ test('two runs started together against a slow server: one download, both succee
     for (const s of summaries) t.is(s.weightsSha256, reference);
     const actions = runDirs.map((d) =>
       parseEvents(readFileSync(join(d, 'events.ndjson'), 'utf8'))
-        .filter((e) => e.type === 'cache' || (e.type === 'warning' && e.code === 'W_FETCH_WAIT'))
+        .filter(
+          (e) =>
+            (e.type === 'cache' && e.stage === 'fetch') ||
+            (e.type === 'warning' && e.code === 'W_FETCH_WAIT'),
+        )
         .map((e) => (e.type === 'cache' ? e.action : 'wait')),
     );
     t.deepEqual(

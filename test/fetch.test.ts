@@ -200,7 +200,7 @@ test('a files: list at a base URL: downloaded at most `concurrency` at once, ver
     t.is(server.maxActive, 2, 'two downloads overlapped, never more');
     t.is(server.requests.length, 4);
     t.is(readdirSync(join(cache, 'downloads')).length, 4);
-    t.is(events.filter((e) => e.type === 'cache' && e.action === 'write').length, 4);
+    t.is(events.filter((e) => e.type === 'cache' && e.stage === 'fetch' && e.action === 'write').length, 4);
   } finally {
     await server.close();
   }

@@ -1,45 +1,69 @@
 /**
  * Checkpoint files. One file per checkpoint, complete or absent (written through a temp file,
- * fsynced, renamed), carrying a sha256 of its own bytes that is verified on load:
+ * fsynced, renamed: atomicFile.ts), ending with a sha256 of its own bytes that is verified on load:
  *
- *   "RXCKPT01"            8 bytes, magic and format version
- *   header length         uint32 little-endian
- *   header                JSON: step, states of the stateful stages, config hash, version,
- *                         events offset, weights shape
- *   weights               float32 little-endian, row-major [rows, classes]
- *   sha256                32 bytes, over everything before it
+ *   "RXCKPT02"   8 bytes: magic and format version
+ *   body         packed (packed.ts): { meta, model, states }. Typed arrays anywhere in a stage's
+ *                state (weights, an optimiser's buffers) are binary sections, restored as typed
+ *                arrays of the same type
+ *   sha256       32 bytes, over everything before it
+ *
+ * A checkpoint holds the model as the run's outputs need it (weights, shape, feature transform,
+ * the evaluations at that step), every stateful stage's state by stage id (the updater's includes
+ * its weights and optimiser state, the sampler's its position, the evaluator's its history), the
+ * resolved config's hash, the rxtrain version, and where the event log stood.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomicFile.js';
+import { type AtomicWriteOptions, ioError, writeFileAtomic } from './atomicFile.js';
 import { RxtrainError } from './errors.js';
+import type { EvalResult, FeatureTransform } from './messages.js';
+import { PackError, pack, unpack } from './packed.js';
 
-const MAGIC = Buffer.from('RXCKPT01');
+const MAGIC = Buffer.from('RXCKPT02');
+const DIGEST_BYTES = 32;
+const NAME = /^ckpt-(\d+)\.rxckpt$/;
 
-export interface CheckpointHeader {
-  format: 1;
+export interface CheckpointMeta {
+  format: 2;
   rxtrainVersion: string;
-  /** sha256 of the resolved config the run was started with. */
+  /** sha256 of the resolved config the run was started with (run.ts `configHash`). */
   configHash: string;
   step: number;
   epoch: number;
   samples: number;
   reason: string;
+  /** Taken of the finished model: resuming it only writes the run's outputs. */
+  final: boolean;
+  /** Wall-clock time of writing, ISO 8601. */
   time: string;
-  /** Plain state of each stateful stage, by stage id. */
-  states: Record<string, unknown>;
-  /** Byte length of events.ndjson when this checkpoint was taken: a resume cuts the log here. */
+  /** Byte length of events.ndjson just after this checkpoint's event: a resume cuts the log here. */
   eventsOffset: number;
   /** Sequence number of the next event. */
   eventsSeq: number;
+  /** The best value of the keepBest metric up to this checkpoint, and the file holding it. */
+  best: { metric: string; value: number; file: string } | null;
+}
+
+/** The model at the checkpoint's step, as the run's outputs need it. */
+export interface CheckpointModel {
+  weights: Float32Array;
   rows: number;
   classes: number;
+  transform: FeatureTransform;
+  /** Evaluations of this snapshot (empty unless an evaluator ran at this step). */
+  results: EvalResult[];
 }
 
 export interface Checkpoint {
-  header: CheckpointHeader;
-  weights: Float32Array;
+  meta: CheckpointMeta;
+  model: CheckpointModel;
+  /** State of each stateful stage, by stage id; typed arrays come back as typed arrays. */
+  states: Record<string, unknown>;
+}
+
+export interface LoadedCheckpoint extends Checkpoint {
   file: string;
 }
 
@@ -47,54 +71,86 @@ export function checkpointFileName(step: number): string {
   return `ckpt-${String(step).padStart(9, '0')}.rxckpt`;
 }
 
-export function encodeCheckpoint(header: CheckpointHeader, weights: Float32Array): Buffer {
-  const json = Buffer.from(JSON.stringify(header));
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(json.byteLength);
-  const body = Buffer.concat([MAGIC, length, json, littleEndianFloats(weights)]);
-  const digest = createHash('sha256').update(body).digest();
-  return Buffer.concat([body, digest]);
+export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
+  let body: Buffer;
+  try {
+    body = pack(checkpoint);
+  } catch (error) {
+    if (error instanceof PackError)
+      throw new RxtrainError('E_CHECKPOINT', `cannot store a stage's state: ${error.message}`);
+    throw error;
+  }
+  const head = Buffer.concat([MAGIC, body]);
+  return Buffer.concat([head, createHash('sha256').update(head).digest()]);
 }
 
-/** Decode and verify; throws E_CHECKPOINT naming the file and what is wrong. */
-export function decodeCheckpoint(bytes: Buffer, file: string): Checkpoint {
+/** Decode and verify; throws E_CHECKPOINT naming the file and what is wrong with it. */
+export function decodeCheckpoint(bytes: Buffer, file: string): LoadedCheckpoint {
   const bad = (detail: string) => new RxtrainError('E_CHECKPOINT', `${file}: ${detail}`);
-  if (bytes.byteLength < MAGIC.byteLength + 4 + 32) throw bad(`truncated (${bytes.byteLength} bytes)`);
-  if (!bytes.subarray(0, MAGIC.byteLength).equals(MAGIC)) throw bad('not an rxtrain checkpoint (bad magic)');
-  const body = bytes.subarray(0, bytes.byteLength - 32);
-  const digest = createHash('sha256').update(body).digest();
-  if (!digest.equals(bytes.subarray(bytes.byteLength - 32)))
-    throw bad('checksum mismatch (corrupt or truncated)');
-  const length = bytes.readUInt32LE(MAGIC.byteLength);
-  const start = MAGIC.byteLength + 4;
-  if (start + length > body.byteLength) throw bad('header runs past the end');
-  const header = JSON.parse(body.subarray(start, start + length).toString('utf8')) as CheckpointHeader;
-  const weightBytes = body.subarray(start + length);
-  if (weightBytes.byteLength !== header.rows * header.classes * 4) {
+  if (bytes.byteLength < MAGIC.byteLength + 4 + DIGEST_BYTES)
+    throw bad(`truncated (${bytes.byteLength} bytes)`);
+  const magic = bytes.subarray(0, MAGIC.byteLength);
+  if (!magic.equals(MAGIC)) {
     throw bad(
-      `expected ${header.rows}×${header.classes} float32 weights, found ${weightBytes.byteLength} bytes`,
+      magic.subarray(0, 6).equals(MAGIC.subarray(0, 6))
+        ? `checkpoint format ${magic.subarray(6).toString()} is not supported (this rxtrain reads ${MAGIC.subarray(6).toString()})`
+        : 'not an rxtrain checkpoint (bad magic)',
     );
   }
-  const weights = new Float32Array(header.rows * header.classes);
-  const view = new DataView(weightBytes.buffer, weightBytes.byteOffset, weightBytes.byteLength);
-  for (let i = 0; i < weights.length; i++) weights[i] = view.getFloat32(4 * i, true);
-  return { header, weights, file };
+  const end = bytes.byteLength - DIGEST_BYTES;
+  const digest = createHash('sha256').update(bytes.subarray(0, end)).digest();
+  if (!digest.equals(bytes.subarray(end))) throw bad('checksum mismatch (the file is corrupt or truncated)');
+  let decoded: Checkpoint;
+  try {
+    decoded = unpack(bytes.subarray(MAGIC.byteLength, end)) as Checkpoint;
+  } catch (error) {
+    throw bad(`malformed (${(error as Error).message})`);
+  }
+  const { meta, model, states } = decoded ?? ({} as Checkpoint);
+  if (meta?.format !== 2 || !model || !(model.weights instanceof Float32Array) || !states)
+    throw bad('malformed (missing meta, model or states)');
+  if (model.weights.length !== model.rows * model.classes)
+    throw bad(`expected ${model.rows}×${model.classes} weights, found ${model.weights.length}`);
+  return { meta, model, states, file };
 }
 
-/** Write a checkpoint into `dir` and drop all but the newest `keep` (and any `protect`ed one). */
+export function readCheckpoint(file: string): LoadedCheckpoint {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (error) {
+    throw new RxtrainError('E_CHECKPOINT', `${file}: cannot read (${(error as NodeJS.ErrnoException).code})`);
+  }
+  return decodeCheckpoint(bytes, file);
+}
+
+export interface WriteCheckpointOptions extends AtomicWriteOptions {
+  /** How many of the newest checkpoints to keep. */
+  keep: number;
+  /** File names never removed by rotation (the best checkpoint). */
+  protect?: ReadonlySet<string>;
+}
+
+/**
+ * Write a checkpoint into `dir`, then drop all but the newest `keep` (and any protected one). The
+ * old files go only after the new one is durable, so a failed write leaves them all in place.
+ */
 export function writeCheckpoint(
   dir: string,
-  header: CheckpointHeader,
-  weights: Float32Array,
-  keep: number,
-  protect: ReadonlySet<string> = new Set(),
+  checkpoint: Checkpoint,
+  options: WriteCheckpointOptions,
 ): { file: string; bytes: number } {
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, checkpointFileName(header.step));
-  const bytes = encodeCheckpoint(header, weights);
-  writeFileAtomic(file, bytes);
-  const files = listCheckpoints(dir);
-  for (const old of files.slice(keep)) if (!protect.has(old)) rmSync(join(dir, old), { force: true });
+  const file = join(dir, checkpointFileName(checkpoint.meta.step));
+  const bytes = encodeCheckpoint(checkpoint);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw ioError(dir, error);
+  }
+  writeFileAtomic(file, bytes, options);
+  for (const old of listCheckpoints(dir).slice(options.keep)) {
+    if (!options.protect?.has(old)) rmSync(join(dir, old), { force: true });
+  }
   return { file, bytes: bytes.byteLength };
 }
 
@@ -106,35 +162,38 @@ export function listCheckpoints(dir: string): string[] {
   } catch {
     return [];
   }
-  return names.filter((n) => /^ckpt-\d+\.rxckpt$/.test(n)).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+  return names.filter((n) => NAME.test(n)).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+}
+
+export interface InvalidCheckpoint {
+  file: string;
+  error: RxtrainError;
 }
 
 /**
- * The newest checkpoint that verifies. Each one that does not is reported through `onInvalid`
- * and skipped, so a torn or corrupted newest file falls back to the one before it.
+ * The newest checkpoint that verifies, and every newer one that does not (a torn or corrupted
+ * newest file falls back to the one before it).
  */
-export function loadLatestCheckpoint(
-  dir: string,
-  onInvalid: (file: string, error: RxtrainError) => void,
-): Checkpoint | undefined {
+export function loadLatestCheckpoint(dir: string): {
+  checkpoint: LoadedCheckpoint | undefined;
+  invalid: InvalidCheckpoint[];
+} {
+  const invalid: InvalidCheckpoint[] = [];
   for (const name of listCheckpoints(dir)) {
     const file = join(dir, name);
     try {
-      return decodeCheckpoint(readFileSync(file), file);
+      return { checkpoint: readCheckpoint(file), invalid };
     } catch (error) {
-      const e =
-        error instanceof RxtrainError
-          ? error
-          : new RxtrainError('E_CHECKPOINT', `${file}: ${(error as Error).message}`);
-      onInvalid(file, e);
+      if (!(error instanceof RxtrainError)) throw error;
+      invalid.push({ file, error });
     }
   }
-  return undefined;
+  return { checkpoint: undefined, invalid };
 }
 
-/** Float32 weights as little-endian bytes, whatever the machine's byte order. */
-export function littleEndianFloats(weights: Float32Array): Buffer {
-  const out = Buffer.alloc(weights.length * 4);
-  for (let i = 0; i < weights.length; i++) out.writeFloatLE(weights[i]!, 4 * i);
-  return out;
+/** Rename a checkpoint that failed to verify out of rotation, keeping it for inspection. */
+export function setAsideInvalid(file: string): string {
+  const aside = `${file}.invalid`;
+  renameSync(file, aside);
+  return aside;
 }

@@ -13,6 +13,7 @@ import type { Clock, EventBus } from './events.js';
 import { type EdgeStats, edge, edgeStats, emptyFlow, type Flow, mapFlow } from './flow.js';
 import { type Message, messageBytes } from './messages.js';
 import { SnapshotPlan, type StageContext, TrainingControl } from './stage.js';
+import { cachedFlow } from './stageCache.js';
 
 export interface PipelineRuntime {
   events: EventBus;
@@ -28,6 +29,8 @@ export interface PipelineRuntime {
    * edge itself: backpressure tests and diagnostics. Off (no wrapping) when absent.
    */
   probe?: (stage: string, event: 'in' | 'out') => void;
+  /** Where the data stages' output is cached (stageCache.ts); absent: never cached. */
+  stageCacheDir?: string;
 }
 
 export interface StageHandle {
@@ -52,6 +55,42 @@ export interface Pipeline {
   sampleProgress(): void;
   /** One line per stage: `fetch -> untar -> …` with edge capacities. */
   summary(): string;
+  /** Clock time at which the data stages' output was complete (computed or replayed). */
+  readonly dataReadyAt: number | undefined;
+}
+
+/**
+ * The data stages: a source stage with a fingerprint and the pure stages right after it. Their
+ * output can be cached; their end is when the data is ready. Returns how many there are (0: none).
+ */
+export function dataStageCount(stages: readonly ResolvedStage[]): number {
+  if (!stages[0]?.definition.fingerprint) return 0;
+  let n = 1;
+  while (n < stages.length && stages[n]!.definition.pure) n++;
+  return n;
+}
+
+/**
+ * Throws E_RESUME unless `restored` holds a state for every stateful stage of `config` and for no
+ * stage it lacks: a stage that cannot restore must stop the resume, never silently start over.
+ */
+export function checkRestoredStates(config: ExperimentConfig, restored: Record<string, unknown>): void {
+  const ids = new Set(config.stages.map((s) => s.id));
+  for (const id of Object.keys(restored)) {
+    if (!ids.has(id))
+      throw new RxtrainError(
+        'E_RESUME',
+        `the checkpoint holds state for stage "${id}", which the config does not have`,
+      );
+  }
+  for (const s of config.stages) {
+    if (s.definition.stateful && restored[s.id] === undefined) {
+      throw new RxtrainError(
+        'E_RESUME',
+        `stage "${s.id}" (${s.type}) is stateful but the checkpoint holds no state for it; it cannot resume`,
+      );
+    }
+  }
 }
 
 export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime): Pipeline {
@@ -59,29 +98,15 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
     config.stages.map((s) => s.definition.snapshots?.(s.settings)).filter((r) => r !== undefined),
   );
   const restored = runtime.restored;
-  if (restored) {
-    const ids = new Set(config.stages.map((s) => s.id));
-    for (const id of Object.keys(restored)) {
-      if (!ids.has(id))
-        throw new RxtrainError(
-          'E_RESUME',
-          `the checkpoint holds state for stage "${id}", which the config does not have`,
-        );
-    }
-    for (const s of config.stages) {
-      if (s.definition.stateful && restored[s.id] === undefined) {
-        throw new RxtrainError(
-          'E_RESUME',
-          `stage "${s.id}" (${s.type}) is stateful but the checkpoint holds no state for it; it cannot resume`,
-        );
-      }
-    }
-  }
+  if (restored) checkRestoredStates(config, restored);
 
   const handles: StageHandle[] = [];
   const training = new TrainingControl();
+  const contexts: StageContext[] = [];
+  const dataStages = dataStageCount(config.stages);
+  let dataReadyAt: number | undefined;
   let flow: Flow<Message> = emptyFlow;
-  for (const stage of config.stages) {
+  for (const [index, stage] of config.stages.entries()) {
     const handle: StageHandle = {
       id: stage.id,
       type: stage.type,
@@ -113,11 +138,22 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       training,
     };
     const operator = stage.definition.create(stage.settings, ctx);
+    let output = instrument(operator(flow), handle, runtime);
+    if (index === dataStages - 1) {
+      output = onComplete(
+        dataStages >= 2 && runtime.stageCacheDir
+          ? withStageCache(output, config.stages.slice(0, dataStages), runtime.stageCacheDir)
+          : output,
+        () => {
+          dataReadyAt = runtime.clock.now();
+        },
+      );
+    }
     const probe = runtime.probe;
-    const produced = instrument(operator(flow), handle, runtime);
-    const into = probe ? tap(produced, () => probe(stage.id, 'in')) : produced;
+    const into = probe ? tap(output, () => probe(stage.id, 'in')) : output;
     const buffered = edge(into, stage.capacity, handle.edge, messageBytes);
     flow = probe ? tap(buffered, () => probe(stage.id, 'out')) : buffered;
+    contexts.push(ctx);
   }
 
   const progressEvent = (h: StageHandle) => {
@@ -153,6 +189,9 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       handles
         .map((h) => `${h.id === h.type ? h.id : `${h.id}(${h.type})`}[${capacityText(h.capacity)}]`)
         .join(' -> '),
+    get dataReadyAt() {
+      return dataReadyAt;
+    },
   };
 
   /** Pass items through unchanged, telling `seen` of each. */
@@ -160,6 +199,36 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
     return mapFlow(inner, (item) => {
       seen();
       return item;
+    });
+  }
+
+  /** The data stages' output behind the cache; on a replay their handles report it. */
+  function withStageCache(compute: Flow<Message>, stages: ResolvedStage[], dir: string): Flow<Message> {
+    const source = stages[0]!;
+    const replaced = handles.slice(0, stages.length);
+    return cachedFlow(compute, {
+      dir,
+      stages: stages.map((s) => ({ id: s.id, type: s.type, settings: s.settings })),
+      fingerprint: async () => source.definition.fingerprint!(source.settings, contexts[0]!),
+      events: runtime.events,
+      onReplay: (phase, messages) => {
+        for (const h of replaced) {
+          if (phase === 'start') {
+            h.startedAt = runtime.clock.now();
+            runtime.events.emit({ type: 'stage-started', stage: h.id, stageType: h.type });
+            continue;
+          }
+          h.durationMs = runtime.clock.now() - h.startedAt!;
+          if (h === replaced.at(-1)) h.items = messages;
+          runtime.events.emit({
+            type: 'stage-finished',
+            stage: h.id,
+            durationMs: Math.round(h.durationMs),
+            items: h.items,
+            cached: true,
+          });
+        }
+      },
     });
   }
 
@@ -209,4 +278,19 @@ function capacityText(capacity: ResolvedStage['capacity']): string {
   if (capacity.bytes === undefined) return String(capacity.items);
   const mib = capacity.bytes / (1024 * 1024);
   return `${capacity.items}, ${mib >= 1 ? `${Number(mib.toFixed(1))} MiB` : `${capacity.bytes} B`}`;
+}
+
+/** `flow`, calling `done` when it completes (before its subscriber hears of it). */
+function onComplete<T>(flow: Flow<T>, done: () => void): Flow<T> {
+  return (requests) =>
+    new Observable<T>((subscriber) =>
+      flow(requests).subscribe({
+        next: (item) => subscriber.next(item),
+        error: (error) => subscriber.error(error),
+        complete: () => {
+          done();
+          subscriber.complete();
+        },
+      }),
+    );
 }

@@ -43,6 +43,8 @@ export type RxtrainEventInput =
       items: number;
       /** The stage was stopped by the stages after it (e.g. an endless sampler once training ended). */
       stopped?: boolean;
+      /** The stage did not run: the data-stage cache replayed its output (durationMs is the replay's). */
+      cached?: boolean;
     }
   | {
       type: 'train';
@@ -76,7 +78,30 @@ export type RxtrainEventInput =
       earlyStop?: string;
     }
   | { type: 'checkpoint'; step: number; reason: string; file: string }
-  | { type: 'cache'; stage: string; action: 'hit' | 'miss' | 'write'; key: string; path: string }
+  | {
+      type: 'cache';
+      /** The last of the cached data stages. */
+      stage: string;
+      /** hit: replayed from the cache; miss: none usable, computing; write: stored; bypass: not cacheable. */
+      action: 'hit' | 'miss' | 'write' | 'bypass';
+      key: string;
+      path: string;
+      /** Every stage the cache stands in for. */
+      stages?: string[];
+      bytes?: number;
+      reason?: string;
+    }
+  | {
+      type: 'resumed';
+      /** The step training continues from (0 when no checkpoint was usable: a fresh start). */
+      step: number;
+      /** The checkpoint resumed from, if any. */
+      checkpoint: string | null;
+      /** Bytes of events.ndjson after the checkpoint that were cut (they belonged to lost work). */
+      eventsCut: number;
+      /** Newer checkpoints that failed to verify and were set aside. */
+      invalid: string[];
+    }
   | { type: 'warning'; stage?: string; code: string; message: string }
   | { type: 'error'; stage?: string; code: string; message: string; [detail: string]: unknown }
   | {

@@ -156,6 +156,17 @@ export interface StageDefinition<S = any> {
   readonly settings: SettingsSchema<S>;
   /** Stateful stages can snapshot and restore; a stage without it cannot be resumed mid-run. */
   readonly stateful?: boolean;
+  /**
+   * The output is a function of the input and the settings alone (no clock, randomness or outside
+   * state), so a cached copy may stand in for it. Decoders and feature transforms are pure.
+   */
+  readonly pure?: boolean;
+  /**
+   * For a source stage: a digest identifying the bytes it will emit, or undefined when it cannot
+   * tell without reading them. With pure stages after it, a rerun whose digest and settings match
+   * replays their output from the data-stage cache instead of running them.
+   */
+  fingerprint?(settings: S, ctx: StageContext): Promise<string | undefined>;
   /** Snapshots this stage needs from the model producer upstream. */
   snapshots?(settings: S): SnapshotRequest | undefined;
   /** Build the stage's operator. Does no work: the flow starts when it is subscribed. */

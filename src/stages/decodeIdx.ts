@@ -49,6 +49,7 @@ export const decodeIdxStage = defineStage<DecodeIdxSettings>({
   type: 'decodeIdx',
   summary: 'decode IDX images and labels as bytes arrive and pair them into examples',
   settings: decodeIdxSettings,
+  pure: true,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
       const matchers = Object.entries(settings.splits).map(([split, files]) => ({

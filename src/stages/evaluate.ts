@@ -84,6 +84,8 @@ export interface EvaluateState {
   best?: BestEvaluation;
   /** Evaluations since the best one. */
   sinceBest?: number;
+  /** Snapshots still waiting for their splits (weights included), evaluated after a resume. */
+  pending?: ModelSnapshot[];
 }
 
 /** Rows per forward pass of the evaluation kernel. */
@@ -108,8 +110,8 @@ export const evaluateStage = defineStage<EvaluateSettings>({
       transform<Message, Message>(input, () => {
         const stores = new Map<string, ExampleStore>();
         const complete = new Set<string>();
-        const waiting: ModelSnapshot[] = [];
         const restored = ctx.restored as EvaluateState | undefined;
+        const waiting: ModelSnapshot[] = [...(restored?.pending ?? [])];
         const history: EvaluateState['history'] = [...(restored?.history ?? [])];
         let best = restored?.best;
         let sinceBest = restored?.sinceBest ?? 0;
@@ -224,6 +226,7 @@ export const evaluateStage = defineStage<EvaluateSettings>({
             snap.checkpoint.states[ctx.id] = {
               history: [...history],
               ...(best ? { best: { ...best }, sinceBest } : {}),
+              pending: [...waiting],
             } satisfies EvaluateState;
           }
           // The producer waits for a verdict on exactly the snapshots it sent for evaluation.
@@ -252,12 +255,33 @@ export const evaluateStage = defineStage<EvaluateSettings>({
               out.push(message);
               return;
             }
-            // Keep order: a snapshot never overtakes one that is waiting for data.
-            if (waiting.length > 0 || (mine(message) && !ready())) waiting.push(message);
-            else forward(message, out);
+            // Keep order: a snapshot never overtakes one that is waiting for data…
+            if (waiting.length > 0 || (mine(message) && !ready())) {
+              if (settings.patience > 0 && message.evaluate && !message.final) {
+                // The updater waits for a verdict that needs data it has not yet let through.
+                throw new RxtrainError(
+                  'E_CONFIG',
+                  `evaluate.patience: step ${message.step} must be judged before training goes on, but the ${settings.splits
+                    .filter((x) => !complete.has(x))
+                    .join(
+                      ', ',
+                    )} split is still arriving (a buffer sampler's holdout comes during training); use a permutation sampler or patience: 0`,
+                );
+              }
+              // …except a checkpoint before the end: the updater waits for it to be written, so the
+              // data the waiting ones need (a holdout drawn during the first pass) would never come.
+              // It goes on now, holding the waiting snapshots in this stage's state; its own
+              // evaluation, if due, waits in a copy.
+              if (message.checkpoint && !message.final) {
+                const { checkpoint, ...plain } = message;
+                if (mine(message)) waiting.push({ ...plain, results: [] });
+                forward({ ...plain, evaluate: false, checkpoint }, out);
+              } else waiting.push(message);
+            } else forward(message, out);
           },
           complete() {
-            if (waiting.length > 0) {
+            // Stopped by a signal, the waiting snapshots are in the stop's checkpoint: no error.
+            if (waiting.length > 0 && !ctx.stopSignal.aborted) {
               const missing = settings.splits.filter((s) => !complete.has(s));
               throw new RxtrainError(
                 'E_DATA',

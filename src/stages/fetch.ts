@@ -28,6 +28,7 @@ import { defer, finalize, Observable } from 'rxjs';
 import { z } from 'zod';
 import type { ExpectedDigests } from '../data/downloadCache.js';
 import { verifyingStream } from '../data/downloadCache.js';
+import { sourceFingerprint } from '../data/fingerprint.js';
 import { type DownloadEnv, type OpenedFile, openRemoteFile, type RemoteFile } from '../data/remoteFile.js';
 import { EMBEDDED_MNIST, listLocalFiles, resolveSource, type Source } from '../data/sources.js';
 import { FetchError, RxtrainError } from '../pipeline/errors.js';
@@ -147,6 +148,7 @@ export const fetchStage = defineStage<FetchSettings>({
   summary:
     'read named byte streams from HTTP (cached, verified, resumable), local files or the embedded MNIST',
   settings: fetchSettings,
+  fingerprint: (settings, ctx) => sourceFingerprint(settings, ctx),
   create: (settings, ctx) => (input) =>
     concatFlows<Message>([
       input,

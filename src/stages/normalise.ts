@@ -69,6 +69,7 @@ export const normaliseStage = defineStage<NormaliseSettings>({
   type: 'normalise',
   summary: 'scale, optionally standardise (training statistics only), flatten and add a bias input',
   settings: normaliseSettings,
+  pure: true,
   create: (settings, ctx) => (input) => (requests) => {
     let transform: FeatureTransform | undefined;
     let sum: Float64Array | undefined;

@@ -164,6 +164,7 @@ export const sgdStage = defineStage<SgdSettings>({
       };
 
       const init = (block: SampleBlock) => {
+        lastCheckpointAt = ctx.clock.now(); // time-based checkpoints count from the first step
         classes = block.classes;
         rows = block.width + (block.transform.bias ? 1 : 0);
         const floats = block.data instanceof Float32Array;
@@ -241,9 +242,9 @@ export const sgdStage = defineStage<SgdSettings>({
 
       const barrier = (reason: CheckpointBarrier['reason']): CheckpointBarrier => {
         const b = createBarrier(reason);
-        b.states[ctx.id] = state();
+        // The weights are part of the updater's state: restoring them is what resumes training.
+        b.states[ctx.id] = { ...state(), weights: sgd!.kernel.readWeights() } satisfies SgdRestore;
         if (resume) b.states[resume.sampler] = { position: resume.position, skip: resume.skip };
-        lastCheckpointAt = ctx.clock.now();
         return b;
       };
 
@@ -317,12 +318,18 @@ export const sgdStage = defineStage<SgdSettings>({
           return cp.written;
         }
         if (due || wanted) {
-          const cp = due ? barrier('interval') : undefined;
+          const byStep = ctx.checkpoints.every > 0 && step % ctx.checkpoints.every === 0;
+          const cp = due ? barrier(byStep ? 'interval' : 'time') : undefined;
           out.push(snapshot(wanted, false, cp));
           // With early stopping on, wait for the verdict on this step, so where training stops
           // depends on the data alone, never on how far ahead of the evaluator this stage ran.
           const verdict = wanted ? ctx.training?.verdicts(step) : undefined;
-          if (cp || verdict) return Promise.all([cp?.written, verdict]).then(() => undefined);
+          if (cp || verdict) {
+            return Promise.all([cp?.written, verdict]).then(() => {
+              // everySeconds counts from when the previous checkpoint was durable.
+              if (cp) lastCheckpointAt = ctx.clock.now();
+            });
+          }
         }
         if (ctx.clock.now() - sliceStarted >= ctx.sliceMs) {
           // Let timers, I/O and signal handlers run: a long synchronous loop would starve them.
@@ -444,7 +451,7 @@ export const sgdStage = defineStage<SgdSettings>({
             );
           const flushed = flushPartial(out);
           if (flushed === 'go' || flushed === 'stop') return finish(out);
-          return flushed.then(() => finish(out));
+          return resumeAfter(flushed, out, () => finish(out));
         },
       };
     }),

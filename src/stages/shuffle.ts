@@ -319,8 +319,16 @@ function bufferSampler(
       skip = p.emitted + restored.skip;
     }
     function* passes(): Generator<Flow<Message>> {
-      for (; ; epoch++) {
-        yield bufferPass(input, settings, ctx, rng, holdoutSeed, epoch, skip);
+      // Other splits and the holdout go on once, in the first pass read. A resumed run may be
+      // about to evaluate before its resumed pass ends, when the last held-out example comes:
+      // it reads one pass that only sends them on, and then samples.
+      let forward = true;
+      if (restored) {
+        yield bufferPass(input, settings, ctx, rng, holdoutSeed, epoch, 0, { forward, sample: false });
+        forward = false;
+      }
+      for (; ; epoch++, forward = false) {
+        yield bufferPass(input, settings, ctx, rng, holdoutSeed, epoch, skip, { forward, sample: true });
         skip = 0;
       }
     }
@@ -336,6 +344,8 @@ function bufferPass(
   holdoutSeed: number,
   epoch: number,
   initialSkip: number,
+  /** forward: send other splits and the holdout on; sample: draw training samples. */
+  { forward, sample }: { forward: boolean; sample: boolean },
 ): Flow<Message> {
   return transform<Message, Message>(input, () => {
     const passStart = rng.snapshot();
@@ -432,12 +442,12 @@ function bufferPass(
     return {
       next(message, out) {
         if (message.kind === 'split-end' && message.split === settings.split) {
-          if (epoch === 0 && heldK > 0)
+          if (forward && heldK > 0)
             out.push({ kind: 'split-end', split: settings.holdout!.split, count: heldCount });
           return;
         }
         if (message.kind !== 'examples' || message.split !== settings.split) {
-          if (epoch === 0) out.push(message);
+          if (forward) out.push(message);
           return;
         }
         if (!window) {
@@ -459,13 +469,14 @@ function bufferPass(
           if (heldK > 0 && holdRng.int(splitSize - seen) < heldK - heldCount) {
             seen++;
             heldCount++;
-            if (epoch === 0) {
+            if (forward) {
               held.rows.push(row.slice());
               held.labels.push(message.labels[r]!);
             }
             continue;
           }
           seen++;
+          if (!sample) continue;
           if (fill < capacity) {
             window.set(row as never, fill * width);
             windowLabels[fill++] = message.labels[r]!;
@@ -476,7 +487,7 @@ function bufferPass(
           window.set(row as never, j * width);
           windowLabels[j] = message.labels[r]!;
         }
-        if (epoch === 0) flushHeld(out, message, heldCount === heldK);
+        if (forward) flushHeld(out, message, heldCount === heldK);
         ctx.progress({ epoch, window: fill, emitted });
       },
       complete() {

@@ -67,6 +67,7 @@ export const untarStage = defineStage<UntarSettings>({
   type: 'untar',
   summary: 'expand .tar and .tar.gz archives (found by magic bytes) into their chosen entries, safely',
   settings: untarSettings,
+  pure: true,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
       const include = picomatch(settings.include, { dot: true });

@@ -1,0 +1,46 @@
+import { resumeExperiment } from '../pipeline/resume.js';
+import { builtinStages } from '../stages/index.js';
+import { type Command, exactlyOne } from './command.js';
+import { exitCodeOf, runWithProgress } from './run.js';
+
+export const resumeCommand: Command = {
+  name: 'resume',
+  summary: 'continue a stopped or killed run from its latest valid checkpoint',
+  help: `Usage: rxtrain resume <run-dir> [--cache DIR] [--quiet] [--json] [--debug]
+
+Continues the run in <run-dir> with the config it was started with (config.yaml there; a changed
+config is refused) from the newest checkpoint that verifies; newer ones that are corrupt or
+truncated are set aside as *.invalid with a warning. events.ndjson is cut where that checkpoint
+was taken, so no step appears twice, and a "resumed" event marks the join. With no valid
+checkpoint the run starts again in the same directory. A completed run is left as it is.
+
+  --cache DIR    download and stage cache (default $RXTRAIN_CACHE or ~/.cache/rxtrain)
+  --quiet        no progress on stderr
+  --json         stream every event to stdout as NDJSON (instead of the result line)
+  --debug        print stack traces
+
+Exit codes as for run: 0 done, 1 failure, 2 usage, 130/143 interrupted again (SIGINT/SIGTERM).`,
+  options: {
+    cache: { type: 'string' },
+    quiet: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  async run(positionals, values, io) {
+    const runDir = exactlyOne(positionals, 'resume <run-dir>');
+    let alreadyCompleted = false;
+    const summary = await runWithProgress(io, values, async (onEvent) => {
+      const result = await resumeExperiment(runDir, {
+        stages: builtinStages,
+        cacheDir: values.cache as string | undefined,
+        signal: io.signal,
+        onEvent,
+      });
+      alreadyCompleted = !!result.alreadyCompleted;
+      return result;
+    });
+    if (alreadyCompleted) {
+      io.stderr(`rxtrain: ${summary.runDir} had already completed; nothing was run\n`);
+    }
+    return exitCodeOf(summary, io);
+  },
+};

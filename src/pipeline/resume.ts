@@ -1,0 +1,86 @@
+/**
+ * Resuming a run in its own directory: load the config it was started with, check that it is
+ * unchanged, find the newest checkpoint that verifies (setting aside newer ones that do not), and
+ * continue from it — or from the beginning when there is none. A finished run is not run again.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadLatestCheckpoint, setAsideInvalid } from './checkpoint.js';
+import { checkRestoredStates } from './compose.js';
+import { loadConfig } from './config.js';
+import { RxtrainError } from './errors.js';
+import {
+  configHash,
+  lockRunDir,
+  type RunOptions,
+  type RunRecord,
+  type RunSummary,
+  runExperiment,
+} from './run.js';
+import type { StageDefinition } from './stage.js';
+
+export interface ResumeOptions extends Omit<RunOptions, 'config' | 'runDir' | 'runsDir' | 'resume'> {
+  /** The stage definitions the config may name (builtinStages; user modules are in the config). */
+  stages: readonly StageDefinition[];
+}
+
+/** The run's summary; `alreadyCompleted` when it had finished and nothing was run. */
+export type ResumeResult = RunSummary & { alreadyCompleted?: boolean };
+
+export async function resumeExperiment(runDir: string, options: ResumeOptions): Promise<ResumeResult> {
+  const dir = resolve(runDir);
+  const configFile = join(dir, 'config.yaml');
+  if (!existsSync(configFile)) {
+    throw new RxtrainError('E_USAGE', `${dir}: not a run directory (no config.yaml); nothing to resume`);
+  }
+  const previous = readJson<RunSummary>(join(dir, 'summary.json'));
+  if (previous?.status === 'completed') return { ...previous, alreadyCompleted: true };
+
+  const record = readJson<RunRecord>(join(dir, 'run.json'));
+  const loaded = await loadConfig(configFile, { stages: options.stages });
+  // Relative paths in the config resolve where the original config file was, not in the run dir.
+  const config = { ...loaded, baseDir: record?.baseDir ?? loaded.baseDir };
+  const hash = configHash(config);
+  if (record && record.configHash !== hash) {
+    throw new RxtrainError(
+      'E_RESUME',
+      `${configFile}: the config differs from the one the run started with (hash ${hash.slice(0, 12)}, recorded ${record.configHash.slice(0, 12)}); restore it, or start a new run`,
+    );
+  }
+
+  const { checkpoint, invalid } = loadLatestCheckpoint(join(dir, 'checkpoints'));
+  if (checkpoint && checkpoint.meta.configHash !== hash) {
+    throw new RxtrainError(
+      'E_RESUME',
+      `${checkpoint.file}: taken under a different config (hash ${checkpoint.meta.configHash.slice(0, 12)}, config.yaml has ${hash.slice(0, 12)}); it cannot be resumed with this one`,
+    );
+  }
+  if (checkpoint) checkRestoredStates(config, checkpoint.states);
+
+  // From here on the directory changes: no other process may be writing it. The run takes the
+  // lock over from us.
+  const unlock = lockRunDir(dir);
+  try {
+    // Newer files that fail to verify are out of the run's history from here on.
+    for (const bad of invalid) setAsideInvalid(bad.file);
+    // Outputs of the attempt being replaced; the resumed attempt writes its own.
+    for (const name of ['summary.json', 'weights.f32', 'model.json'])
+      rmSync(join(dir, name), { force: true });
+    return await runExperiment({
+      ...options,
+      config,
+      runDir: dir,
+      resume: { checkpoint, invalid: invalid.map((i) => ({ file: i.file, message: i.error.message })) },
+    });
+  } finally {
+    unlock();
+  }
+}
+
+function readJson<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}

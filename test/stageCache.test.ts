@@ -1,0 +1,182 @@
+/** The data-stage cache: reuse on a rerun, never a corrupt or partial file, keys that notice change. */
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { sourceFingerprint } from '../src/data/fingerprint.js';
+import { loadConfig } from '../src/pipeline/config.js';
+import { EventBus, type RxtrainEvent } from '../src/pipeline/events.js';
+import { fromArray } from '../src/pipeline/flow.js';
+import type { Message } from '../src/pipeline/messages.js';
+import { runExperiment } from '../src/pipeline/run.js';
+import { cachedFlow } from '../src/pipeline/stageCache.js';
+import { builtinStages } from '../src/stages/index.js';
+import { collect, MNIST_DIR, ROOT, tempDir } from './helpers/index.js';
+
+const root = tempDir();
+test.after.always(() => rmSync(root, { recursive: true, force: true }));
+
+let runs = 0;
+async function run(cacheDir: string, overrides: string[] = [], options: { stageCache?: boolean } = {}) {
+  const config = await loadConfig(join(ROOT, 'config/mnist-logreg.yaml'), {
+    stages: builtinStages,
+    overrides: ['sgd.steps=300', ...overrides],
+  });
+  const events: RxtrainEvent[] = [];
+  const summary = await runExperiment({
+    config,
+    runDir: join(root, `run-${runs++}`),
+    cacheDir,
+    onEvent: (e) => events.push(e),
+    ...options,
+  });
+  const cache = events.filter((e) => e.type === 'cache').map((e) => e.action);
+  const warnings = events.flatMap((e) => (e.type === 'warning' ? [e.code] : []));
+  return { summary, events, cache, warnings };
+}
+
+const cacheFiles = (cacheDir: string) =>
+  readdirSync(join(cacheDir, 'stages')).filter((f) => f.endsWith('.rxdata'));
+
+test.serial('the second run of the default experiment replays the data stages from the cache', async (t) => {
+  const cacheDir = join(root, 'cache-default');
+  const first = await run(cacheDir);
+  const second = await run(cacheDir);
+  t.log(
+    `data stages: first run ${first.summary.dataMs} ms (computed and cached), second ${second.summary.dataMs} ms (replayed)`,
+  );
+  t.deepEqual(first.cache, ['miss', 'write']);
+  t.deepEqual(second.cache, ['hit']);
+  t.is(first.summary.dataCache, 'miss');
+  t.is(second.summary.dataCache, 'hit');
+  t.like(
+    second.events.find((e) => e.type === 'cache'),
+    { stage: 'normalise', stages: ['fetch', 'untar', 'decodeIdx', 'normalise'] },
+  );
+  // The data stages did not run: no counters of theirs (the replay only moves the edge after the
+  // last of them, which is reported), and they finish as cached.
+  const dataStages = ['fetch', 'untar', 'decodeIdx', 'normalise'];
+  const envelope = new Set(['type', 'stage', 'edge', 'time', 'elapsedMs', 'seq']);
+  t.false(
+    second.events.some(
+      (e) =>
+        e.type === 'stage-progress' &&
+        dataStages.includes(e.stage) &&
+        Object.keys(e).some((k) => !envelope.has(k)),
+    ),
+  );
+  t.deepEqual(
+    second.events.flatMap((e) => (e.type === 'stage-finished' && e.cached ? [e.stage] : [])),
+    dataStages,
+  );
+  t.is(second.summary.weightsSha256, first.summary.weightsSha256);
+  t.is(second.summary.test!.accuracy, first.summary.test!.accuracy);
+  t.is(cacheFiles(cacheDir).length, 1);
+
+  // Settings of a later stage do not touch the key; a data stage's do.
+  t.deepEqual((await run(cacheDir, ['sgd.lr=0.05'])).cache, ['hit']);
+  t.deepEqual((await run(cacheDir, ['normalise.scale=0.5'])).cache, ['miss', 'write']);
+  t.is(cacheFiles(cacheDir).length, 2);
+});
+
+for (const damage of ['bit-flipped', 'truncated'] as const) {
+  test.serial(`a ${damage} cache file is never used: reported, removed and written again`, async (t) => {
+    const cacheDir = join(root, `cache-${damage}`);
+    const first = await run(cacheDir);
+    const [name] = cacheFiles(cacheDir);
+    const path = join(cacheDir, 'stages', name!);
+    const bytes = readFileSync(path);
+    if (damage === 'bit-flipped') {
+      bytes[bytes.byteLength >> 1]! ^= 0x01;
+      writeFileSync(path, bytes);
+    } else writeFileSync(path, bytes.subarray(0, bytes.byteLength >> 1));
+    const second = await run(cacheDir);
+    t.deepEqual(second.cache, ['miss', 'write']);
+    t.deepEqual(second.warnings, ['W_CACHE_CORRUPT']);
+    t.is(second.summary.weightsSha256, first.summary.weightsSha256);
+    t.deepEqual((await run(cacheDir)).cache, ['hit']);
+  });
+}
+
+test.serial('a killed writer’s partial file is never used and is cleaned up', async (t) => {
+  const cacheDir = join(root, 'cache-partial');
+  const first = await run(cacheDir);
+  const [name] = cacheFiles(cacheDir);
+  const path = join(cacheDir, 'stages', name!);
+  // What a writer killed half-way leaves: its temp file, and no cache file.
+  const torn = join(cacheDir, 'stages', `.${name}.${2 ** 22 + 1}.0.tmp`);
+  writeFileSync(torn, readFileSync(path).subarray(0, 1 << 20));
+  rmSync(path);
+  const second = await run(cacheDir);
+  t.deepEqual(second.cache, ['miss', 'write']);
+  t.false(readdirSync(join(cacheDir, 'stages')).some((f) => f.endsWith('.tmp')));
+  t.is(second.summary.weightsSha256, first.summary.weightsSha256);
+});
+
+test.serial(
+  'statistics normalise fills in after the training split replay exactly as computed',
+  async (t) => {
+    const cacheDir = join(root, 'cache-standardise');
+    const overrides = ['normalise.standardise=per-feature'];
+    const uncached = await run(cacheDir, overrides, { stageCache: false });
+    t.deepEqual(uncached.cache, []);
+    await run(cacheDir, overrides);
+    const replayed = await run(cacheDir, overrides);
+    t.deepEqual(replayed.cache, ['hit']);
+    t.is(replayed.summary.weightsSha256, uncached.summary.weightsSha256);
+  },
+);
+
+test.serial('a changed source file changes the key; an unchanged one is not hashed again', async (t) => {
+  const data = join(root, 'mnist-copy');
+  cpSync(MNIST_DIR, data, { recursive: true });
+  const cacheDir = join(root, 'cache-source');
+  const overrides = [`fetch.url=${data}`];
+  t.deepEqual((await run(cacheDir, overrides)).cache, ['miss', 'write']);
+  const memo = JSON.parse(readFileSync(join(cacheDir, 'stages', 'fingerprints.json'), 'utf8'));
+  t.deepEqual(
+    Object.keys(memo.files).sort(),
+    readdirSync(data)
+      .map((f) => join(data, f))
+      .sort(),
+  );
+  t.deepEqual((await run(cacheDir, overrides)).cache, ['hit']);
+  // Relabel one test example (still a valid label): different bytes, a different key.
+  const labels = join(data, 't10k-labels-idx1-ubyte');
+  const bytes = readFileSync(labels);
+  bytes[8] = (bytes[8]! + 1) % 10;
+  writeFileSync(labels, bytes);
+  t.deepEqual((await run(cacheDir, overrides)).cache, ['miss', 'write']);
+});
+
+test('an HTTP source has no fingerprint unless the config states its checksum; then the cache is bypassed', async (t) => {
+  const ctx = { baseDir: root, cacheDir: root };
+  t.is(await sourceFingerprint({ mirrors: ['http://127.0.0.1:9/MNIST.tar.gz'] }, ctx), undefined);
+  t.is(await sourceFingerprint({ url: 'http://127.0.0.1:9/MNIST.tar.gz' }, ctx), undefined);
+  t.regex((await sourceFingerprint({ url: MNIST_DIR, mirrors: [MNIST_DIR] }, ctx))!, /^local:[0-9a-f]{64}$/);
+  t.is(await sourceFingerprint({ url: MNIST_DIR, mirrors: [join(root, 'elsewhere')] }, ctx), undefined);
+  t.is(
+    await sourceFingerprint({ mirrors: ['http://127.0.0.1:9/MNIST.tar.gz'], sha256: 'AB12' }, ctx),
+    'stated:sha256:ab12',
+  );
+  t.is(
+    await sourceFingerprint(
+      { url: 'http://127.0.0.1:9/', files: ['a', 'b'], md5: { b: 'FF', a: 'EE' } },
+      ctx,
+    ),
+    'stated:md5:a=ee,b=ff',
+  );
+  const events = new EventBus();
+  const seen: RxtrainEvent[] = [];
+  events.on((e) => seen.push(e));
+  const messages: Message[] = [{ kind: 'split-end', split: 'test', count: 0 }];
+  const out = await collect(
+    cachedFlow(fromArray(messages), {
+      dir: join(root, 'unused'),
+      stages: [{ id: 'fetch', type: 'fetch', settings: {} }],
+      fingerprint: async () => undefined,
+      events,
+    }),
+  );
+  t.deepEqual(out, messages);
+  t.like(seen[0], { type: 'cache', action: 'bypass' });
+});
