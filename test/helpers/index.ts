@@ -1,6 +1,6 @@
 /** Shared test fixtures: temp dirs, real tar.gz archives, IDX files, the CLI as a child process. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +14,16 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const BIN = join(ROOT, 'bin/rxtrain.js');
 export const MNIST_DIR = embeddedMnistDir();
 
+const created: string[] = [];
+// Runs leave caches of tens of megabytes: every temporary directory goes when the test file ends.
+process.once('exit', () => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = 'rxtrain-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
 }
 
 export interface TarEntry {
