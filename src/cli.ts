@@ -5,27 +5,52 @@
  * a stack trace only under --debug.
  */
 import { type CliIo, type Command, parseCommandArgs } from './cli/command.js';
-import { inspectCommand } from './cli/inspect.js';
-import { reportCommand } from './cli/report.js';
-import { resumeCommand } from './cli/resume.js';
-import { runCommand } from './cli/run.js';
-import { stagesCommand } from './cli/stages.js';
-import { synthCommand } from './cli/synth.js';
-import { validateCommand } from './cli/validate.js';
 import { ConfigError, describeError, RxtrainError } from './pipeline/errors.js';
 import { VERSION } from './version.js';
 
 export type { CliIo } from './cli/command.js';
 
-/** Every command, in the order `--help` lists them. */
-export const commands: readonly Command[] = [
-  runCommand,
-  resumeCommand,
-  validateCommand,
-  stagesCommand,
-  inspectCommand,
-  reportCommand,
-  synthCommand,
+/**
+ * Every command, in the order `--help` lists them. A command's module is imported only when it
+ * runs, so `rxtrain run` does not load the report's or the generator's code (start-up time is
+ * part of every run's wall time).
+ */
+export const commands: readonly { name: string; summary: string; load: () => Promise<Command> }[] = [
+  {
+    name: 'run',
+    summary: 'run an experiment; writes runs/<name>-<timestamp>/ (or --run-dir)',
+    load: async () => (await import('./cli/run.js')).runCommand,
+  },
+  {
+    name: 'resume',
+    summary: 'continue a stopped or killed run from its latest valid checkpoint',
+    load: async () => (await import('./cli/resume.js')).resumeCommand,
+  },
+  {
+    name: 'validate',
+    summary: 'check a config and report every problem with line:column; runs nothing',
+    load: async () => (await import('./cli/validate.js')).validateCommand,
+  },
+  {
+    name: 'stages',
+    summary: 'list the built-in stages and their settings with defaults',
+    load: async () => (await import('./cli/stages.js')).stagesCommand,
+  },
+  {
+    name: 'inspect',
+    summary: "show one example of a config's data: its label, and the image in the terminal or as a PNG",
+    load: async () => (await import('./cli/inspect.js')).inspectCommand,
+  },
+  {
+    name: 'report',
+    summary: 'one self-contained HTML page: curves (several runs overlaid), confusion, weights, errors',
+    load: async () => (await import('./cli/report.js')).reportCommand,
+  },
+  {
+    name: 'synth',
+    summary: 'write a synthetic MNIST-like dataset of any size (IDX files, .tar or .tar.gz)',
+    load: async () => (await import('./cli/synth.js')).synthCommand,
+  },
 ];
 
 function help(): string {
@@ -55,13 +80,14 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       io.stdout(`${help()}\n`);
       return name === undefined ? 2 : 0;
     }
-    const command = commands.find((c) => c.name === name);
-    if (!command) {
+    const entry = commands.find((c) => c.name === name);
+    if (!entry) {
       throw new RxtrainError(
         'E_USAGE',
         `unknown command "${name}" (commands: ${commands.map((c) => c.name).join(', ')}; see rxtrain --help)`,
       );
     }
+    const command = await entry.load();
     const { values, positionals } = parseCommandArgs(command, rest);
     if (values.help) {
       io.stdout(`${command.help}\n`);

@@ -17,8 +17,6 @@ export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
 export interface Command {
   name: string;
-  /** One line for the command list. */
-  summary: string;
   /** Usage and option help, shown by `rxtrain <command> --help`. */
   help: string;
   options: OptionSpec;

@@ -13,7 +13,6 @@ import { type Command, exactlyOne } from './command.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: "show one example of a config's data: its label, and the image in the terminal or as a PNG",
   help: `Usage: rxtrain inspect <config.yaml> --split <name> --index N [--out FILE.png] [options]
 
 Runs the config's data stages (everything up to its decodeIdx stage) only as far as example N

@@ -7,7 +7,6 @@ import type { Command } from './command.js';
 
 export const reportCommand: Command = {
   name: 'report',
-  summary: 'one self-contained HTML page: curves (several runs overlaid), confusion, weights, errors',
   help: `Usage: rxtrain report <run-dir>… [--out FILE] [--cache DIR]
 
 Writes one HTML file that needs nothing else (no network, no script): the training loss and the

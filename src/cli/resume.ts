@@ -5,7 +5,6 @@ import { exitCodeOf, runWithProgress } from './run.js';
 
 export const resumeCommand: Command = {
   name: 'resume',
-  summary: 'continue a stopped or killed run from its latest valid checkpoint',
   help: `Usage: rxtrain resume <run-dir> [--cache DIR] [--quiet] [--json] [--debug]
 
 Continues the run in <run-dir> with the config it was started with (config.yaml there; a changed

@@ -7,7 +7,6 @@ import { type CliIo, type Command, exactlyOne } from './command.js';
 
 export const runCommand: Command = {
   name: 'run',
-  summary: 'run an experiment; writes runs/<name>-<timestamp>/ (or --run-dir)',
   help: `Usage: rxtrain run <config.yaml> [--run-dir DIR] [--set <stageId>.<key>=<value>]… [options]
 
   --set K=V      override a setting: <stageId>.<key>=<value> (the value is parsed as YAML),

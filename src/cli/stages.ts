@@ -4,7 +4,6 @@ import type { Command } from './command.js';
 
 export const stagesCommand: Command = {
   name: 'stages',
-  summary: 'list the built-in stages and their settings with defaults',
   help: `Usage: rxtrain stages [type] [--markdown]
 
 Prints each stage's settings with type, default and meaning, generated from its schema.`,

@@ -4,7 +4,6 @@ import { type Command, exactlyOne } from './command.js';
 
 export const synthCommand: Command = {
   name: 'synth',
-  summary: 'write a synthetic MNIST-like dataset of any size (IDX files, .tar or .tar.gz)',
   help: `Usage: rxtrain synth <out> [--train N] [--test N] [--seed S] [options]
 
 Writes IDX files named like MNIST's (train-images-idx3-ubyte, train-labels-idx1-ubyte,

@@ -4,7 +4,6 @@ import { type Command, exactlyOne } from './command.js';
 
 export const validateCommand: Command = {
   name: 'validate',
-  summary: 'check a config and report every problem with line:column; runs nothing',
   help: `Usage: rxtrain validate <config.yaml> [--set <stageId>.<key>=<value>]…
 
 Checks YAML syntax, every key and value of every stage, and user stage modules, and reports all

@@ -11,7 +11,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
-import nodeFetch, { FetchError as NodeFetchError } from 'node-fetch';
 import { FetchError } from '../pipeline/errors.js';
 import { VERSION } from '../version.js';
 
@@ -50,6 +49,8 @@ export async function httpGet(url: string, options: HttpGetOptions): Promise<Htt
   if (options.signal?.aborted) controller.abort();
   else options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    // Loaded on first use: a run from local files never pays for it at start-up.
+    const { default: nodeFetch } = await import('node-fetch');
     const response = await nodeFetch(url, {
       headers: { 'user-agent': `rxtrain/${VERSION}`, 'accept-encoding': 'identity', ...options.headers },
       compress: false,
@@ -73,7 +74,7 @@ export async function httpGet(url: string, options: HttpGetOptions): Promise<Htt
       });
     }
     if (options.signal?.aborted) throw options.signal.reason;
-    if (error instanceof NodeFetchError && error.type === 'max-redirect') {
+    if ((error as { type?: string }).type === 'max-redirect') {
       throw new FetchError('E_FETCH_STATUS', url, `more than ${options.maxRedirects ?? 5} redirects`);
     }
     throw connectionError(url, error as NodeJS.ErrnoException);

@@ -36,7 +36,7 @@ import {
 } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Observable } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
 import { VERSION } from '../version.js';
 import { ioError, removeStaleTemps, syncDirectory } from './atomicFile.js';
 import type { EventBus } from './events.js';

@@ -24,7 +24,10 @@ import { resolve } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import PQueue from 'p-queue';
 import picomatch from 'picomatch';
-import { defer, finalize, Observable } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+// rxjs's own modules, not its index (see pipeline/flow.ts): start-up time.
+import { defer } from 'rxjs/internal/observable/defer';
+import { finalize } from 'rxjs/internal/operators/finalize';
 import { z } from 'zod';
 import type { ExpectedDigests } from '../data/downloadCache.js';
 import { verifyingStream } from '../data/downloadCache.js';
