@@ -98,7 +98,8 @@ export async function localFingerprint(files: readonly LocalFile[], memoPath: st
 function hashFile(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
-    createReadStream(path)
+    // Large reads: hashing is fast, many small reads are not (it only needs bounded memory).
+    createReadStream(path, { highWaterMark: 1024 * 1024 })
       .on('data', (chunk) => hash.update(chunk))
       .on('end', () => resolve(hash.digest('hex')))
       .on('error', reject);

@@ -40,8 +40,19 @@ export class SoftmaxSgd {
     this.direct = options.momentum === 0 && options.weightDecay === 0 && options.clipNorm === 0;
   }
 
-  /** One update on rows row0 … row0+n−1 of x with learning rate lr; stats are before the update. */
-  step(x: Values, labels: Int32Array, row0: number, n: number, t: FeatureTransform, lr: number): StepStats {
+  /**
+   * One update on rows row0 … row0+n−1 of x (or, with `index`, on rows index[row0 …]) with
+   * learning rate lr; stats are before the update.
+   */
+  step(
+    x: Values,
+    labels: Int32Array,
+    row0: number,
+    n: number,
+    t: FeatureTransform,
+    lr: number,
+    index?: Int32Array,
+  ): StepStats {
     const k = this.kernel;
     const { reduction, clipNorm } = this.options;
     const stats = this.stats;
@@ -51,14 +62,14 @@ export class SoftmaxSgd {
     k.setTransform(t);
     const per = reduction === 'mean' ? 1 / n : 1;
     if (this.direct && n <= k.chunkRows) {
-      this.chunk(x, labels, row0, n);
+      this.chunk(x, labels, row0, n, index);
       k.backward(n, 'W', -lr * per);
       return stats;
     }
     k.G.fill(0);
     for (let r = 0; r < n; r += k.chunkRows) {
       const m = Math.min(k.chunkRows, n - r);
-      this.chunk(x, labels, row0 + r, m);
+      this.chunk(x, labels, row0 + r, m, index);
       k.backward(m, 'G', per);
     }
     let gscale = 1;
@@ -72,9 +83,9 @@ export class SoftmaxSgd {
   }
 
   /** Forward m rows and turn their logits into δ (and Σδ) in the kernel's buffers. */
-  private chunk(x: Values, labels: Int32Array, row0: number, m: number): void {
+  private chunk(x: Values, labels: Int32Array, row0: number, m: number, index?: Int32Array): void {
     const k = this.kernel;
-    k.load(x, labels, row0, m);
+    k.load(x, labels, row0, m, index);
     k.forward(m);
     k.softmax(m, true, this.stats);
   }

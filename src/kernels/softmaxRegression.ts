@@ -291,14 +291,25 @@ export class SoftmaxRegressionKernel {
     return out;
   }
 
-  /** Copy rows row0 … row0+n−1 of x (width values each) and their labels to kernel rows 0 … n−1. */
-  load(x: Values, labels: Int32Array, row0: number, n: number): void {
+  /**
+   * Copy n rows of x (width values each) and their labels to kernel rows 0 … n−1: rows
+   * row0 … row0+n−1, or, with `index`, rows index[row0] … index[row0+n−1] (a sampler's block of
+   * row numbers into its table).
+   */
+  load(x: Values, labels: Int32Array, row0: number, n: number, index?: Int32Array): void {
     const w = this.width;
     if (n > this.chunkRows) throw new RangeError(`load: ${n} rows exceed ${this.chunkRows}`);
-    const rows = x.subarray(row0 * w, (row0 + n) * w);
-    if (this.floats) this.xFloats.set(rows as Float32Array);
-    else this.xBytes.set(rows as Uint8Array);
-    this.labels.set(labels.subarray(row0, row0 + n));
+    const target = this.floats ? this.xFloats : this.xBytes;
+    if (!index) {
+      target.set(x.subarray(row0 * w, (row0 + n) * w) as never);
+      this.labels.set(labels.subarray(row0, row0 + n));
+      return;
+    }
+    for (let b = 0; b < n; b++) {
+      const r = index[row0 + b]!;
+      target.set(x.subarray(r * w, r * w + w) as never, b * w);
+      this.labels[b] = labels[r]!;
+    }
   }
 
   /** logits[b] = φ(x_b)·W for the first n loaded rows, with the current weights. */

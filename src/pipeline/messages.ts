@@ -88,10 +88,23 @@ export interface SampleBlock {
   count: number;
   width: number;
   shape: readonly number[];
+  /**
+   * The samples' values. Without `rows`: `count × width` values, one sample after another. With
+   * `rows`: a table shared by every block (the sampler's whole training set, never changed while
+   * sampling), and sample i is its row `rows[i]` — the block then holds no copy of the data.
+   */
   data: Uint8Array | Float32Array;
+  /** Labels, indexed like the rows of `data`. */
   labels: Int32Array;
+  /** Row of `data` (and `labels`) of each sample, when `data` is a shared table. */
+  rows?: Int32Array;
   classes: number;
   transform: FeatureTransform;
+}
+
+/** Row of `data`/`labels` holding sample i of a block. */
+export function sampleRow(block: SampleBlock, i: number): number {
+  return block.rows ? block.rows[i]! : i;
 }
 
 /** Results of one evaluation of a model on one split. */
@@ -153,7 +166,10 @@ export function messageBytes(message: Message): number {
     case 'bytes':
       return message.bytes.byteLength;
     case 'examples':
+      return message.data.byteLength + message.labels.byteLength;
     case 'samples':
+      // A block indexing a shared table holds only its row numbers.
+      if (message.rows) return message.rows.byteLength;
       return message.data.byteLength + message.labels.byteLength;
     case 'snapshot':
       return message.weights.byteLength;

@@ -65,20 +65,30 @@ export function isTypedArray(value: unknown): value is TypedArray {
 
 /** Pack a value of plain objects, arrays, strings, numbers, booleans, null and typed arrays. */
 export function pack(value: unknown): Buffer {
-  const sections: { array: TypedArray; entry: SectionEntry }[] = [];
+  return Buffer.concat(packParts(value, { dedupe: true }));
+}
+
+/**
+ * `pack`'s bytes as parts to write one after another: the header, then each typed array's bytes
+ * (a view, not a copy, on a little-endian machine) with its padding. `dedupe` stores arrays with
+ * equal contents once (worth it for checkpoint states; not for streams of distinct data, where
+ * hashing every array would only cost time).
+ */
+export function packParts(value: unknown, options: { dedupe?: boolean } = {}): Uint8Array[] {
+  const sections: { bytes: Buffer; entry: SectionEntry }[] = [];
   const byContent = new Map<string, number>();
   let offset = 0;
 
   const section = (array: TypedArray): number => {
     const bytes = littleEndianBytes(array);
     const type = array.constructor.name as TypedArrayName;
-    const digest = `${type}:${createHash('sha256').update(bytes).digest('hex')}`;
-    const existing = byContent.get(digest);
+    const digest = options.dedupe ? `${type}:${createHash('sha256').update(bytes).digest('hex')}` : undefined;
+    const existing = digest === undefined ? undefined : byContent.get(digest);
     if (existing !== undefined) return existing;
     const index = sections.length;
-    sections.push({ array, entry: { type, offset, byteLength: bytes.byteLength } });
+    sections.push({ bytes, entry: { type, offset, byteLength: bytes.byteLength } });
     offset += pad8(bytes.byteLength);
-    byContent.set(digest, index);
+    if (digest !== undefined) byContent.set(digest, index);
     return index;
   };
 
@@ -114,13 +124,16 @@ export function pack(value: unknown): Buffer {
   const json = Buffer.from(
     JSON.stringify({ value: walk(value, ''), sections: sections.map((s) => s.entry) }),
   );
-  const head = 4 + json.byteLength;
-  const out = Buffer.alloc(pad8(head) + offset);
-  out.writeUInt32LE(json.byteLength, 0);
-  json.copy(out, 4);
-  const base = pad8(head);
-  for (const { array, entry } of sections) littleEndianBytes(array).copy(out, base + entry.offset);
-  return out;
+  const head = Buffer.alloc(pad8(4 + json.byteLength));
+  head.writeUInt32LE(json.byteLength, 0);
+  json.copy(head, 4);
+  const parts: Uint8Array[] = [head];
+  for (const { bytes } of sections) {
+    parts.push(bytes);
+    const padding = pad8(bytes.byteLength) - bytes.byteLength;
+    if (padding) parts.push(new Uint8Array(padding));
+  }
+  return parts;
 }
 
 /**

@@ -13,9 +13,11 @@
  *     uint32 0, uint32 0         the end
  *     sha256                     over everything before it
  *
- * A cache file is complete or absent (a temp file, fsynced, renamed) and its sha256 is verified
- * before its first message is replayed, so a partial or corrupt file is never used: it is removed,
- * reported, and written again.
+ * A cache file is complete or absent under its name (written to a temp file, then renamed) and its
+ * sha256 is verified before its first message is replayed, so a partial or corrupt file is never
+ * used: it is removed, reported, and written again. It is not fsynced (unlike checkpoints): after
+ * a crash the worst case is a renamed file whose blocks never reached the disk, which the
+ * verification catches, and an fsync of 55 MB would hold up every first run by tens of ms.
  *
  * Batches share one `FeatureTransform` object that normalise fills in once the training split has
  * passed (`ready` turns true). The writer records each transform's state when first seen and again
@@ -23,26 +25,16 @@
  * in place at the same points, so every stage downstream sees what it would have seen.
  */
 import { createHash, type Hash } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
 import { VERSION } from '../version.js';
-import { ioError, removeStaleTemps, syncDirectory } from './atomicFile.js';
+import { ioError, removeStaleTemps } from './atomicFile.js';
 import type { EventBus } from './events.js';
 import { deferFlow, type Flow, Outlet } from './flow.js';
 import type { FeatureTransform, Message } from './messages.js';
-import { PackError, pack, pad8, unpack } from './packed.js';
+import { PackError, packParts, pad8, unpack } from './packed.js';
 
 const MAGIC = Buffer.from('RXDATA01');
 /** Bump when the meaning of cached messages changes, so old files stop matching. */
@@ -378,7 +370,6 @@ class CacheWriter {
       this.write(Buffer.alloc(8));
       const digest = this.hash.digest();
       this.write(digest, false);
-      fsyncSync(this.fd);
       closeSync(this.fd);
       this.open = false;
       renameSync(this.tmp, this.path);
@@ -386,7 +377,6 @@ class CacheWriter {
       this.abort();
       throw ioError(this.path, error);
     }
-    syncDirectory(dirname(this.path));
     return this.bytes;
   }
 
@@ -401,13 +391,16 @@ class CacheWriter {
   }
 
   private record(kind: number, value: unknown): void {
-    const body = pack(value);
+    // Written part by part: the examples' bytes go to the file straight from their arrays, with
+    // no packed copy of every batch for the garbage collector to find later.
+    const parts = packParts(value);
+    const length = parts.reduce((n, p) => n + p.byteLength, 0);
     const head = Buffer.alloc(8);
-    head.writeUInt32LE(body.byteLength, 0);
+    head.writeUInt32LE(length, 0);
     head.writeUInt32LE(kind, 4);
     this.write(head);
-    this.write(body);
-    const padding = pad8(body.byteLength) - body.byteLength;
+    for (const part of parts) this.write(part);
+    const padding = pad8(length) - length;
     if (padding) this.write(Buffer.alloc(padding));
   }
 

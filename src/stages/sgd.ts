@@ -38,6 +38,7 @@ import {
   type Message,
   type ModelSnapshot,
   type SampleBlock,
+  sampleRow,
 } from '../pipeline/messages.js';
 import { defineStage } from '../pipeline/stage.js';
 
@@ -269,9 +270,15 @@ export const sgdStage = defineStage<SgdSettings>({
       };
 
       /** One update on rows row0 … row0+n−1 of x. */
-      const update = (x: Uint8Array | Float32Array, y: Int32Array, row0: number, n: number) => {
+      const update = (
+        x: Uint8Array | Float32Array,
+        y: Int32Array,
+        row0: number,
+        n: number,
+        index?: Int32Array,
+      ) => {
         lr = learningRate(plan!, step);
-        const stats = sgd!.step(x, y, row0, n, last!.transform, lr);
+        const stats = sgd!.step(x, y, row0, n, last!.transform, lr, index);
         if (!Number.isFinite(stats.loss)) {
           throw new RxtrainError(
             'E_DATA',
@@ -355,15 +362,19 @@ export const sgdStage = defineStage<SgdSettings>({
         while (i < block.count) {
           let n: number;
           if (fill === 0 && block.count - i >= B) {
-            update(block.data, block.labels, i, B);
+            // A whole batch inside the block: the kernel reads it straight from the block (or from
+            // the sampler's table, by row number).
+            update(block.data, block.labels, i, B, block.rows);
             n = B;
           } else {
+            // A batch across blocks (or a pass's end) is gathered here first.
             n = Math.min(B - fill, block.count - i);
-            batchX!.set(
-              block.data.subarray(i * block.width, (i + n) * block.width) as never,
-              fill * block.width,
-            );
-            batchY.set(block.labels.subarray(i, i + n), fill);
+            const w = block.width;
+            for (let k = 0; k < n; k++) {
+              const r = sampleRow(block, i + k);
+              batchX!.set(block.data.subarray(r * w, r * w + w) as never, (fill + k) * w);
+              batchY[fill + k] = block.labels[r]!;
+            }
             fill += n;
             i += n;
             if (fill < B) continue;

@@ -233,17 +233,11 @@ function storeSampler(
       out.push({ kind: 'split-end', split: settings.holdout!.split, count: held.length });
     };
 
-    const block = (
-      indices: ArrayLike<number>,
-      from: number,
-      count: number,
-      position: SamplerPosition,
-      index: number,
-      ep: number,
-    ): SampleBlock => {
-      const data = store.allocate(count);
-      const labels = new Int32Array(count);
-      store.gather(indices, from, count, data, labels);
+    /**
+     * A block of the given store rows. It carries their row numbers, not copies: the updater reads
+     * each row straight from the store, which no longer changes once sampling has begun.
+     */
+    const block = (rows: Int32Array, position: SamplerPosition, index: number, ep: number): SampleBlock => {
       return {
         kind: 'samples',
         sampler: ctx.id,
@@ -251,11 +245,12 @@ function storeSampler(
         position,
         index,
         population: pool.length,
-        count,
+        count: rows.length,
         width: store.width,
         shape: store.shape,
-        data,
-        labels,
+        data: store.data,
+        labels: store.labels,
+        rows,
         classes: store.classes,
         transform: transformReady!,
       };
@@ -284,7 +279,7 @@ function storeSampler(
           }
           const count = Math.min(settings.blockSize, population - cursor);
           const position: SamplerPosition = { mode: 'permutation', epoch, cursor, rng: epochStart };
-          out.push(block(order, cursor, count, position, cursor, epoch));
+          out.push(block(order.slice(cursor, cursor + count), position, cursor, epoch));
           cursor += count;
         } else {
           const inEpoch = drawn % population;
@@ -292,7 +287,7 @@ function storeSampler(
           const position: SamplerPosition = { mode: 'with-replacement', drawn, rng: rng.snapshot() };
           const picks = new Int32Array(count);
           for (let i = 0; i < count; i++) picks[i] = pool[rng.int(population)]!;
-          out.push(block(picks, 0, count, position, inEpoch, Math.floor(drawn / population)));
+          out.push(block(picks, position, inEpoch, Math.floor(drawn / population)));
           drawn += count;
         }
         return true;
