@@ -168,9 +168,12 @@ async function runVariant(
   child.stdout.on('data', (d) => process.stdout.write(d));
   // Guard: stop a run whose memory runs away (the unbounded variants).
   let capped = false;
+  let lastRssMb = Number.NaN;
   const guard = setInterval(() => {
     const pid = childPid(child.pid);
-    if (pid && rssMb(pid) > rssCapMb) {
+    if (!pid) return;
+    lastRssMb = rssMb(pid);
+    if (lastRssMb > rssCapMb) {
       capped = true;
       process.kill(pid, 'SIGKILL');
     }
@@ -202,8 +205,12 @@ async function runVariant(
     | { bytes?: number; total?: number }
     | undefined;
   const samples = trained && trained.type === 'train' ? trained.samples : 0;
+  const read =
+    fetched?.bytes && fetched.total
+      ? `${((100 * fetched.bytes) / fetched.total).toFixed(0)}% of the archive read, `
+      : '';
   const note = capped
-    ? `stopped: RSS passed ${rssCapMb} MB after ${wallSeconds.toFixed(0)} s, with ${fetched?.bytes && fetched.total ? ((100 * fetched.bytes) / fetched.total).toFixed(0) : '?'}% of the archive read and ~${samples.toLocaleString('en-US')} images trained`
+    ? `stopped: RSS passed ${rssCapMb} MB after ${wallSeconds.toFixed(0)} s (${read}~${samples.toLocaleString('en-US')} images trained)`
     : `failed (exit ${code}): ${stderr.split('\n').find((l) => l.startsWith('rxtrain:')) ?? 'see above'}`;
   return {
     variant,
@@ -211,7 +218,8 @@ async function runVariant(
     images: samples,
     wallSeconds,
     imagesPerSecond: samples / wallSeconds,
-    peakRssMb: peakKb / 1024,
+    // Killed by the guard, /usr/bin/time reports no peak: the guard's last reading is a lower bound.
+    peakRssMb: Number.isFinite(peakKb) ? peakKb / 1024 : lastRssMb,
     note,
   };
 }
