@@ -40,29 +40,23 @@ test('a corrupt IDX magic fails the run with exit 1 and one line naming the file
 
 test('a truncated IDX body fails with the offset where the file ends; --debug adds the stack', async (t) => {
   const dir = damagedMnist('train-images-idx3-ubyte', (b) => b.subarray(0, 5_000_000));
-  const r = await runCli([
-    'run',
-    'config/mnist-logreg.yaml',
-    '--set',
-    `fetch.url=${dir}`,
-    '--run-dir',
-    join(tempDir(), 'r'),
-    '--quiet',
-  ]);
+  const run = (...extra: string[]) =>
+    runCli([
+      'run',
+      'config/mnist-logreg.yaml',
+      '--set',
+      `fetch.url=${dir}`,
+      '--run-dir',
+      join(tempDir(), 'r'),
+      '--quiet',
+      ...extra,
+    ]);
+  const r = await run();
   t.is(r.code, 1);
   const lines = r.stderr.trim().split('\n');
   t.is(lines.length, 1);
   t.regex(lines[0]!, /E_IDX_TRUNCATED: .*train-images-idx3-ubyte: byte 5000000: file ends early/);
-  const debug = await runCli([
-    'run',
-    'config/mnist-logreg.yaml',
-    '--set',
-    `fetch.url=${dir}`,
-    '--run-dir',
-    join(tempDir(), 'r'),
-    '--quiet',
-    '--debug',
-  ]);
+  const debug = await run('--debug');
   t.is(debug.code, 1);
   t.regex(debug.stderr, /\n\s+at /, 'stack trace under --debug');
 });

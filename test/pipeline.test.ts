@@ -4,13 +4,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import test from 'ava';
 import { encodeIdx } from '../src/data/idx.js';
-import { buildPipeline } from '../src/pipeline/compose.js';
 import { configFromObject } from '../src/pipeline/config.js';
 import { IdxError, RxtrainError } from '../src/pipeline/errors.js';
-import { EventBus, type RxtrainEvent, systemClock } from '../src/pipeline/events.js';
 import type { Examples, Message } from '../src/pipeline/messages.js';
 import { builtinStages } from '../src/stages/index.js';
 import { collect, MNIST_DIR, makeTar, tempDir } from './helpers/index.js';
+import { testPipeline } from './helpers/pipeline.js';
 
 /** Run a chain of stages over `url` and collect what comes out. */
 async function runStages(url: string, stages: Record<string, unknown>[], capacity = 8) {
@@ -18,18 +17,9 @@ async function runStages(url: string, stages: Record<string, unknown>[], capacit
     { name: 'pipeline-test', capacity: { items: capacity }, stages: [{ type: 'fetch', url }, ...stages] },
     { stages: builtinStages },
   );
-  const events = new EventBus();
-  const seen: RxtrainEvent[] = [];
-  events.on((e) => seen.push(e));
-  const pipeline = buildPipeline(config, {
-    events,
-    clock: systemClock,
-    cacheDir: tempDir(),
-    stopSignal: new AbortController().signal,
-    sliceMs: 25,
-  });
-  const items = await collect(pipeline.flow);
-  return { items, events: seen };
+  const { pipeline, events } = testPipeline(config);
+  const items = await collect<Message>(pipeline.flow);
+  return { items, events };
 }
 
 const examplesOf = (items: Message[], split: string) =>

@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildPipeline } from '../../src/pipeline/compose.js';
-import { loadConfig } from '../../src/pipeline/config.js';
+import { type ExperimentConfig, loadConfig } from '../../src/pipeline/config.js';
 import { EventBus, type RxtrainEvent, systemClock } from '../../src/pipeline/events.js';
 import { consume } from '../../src/pipeline/flow.js';
 import type { ModelSnapshot } from '../../src/pipeline/messages.js';
@@ -15,22 +15,28 @@ export interface Captured {
   events: RxtrainEvent[];
 }
 
-/** Run a config's pipeline to the end, settling checkpoint barriers as a run's sink would. */
-export async function runPipeline(yaml: string, restored?: Record<string, unknown>): Promise<Captured> {
-  const file = join(tempDir(), 'experiment.yaml');
-  writeFileSync(file, yaml);
-  const config = await loadConfig(file, { stages: builtinStages });
-  const events = new EventBus(systemClock);
-  const seen: RxtrainEvent[] = [];
-  events.on((e) => seen.push(e));
+/** A config's pipeline with a fresh cache directory and every event it emits captured. */
+export function testPipeline(config: ExperimentConfig, restored?: Record<string, unknown>) {
+  const bus = new EventBus(systemClock);
+  const events: RxtrainEvent[] = [];
+  bus.on((e) => events.push(e));
   const pipeline = buildPipeline(config, {
-    events,
+    events: bus,
     clock: systemClock,
     cacheDir: tempDir(),
     stopSignal: new AbortController().signal,
     sliceMs: 25,
     restored,
   });
+  return { pipeline, events };
+}
+
+/** Run a config's pipeline to the end, settling checkpoint barriers as a run's sink would. */
+export async function runPipeline(yaml: string, restored?: Record<string, unknown>): Promise<Captured> {
+  const file = join(tempDir(), 'experiment.yaml');
+  writeFileSync(file, yaml);
+  const config = await loadConfig(file, { stages: builtinStages });
+  const { pipeline, events: seen } = testPipeline(config, restored);
   let final: ModelSnapshot | undefined;
   const checkpoints: Captured['checkpoints'] = [];
   await consume(pipeline.flow, (m) => {
