@@ -28,6 +28,7 @@ const code = await cli.main(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   stderrIsTty: Boolean(process.stderr.isTTY),
+  stdoutIsTty: Boolean(process.stdout.isTTY),
   stderrColumns: () => process.stderr.columns,
   env: process.env,
   signal: controller.signal,

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { PNG } from 'pngjs';
+import { main } from '../src/cli.js';
 import { FaultServer, serve } from './helpers/faultServer.js';
 import { MNIST_DIR, notebookArchive, ROOT, runCli } from './helpers/index.js';
 import { REMOTE_CONFIG, scratchDir } from './helpers/remoteRun.js';
@@ -69,11 +70,25 @@ test('in the terminal: 14 lines of 28 half-block cells; greyscale escapes unless
       t.is(cell, top && bottom ? '█' : top ? '▀' : bottom ? '▄' : ' ', `cell ${x},${y}`);
     }
   }
-  const color = await runCli(['inspect', CONFIG, '--split', 'test', '--index', '0'], {
+  // Piped (not a terminal), even without NO_COLOR: no escape codes.
+  const piped = await runCli(['inspect', CONFIG, '--split', 'test', '--index', '0'], {
     env: { NO_COLOR: '' },
   });
-  t.regex(color.stdout, /\x1b\[38;5;231m/, 'white ink');
-  t.regex(color.stdout, /\x1b\[48;5;16m/, 'black paper');
+  t.false(piped.stdout.includes('\x1b'), 'no escape codes in a pipe');
+  // On a terminal: true greyscale.
+  let out = '';
+  const code = await main(['inspect', CONFIG, '--split', 'test', '--index', '0'], {
+    stdout: (text) => {
+      out += text;
+    },
+    stderr: () => {},
+    stderrIsTty: true,
+    stdoutIsTty: true,
+    env: {},
+  });
+  t.is(code, 0);
+  t.regex(out, /\x1b\[38;5;231m/, 'white ink');
+  t.regex(out, /\x1b\[48;5;16m/, 'black paper');
 });
 
 test('the data stages of a remote config: inspect reads the archive over HTTP', async (t) => {

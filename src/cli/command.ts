@@ -6,6 +6,8 @@ export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   stderrIsTty: boolean;
+  /** Whether stdout is a terminal (escape codes go there only then). */
+  stdoutIsTty?: boolean;
   /** The terminal's current width when stderr is a TTY (the progress frame is cut to it). */
   stderrColumns?: () => number | undefined;
   env: NodeJS.ProcessEnv;

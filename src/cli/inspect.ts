@@ -26,7 +26,8 @@ greyscale, or, with --out, as an 8-bit greyscale PNG.
   --set K=V      override a setting, as for run; repeatable
   --cache DIR    download cache (default $RXTRAIN_CACHE or ~/.cache/rxtrain)
 
-Without colour (NO_COLOR set), pixels are drawn on or off at half brightness.`,
+In greyscale on a terminal; piped, or with NO_COLOR set, without escape codes: each pixel on
+or off at half brightness.`,
   options: {
     split: { type: 'string' },
     index: { type: 'string' },
@@ -69,7 +70,8 @@ Without colour (NO_COLOR set), pixels are drawn on or off at half brightness.`,
       io.stdout(`wrote ${out} (${image.width * scale}×${image.height * scale} greyscale PNG)\n`);
     } else {
       const noColor = io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '';
-      io.stdout(halfBlocks(image, { color: !noColor }));
+      // Escape codes only where a terminal will read them, not in a pipe or a file.
+      io.stdout(halfBlocks(image, { color: !!io.stdoutIsTty && !noColor }));
     }
     return 0;
   },
