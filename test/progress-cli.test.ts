@@ -23,7 +23,7 @@ async function fakeRun(values: Record<string, unknown>, env: NodeJS.ProcessEnv, 
     let seq = 0;
     const emit = (e: RxtrainEventInput) =>
       onEvent({ ...e, time: '2026-01-01T00:00:00.000Z', elapsedMs: seq * 10, seq: seq++ } as RxtrainEvent);
-    emit({ type: 'stage-started', stage: 'sgd', stageType: 'sgd' });
+    emit({ type: 'stage-started', stage: 'sgd', stageType: 'sgd', index: 0 });
     emit({ type: 'stage-progress', stage: 'sgd', step: 5, totalSteps: 10 });
     emit({ type: 'warning', code: 'W_X', message: 'careful' });
     emit({ type: 'run-finished', status: 'completed', steps: 10, durationMs: 20, exitCode: 0 });

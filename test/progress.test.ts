@@ -76,8 +76,8 @@ const STAGES = [
 function syntheticRun(h: ReturnType<typeof harness>, options: { warnAt?: number } = {}): void {
   h.emit({ type: 'run-started', run: 'r', config: 'c', runDir: '/tmp/r', version: '0' });
   // Subscribing travels upstream: the last stage starts first.
-  for (const [id, type] of [...STAGES].reverse())
-    h.emit({ type: 'stage-started', stage: id, stageType: type });
+  for (const [index, [id, type]] of [...STAGES.entries()].reverse())
+    h.emit({ type: 'stage-started', stage: id, stageType: type, index });
   const total = 4 * 1024 * 1024;
   for (let i = 1; i <= 10; i++) {
     h.time.advance(100);
@@ -230,8 +230,8 @@ test('on a TTY: the frame is redrawn in place, one line per active stage, done s
 test('on a TTY mid-run: bytes and rate, records, step, epoch, loss, samples/s, ETA and the last evaluation', (t) => {
   const h = harness({ tty: true, redrawMs: 100 });
   h.emit({ type: 'run-started', run: 'r', config: 'c', runDir: '/tmp/r', version: '0' });
-  for (const [id, type] of [...STAGES].reverse())
-    h.emit({ type: 'stage-started', stage: id, stageType: type });
+  for (const [index, [id, type]] of [...STAGES.entries()].reverse())
+    h.emit({ type: 'stage-started', stage: id, stageType: type, index });
   h.time.advance(500);
   h.emit({
     type: 'stage-progress',
@@ -286,7 +286,7 @@ test('on a TTY mid-run: bytes and rate, records, step, epoch, loss, samples/s, E
 
 test('on a TTY: redraws are throttled and a late change is drawn by a timer', (t) => {
   const h = harness({ tty: true, redrawMs: 100 });
-  h.emit({ type: 'stage-started', stage: 'sgd', stageType: 'sgd' });
+  h.emit({ type: 'stage-started', stage: 'sgd', stageType: 'sgd', index: 5 });
   const frames = () => h.out.split('\x1b[J').length;
   const before = frames();
   h.time.advance(10);
@@ -326,7 +326,7 @@ test('on a TTY with colour: marks and warnings coloured, and text is unchanged u
 
 test('nothing is drawn after run-finished or close, and close draws a pending frame', (t) => {
   const h = harness({ tty: true, redrawMs: 100 });
-  h.emit({ type: 'stage-started', stage: 'sgd', stageType: 'sgd' });
+  h.emit({ type: 'stage-started', stage: 'sgd', stageType: 'sgd', index: 5 });
   h.emit({ type: 'stage-progress', stage: 'sgd', step: 5, totalSteps: 10 });
   t.is(h.time.pending, 1);
   h.renderer.close();
@@ -342,4 +342,18 @@ test('durations read naturally', (t) => {
   t.is(duration(4400), '4.4s');
   t.is(duration(125_000), '2m05s');
   t.is(duration(3_725_000), '1h02m');
+});
+
+test('stages are drawn in the config\u2019s order whatever order they start in (a cache replay starts the data stages last)', (t) => {
+  const h = harness({ tty: true, redrawMs: 0 });
+  // Downstream subscribes first; a replay then reports the data stages in pipeline order.
+  for (const i of [6, 5, 4, 0, 1, 2, 3]) {
+    const [id, type] = STAGES[i]!;
+    h.emit({ type: 'stage-started', stage: id, stageType: type, index: i });
+  }
+  for (const i of [0, 1, 2, 3])
+    h.emit({ type: 'stage-finished', stage: STAGES[i]![0], durationMs: 80, items: 10 });
+  h.time.advance(200);
+  h.emit({ type: 'stage-progress', stage: 'sgd', step: 1, totalSteps: 10 });
+  t.regex(h.out, /fetch 80ms · untar 80ms · decodeIdx 80ms · normalise 80ms/);
 });

@@ -36,6 +36,8 @@ export interface PipelineRuntime {
 export interface StageHandle {
   id: string;
   type: string;
+  /** Position in the pipeline, from 0. */
+  index: number;
   capacity: ResolvedStage['capacity'];
   /** The edge after this stage. */
   edge: EdgeStats;
@@ -110,6 +112,7 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
     const handle: StageHandle = {
       id: stage.id,
       type: stage.type,
+      index,
       capacity: stage.capacity,
       edge: edgeStats(),
       counters: {},
@@ -215,7 +218,7 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
         for (const h of replaced) {
           if (phase === 'start') {
             h.startedAt = runtime.clock.now();
-            runtime.events.emit({ type: 'stage-started', stage: h.id, stageType: h.type });
+            runtime.events.emit({ type: 'stage-started', stage: h.id, stageType: h.type, index: h.index });
             continue;
           }
           h.durationMs = runtime.clock.now() - h.startedAt!;
@@ -236,7 +239,12 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
     return (requests) =>
       new Observable<Message>((subscriber) => {
         handle.startedAt = rt.clock.now();
-        rt.events.emit({ type: 'stage-started', stage: handle.id, stageType: handle.type });
+        rt.events.emit({
+          type: 'stage-started',
+          stage: handle.id,
+          stageType: handle.type,
+          index: handle.index,
+        });
         let settled = false;
         const finished = (stopped: boolean) => {
           settled = true;

@@ -28,7 +28,13 @@ export type RxtrainEventInput =
       version: string;
       resumedFrom?: number;
     }
-  | { type: 'stage-started'; stage: string; stageType: string }
+  | {
+      type: 'stage-started';
+      stage: string;
+      stageType: string;
+      /** Position of the stage in the pipeline, from 0. */
+      index: number;
+    }
   | {
       type: 'stage-progress';
       stage: string;

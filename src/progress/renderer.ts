@@ -32,6 +32,8 @@ export interface RendererOptions {
 interface StageView {
   id: string;
   type: string;
+  /** Position in the pipeline (absent in logs from before it was recorded). */
+  index?: number;
   counters: Record<string, unknown>;
   done: boolean;
   durationMs?: number;
@@ -93,7 +95,13 @@ export class ProgressRenderer {
     this.elapsedMs = event.elapsedMs;
     switch (event.type) {
       case 'stage-started':
-        this.stages.set(event.stage, { id: event.stage, type: event.stageType, counters: {}, done: false });
+        this.stages.set(event.stage, {
+          id: event.stage,
+          type: event.stageType,
+          index: event.index,
+          counters: {},
+          done: false,
+        });
         break;
       case 'stage-progress': {
         const view = this.stages.get(event.stage);
@@ -347,11 +355,14 @@ export class ProgressRenderer {
   }
 
   /**
-   * Subscribing travels upstream, so stages start last-first: the source is the last to report
-   * `stage-started`. Reversed, that is the order of the config.
+   * Stages in the config's order, by the index their `stage-started` carries. (Without one, as in
+   * older logs: subscribing travels upstream, so stages start last-first, and reversed that order
+   * is the config's — except for stages replayed from the data-stage cache.)
    */
   private inPipelineOrder(): StageView[] {
-    return [...this.stages.values()].reverse();
+    const views = [...this.stages.values()];
+    if (views.every((v) => v.index !== undefined)) return views.sort((a, b) => a.index! - b.index!);
+    return views.reverse();
   }
 
   /** Off a TTY: training and the last evaluation once training runs, else every busy stage. */
