@@ -1,6 +1,7 @@
 /** transform(): output pushed from asynchronous code is delivered without waiting for the handler. */
 import test from 'ava';
-import { consume, fromArray, transform } from '../src/pipeline/flow.js';
+import { Observable } from 'rxjs/internal/Observable';
+import { consume, type Flow, fromArray, transform } from '../src/pipeline/flow.js';
 
 test('an item pushed in a promise continuation reaches downstream while the handler still waits', async (t) => {
   // Like the updater: after a pause it pushes a snapshot and waits until the evaluator has seen it.
@@ -68,4 +69,44 @@ test('TrainingControl: a verdict given before the producer asks for it still res
   control.verdict(75);
   await later;
   t.deepEqual(control.stopRequest, { step: 50, reason: 'enough' });
+});
+
+test('wake() called inside next() does not re-enter next() before it returns', async (t) => {
+  // untar does this when tar-stream announces an entry synchronously during a write.
+  let depth = 0;
+  let deepest = 0;
+  // A plain source, as a user might write one: its first item arrives later (so next() runs
+  // outside any delivery pass), the rest synchronously inside request(), with no guard of its own
+  // against being asked again while it emits.
+  const source: Flow<number> = (requests) =>
+    new Observable<number>((subscriber) => {
+      let next = 1;
+      const emit = (n: number) => {
+        for (let i = 0; i < n && next <= 4; i++) subscriber.next(next++);
+        if (next > 4) subscriber.complete();
+      };
+      return requests.subscribe((n) => {
+        if (next === 1) setImmediate(() => emit(n));
+        else emit(n);
+      });
+    });
+  const flow = transform<number, number>(source, () => ({
+    next: (item, out) => {
+      depth++;
+      deepest = Math.max(deepest, depth);
+      out.push(item);
+      out.wake();
+      depth--;
+    },
+  }));
+  const received: number[] = [];
+  await consume(
+    flow,
+    (item) => {
+      received.push(item);
+    },
+    { prefetch: 8 },
+  ).done;
+  t.deepEqual(received, [1, 2, 3, 4]);
+  t.is(deepest, 1);
 });

@@ -145,13 +145,14 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
       let busy = false;
       let ended = false;
       let upstream: Subscription | undefined;
-      // Depth of this stage's own synchronous frames (a handler call, a delivery pass). Output
-      // queued inside one is delivered when the frame returns; output queued from anywhere else
-      // (a promise continuation, a stream callback) must wake delivery itself, or a handler that
+      // Inside handler.next() a delivery pass must not start (it could request input and call
+      // next() again before this call returns); one runs as soon as next() returns. Anywhere else
+      // (a promise continuation, a stream callback, or during a pass, where it only asks the pass
+      // to go round again) output pushed or announced must wake delivery itself, or a handler that
       // pushes and then waits for that output to be consumed would wait forever.
-      let frames = 0;
+      let inNext = 0;
       const wake = () => {
-        if (frames === 0) outlet.drain();
+        if (inNext === 0) outlet.drain();
       };
 
       const fail = (error: unknown) => subscriber.error(error);
@@ -180,7 +181,7 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
           ended = true;
           wake();
         },
-        wake: () => outlet.drain(),
+        wake,
         fail,
         get pending() {
           return queue.length - head;
@@ -191,14 +192,6 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
       };
 
       const outlet = new Outlet<B>(subscriber, () => {
-        frames++;
-        try {
-          deliver();
-        } finally {
-          frames--;
-        }
-      });
-      const deliver = () => {
         for (;;) {
           if (subscriber.closed) return;
           if (head < queue.length) {
@@ -235,7 +228,7 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
           }
           return;
         }
-      };
+      });
 
       const inputDemand = new Demand();
       upstream = input(inputDemand.requests).subscribe({
@@ -245,14 +238,14 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
             return;
           }
           inputRequested = false;
-          frames++;
+          inNext++;
           try {
             settle(handler.next(item, emitter));
           } catch (error) {
             fail(error);
             return;
           } finally {
-            frames--;
+            inNext--;
           }
           outlet.drain();
         },
