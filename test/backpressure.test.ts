@@ -7,14 +7,14 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { serveBody } from '../bench/stream-server.js';
-import { buildPipeline } from '../src/pipeline/compose.js';
 import { loadConfig } from '../src/pipeline/config.js';
-import { EventBus, parseEvents, type RxtrainEvent, systemClock } from '../src/pipeline/events.js';
+import { parseEvents, type RxtrainEvent } from '../src/pipeline/events.js';
 import { consume, Demand } from '../src/pipeline/flow.js';
 import type { Message } from '../src/pipeline/messages.js';
 import { LOCAL_READ_BYTES } from '../src/stages/fetch.js';
 import { builtinStages } from '../src/stages/index.js';
 import { makeTar, mnistFiles, notebookArchive, ROOT, runCli, tempDir } from './helpers/index.js';
+import { testPipeline } from './helpers/pipeline.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -31,15 +31,8 @@ async function probedPipeline(file: string, overrides: string[]) {
   const config = await loadConfig(file, { stages: builtinStages, overrides });
   const counts = new Map<string, EdgeCount>();
   const capacityOf = new Map(config.stages.map((s) => [s.id, s.capacity.items]));
-  const events: RxtrainEvent[] = [];
-  const bus = new EventBus();
-  bus.on((e) => events.push(e));
   let lastMove = performance.now();
-  const pipeline = buildPipeline(config, {
-    events: bus,
-    clock: systemClock,
-    cacheDir: tempDir(),
-    stopSignal: new AbortController().signal,
+  const { pipeline, events } = testPipeline(config, {
     sliceMs: 2,
     probe: (stage, event) => {
       const c = counts.get(stage) ?? { in: 0, out: 0, maxLead: 0, overruns: 0 };

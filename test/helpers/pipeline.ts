@@ -1,7 +1,7 @@
 /** Running a config's pipeline in-process, as the run's sink would, for stage-level tests. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildPipeline } from '../../src/pipeline/compose.js';
+import { buildPipeline, type PipelineRuntime } from '../../src/pipeline/compose.js';
 import { type ExperimentConfig, loadConfig } from '../../src/pipeline/config.js';
 import { EventBus, type RxtrainEvent, systemClock } from '../../src/pipeline/events.js';
 import { consume } from '../../src/pipeline/flow.js';
@@ -15,8 +15,11 @@ export interface Captured {
   events: RxtrainEvent[];
 }
 
-/** A config's pipeline with a fresh cache directory and every event it emits captured. */
-export function testPipeline(config: ExperimentConfig, restored?: Record<string, unknown>) {
+/**
+ * A config's pipeline with a fresh cache directory and every event it emits captured; `runtime`
+ * replaces any of the defaults (a probe, a slice length, restored states).
+ */
+export function testPipeline(config: ExperimentConfig, runtime: Partial<PipelineRuntime> = {}) {
   const bus = new EventBus(systemClock);
   const events: RxtrainEvent[] = [];
   bus.on((e) => events.push(e));
@@ -26,7 +29,7 @@ export function testPipeline(config: ExperimentConfig, restored?: Record<string,
     cacheDir: tempDir(),
     stopSignal: new AbortController().signal,
     sliceMs: 25,
-    restored,
+    ...runtime,
   });
   return { pipeline, events };
 }
@@ -36,7 +39,7 @@ export async function runPipeline(yaml: string, restored?: Record<string, unknow
   const file = join(tempDir(), 'experiment.yaml');
   writeFileSync(file, yaml);
   const config = await loadConfig(file, { stages: builtinStages });
-  const { pipeline, events: seen } = testPipeline(config, restored);
+  const { pipeline, events: seen } = testPipeline(config, { restored });
   let final: ModelSnapshot | undefined;
   const checkpoints: Captured['checkpoints'] = [];
   await consume(pipeline.flow, (m) => {
