@@ -5,7 +5,7 @@
  * a stack trace only under --debug.
  */
 import { type CliIo, type Command, parseCommandArgs } from './cli/command.js';
-import { ConfigError, describeError, RxtrainError } from './pipeline/errors.js';
+import { ConfigError, describeError, RxtrainError } from './util/errors.js';
 import { VERSION } from './version.js';
 
 export type { CliIo } from './cli/command.js';

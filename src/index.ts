@@ -8,23 +8,6 @@
  *   const summary = await runExperiment({ config });
  */
 
-export { Prng } from './kernels/random.js';
-export {
-  configFromObject,
-  type ExperimentConfig,
-  type LoadOptions,
-  loadConfig,
-  resolvedYaml,
-} from './pipeline/config.js';
-export * from './pipeline/errors.js';
-export {
-  type Clock,
-  EventBus,
-  parseEvents,
-  type RxtrainEvent,
-  type RxtrainEventInput,
-  systemClock,
-} from './pipeline/events.js';
 export {
   concatFlows,
   consume,
@@ -45,11 +28,28 @@ export {
   type Overflow,
   type Transformer,
   transform,
-} from './pipeline/flow.js';
+} from './flow/index.js';
+export {
+  configFromObject,
+  type ExperimentConfig,
+  type LoadOptions,
+  loadConfig,
+  resolvedYaml,
+} from './pipeline/config.js';
+export {
+  type Clock,
+  EventBus,
+  parseEvents,
+  type RxtrainEvent,
+  type RxtrainEventInput,
+  systemClock,
+} from './pipeline/events.js';
 export type * from './pipeline/messages.js';
 export { type ResumeOptions, type ResumeResult, resumeExperiment } from './pipeline/resume.js';
 export { defaultCacheDir, type RunOptions, type RunSummary, runExperiment } from './pipeline/run.js';
 export { defineStage, type StageContext, type StageDefinition } from './pipeline/stage.js';
 export * from './stages/index.js';
 export { builtinStages } from './stages/index.js';
+export * from './util/errors.js';
+export { Prng } from './util/random.js';
 export { VERSION } from './version.js';

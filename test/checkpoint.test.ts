@@ -2,7 +2,6 @@ import * as nodeFs from 'node:fs';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { type AtomicFs, removeStaleTemps, writeFileAtomic } from '../src/pipeline/atomicFile.js';
 import {
   type Checkpoint,
   checkpointFileName,
@@ -13,8 +12,9 @@ import {
   readCheckpoint,
   writeCheckpoint,
 } from '../src/pipeline/checkpoint.js';
-import { RxtrainError } from '../src/pipeline/errors.js';
-import { pack, unpack } from '../src/pipeline/packed.js';
+import { type AtomicFs, removeStaleTemps, writeFileAtomic } from '../src/util/atomicFile.js';
+import { RxtrainError } from '../src/util/errors.js';
+import { pack, unpack } from '../src/util/packed.js';
 import { tempDir } from './helpers/index.js';
 
 function sampleCheckpoint(step: number, extra: Record<string, unknown> = {}): Checkpoint {

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import { parse } from 'yaml';
 import { configFromObject, loadConfig, resolvedYaml } from '../src/pipeline/config.js';
-import { ConfigError } from '../src/pipeline/errors.js';
 import { builtinStages } from '../src/stages/index.js';
+import { ConfigError } from '../src/util/errors.js';
 import { ROOT, runCli, tempDir } from './helpers/index.js';
 
 const THREE_MISTAKES = `name: broken

@@ -1,7 +1,7 @@
 /** transform(): output pushed from asynchronous code is delivered without waiting for the handler. */
 import test from 'ava';
 import { Observable } from 'rxjs/internal/Observable';
-import { consume, type Flow, fromArray, transform } from '../src/pipeline/flow.js';
+import { consume, type Flow, fromArray, transform } from '../src/flow/index.js';
 
 test('an item pushed in a promise continuation reaches downstream while the handler still waits', async (t) => {
   // Like the updater: after a pause it pushes a snapshot and waits until the evaluator has seen it.

@@ -10,8 +10,6 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import test from 'ava';
 import { Observable, Subject } from 'rxjs';
-import { Prng } from '../src/kernels/random.js';
-import { RxtrainError } from '../src/pipeline/errors.js';
 import {
   concatFlows,
   consume,
@@ -25,7 +23,9 @@ import {
   mapFlow,
   Outlet,
   transform,
-} from '../src/pipeline/flow.js';
+} from '../src/flow/index.js';
+import { RxtrainError } from '../src/util/errors.js';
+import { Prng } from '../src/util/random.js';
 import { collect, subscribeManually, tempDir } from './helpers/index.js';
 
 const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));

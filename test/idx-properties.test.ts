@@ -6,11 +6,11 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { encodeIdx, IDX_DTYPES, IdxDecoder, type IdxDtype, idxValues } from '../src/data/idx.js';
-import { RxtrainError } from '../src/pipeline/errors.js';
-import { fromArray } from '../src/pipeline/flow.js';
+import { fromArray } from '../src/flow/index.js';
+import { encodeIdx, IDX_DTYPES, IdxDecoder, type IdxDtype, idxValues } from '../src/formats/idx.js';
 import type { FileChunk, Message } from '../src/pipeline/messages.js';
 import { decodeIdxSettings, decodeIdxStage } from '../src/stages/decodeIdx.js';
+import { RxtrainError } from '../src/util/errors.js';
 import { collect } from './helpers/index.js';
 import { stageContext } from './helpers/stageContext.js';
 

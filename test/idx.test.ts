@@ -1,9 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
-import { IdxDecoder, type IdxDtype, idxIntegers, idxValues, parseIdxHeader } from '../src/data/idx.js';
-import { type ErrorCode, IdxError } from '../src/pipeline/errors.js';
-import { fromArray } from '../src/pipeline/flow.js';
+import { fromArray } from '../src/flow/index.js';
+import { IdxDecoder, type IdxDtype, idxIntegers, idxValues, parseIdxHeader } from '../src/formats/idx.js';
 import type { Examples, Message } from '../src/pipeline/messages.js';
 import { decodeIdxSettings, decodeIdxStage } from '../src/stages/decodeIdx.js';
+import { type ErrorCode, IdxError } from '../src/util/errors.js';
 import { collect } from './helpers/index.js';
 import { fileChunks, stageContext } from './helpers/stageContext.js';
 

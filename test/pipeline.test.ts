@@ -3,11 +3,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import test from 'ava';
-import { encodeIdx } from '../src/data/idx.js';
+import { encodeIdx } from '../src/formats/idx.js';
 import { configFromObject } from '../src/pipeline/config.js';
-import { IdxError, RxtrainError } from '../src/pipeline/errors.js';
 import type { Examples, Message } from '../src/pipeline/messages.js';
 import { builtinStages } from '../src/stages/index.js';
+import { IdxError, RxtrainError } from '../src/util/errors.js';
 import { collect, MNIST_DIR, makeTar, tempDir } from './helpers/index.js';
 import { testPipeline } from './helpers/pipeline.js';
 

@@ -6,14 +6,14 @@ import * as nodeFs from 'node:fs';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import type { AtomicFs } from '../src/pipeline/atomicFile.js';
 import { listCheckpoints, readCheckpoint, writeCheckpoint } from '../src/pipeline/checkpoint.js';
 import { loadConfig } from '../src/pipeline/config.js';
-import { RxtrainError } from '../src/pipeline/errors.js';
 import type { RxtrainEvent } from '../src/pipeline/events.js';
 import { resumeExperiment } from '../src/pipeline/resume.js';
 import { type RunOptions, runExperiment } from '../src/pipeline/run.js';
 import { builtinStages } from '../src/stages/index.js';
+import type { AtomicFs } from '../src/util/atomicFile.js';
+import { RxtrainError } from '../src/util/errors.js';
 import { ROOT, tempDir } from './helpers/index.js';
 import { assertOneHistory, readEvents, readSummary } from './helpers/resume.js';
 

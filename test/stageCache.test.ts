@@ -2,10 +2,10 @@
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { sourceFingerprint } from '../src/data/fingerprint.js';
+import { sourceFingerprint } from '../src/download/fingerprint.js';
+import { fromArray } from '../src/flow/index.js';
 import { loadConfig } from '../src/pipeline/config.js';
 import { EventBus, type RxtrainEvent } from '../src/pipeline/events.js';
-import { fromArray } from '../src/pipeline/flow.js';
 import type { Message } from '../src/pipeline/messages.js';
 import { runExperiment } from '../src/pipeline/run.js';
 import { cachedFlow } from '../src/pipeline/stageCache.js';

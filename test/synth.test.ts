@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import { extract } from 'tar-stream';
-import { parseIdxHeader } from '../src/data/idx.js';
-import { DEFAULT_SYNTH, type SynthSpec, synthFiles, writeSynthDataset } from '../src/data/synth.js';
+import { parseIdxHeader } from '../src/formats/idx.js';
+import { DEFAULT_SYNTH, type SynthSpec, synthFiles, writeSynthDataset } from '../src/formats/synth.js';
 import { loadConfig } from '../src/pipeline/config.js';
-import { RxtrainError } from '../src/pipeline/errors.js';
 import { runExperiment } from '../src/pipeline/run.js';
 import { builtinStages } from '../src/stages/index.js';
+import { RxtrainError } from '../src/util/errors.js';
 import { ROOT, runCli, tempDir } from './helpers/index.js';
 
 const small: SynthSpec = { ...DEFAULT_SYNTH, train: 3000, test: 500, seed: 7 };

@@ -2,10 +2,10 @@
 import { gzipSync } from 'node:zlib';
 import test from 'ava';
 import { Observable } from 'rxjs';
-import { ArchiveError } from '../src/pipeline/errors.js';
-import { type Flow, fromArray } from '../src/pipeline/flow.js';
+import { type Flow, fromArray } from '../src/flow/index.js';
 import type { FileChunk, Message } from '../src/pipeline/messages.js';
 import { unsafeEntry, untarSettings, untarStage } from '../src/stages/untar.js';
+import { ArchiveError } from '../src/util/errors.js';
 import { collect, makeTar, notebookArchive, subscribeManually } from './helpers/index.js';
 import { fileChunks, stageContext } from './helpers/stageContext.js';
 

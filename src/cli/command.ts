@@ -1,6 +1,6 @@
 /** The shape of one `rxtrain <command>`: its own options, parsed strictly, and a handler. */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { RxtrainError } from '../pipeline/errors.js';
+import { RxtrainError } from '../util/errors.js';
 
 export interface CliIo {
   stdout: (text: string) => void;

@@ -1,14 +1,14 @@
 import { resolve } from 'node:path';
-import { encodePng, exampleImage, halfBlocks } from '../data/exampleImage.js';
-import { writeFileAtomic } from '../pipeline/atomicFile.js';
+import { Demand, type Flow } from '../flow/index.js';
 import { buildPipeline } from '../pipeline/compose.js';
 import { type ExperimentConfig, loadConfig } from '../pipeline/config.js';
-import { RxtrainError } from '../pipeline/errors.js';
 import { EventBus, systemClock } from '../pipeline/events.js';
-import { Demand, type Flow } from '../pipeline/flow.js';
 import type { Examples, Message } from '../pipeline/messages.js';
 import { defaultCacheDir } from '../pipeline/run.js';
+import { encodePng, exampleImage, halfBlocks } from '../report/exampleImage.js';
 import { builtinStages } from '../stages/index.js';
+import { writeFileAtomic } from '../util/atomicFile.js';
+import { RxtrainError } from '../util/errors.js';
 import { type Command, exactlyOne } from './command.js';
 
 export const inspectCommand: Command = {

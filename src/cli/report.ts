@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { writeFileAtomic } from '../pipeline/atomicFile.js';
-import { RxtrainError } from '../pipeline/errors.js';
 import { defaultCacheDir } from '../pipeline/run.js';
 import { buildReport } from '../report/report.js';
+import { writeFileAtomic } from '../util/atomicFile.js';
+import { RxtrainError } from '../util/errors.js';
 import type { Command } from './command.js';
 
 export const reportCommand: Command = {

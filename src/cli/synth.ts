@@ -1,5 +1,5 @@
-import { DEFAULT_SYNTH, type SynthSpec, writeSynthDataset } from '../data/synth.js';
-import { RxtrainError } from '../pipeline/errors.js';
+import { DEFAULT_SYNTH, type SynthSpec, writeSynthDataset } from '../formats/synth.js';
+import { RxtrainError } from '../util/errors.js';
 import { type Command, exactlyOne } from './command.js';
 
 export const synthCommand: Command = {

@@ -14,8 +14,9 @@
  * Weight layout inside: rows × Cp float32, Cp = classes rounded up to a multiple of 4 (pad columns
  * stay 0). Outside (snapshots, checkpoints): rows × classes, the bias row last.
  */
-import { RxtrainError } from '../pipeline/errors.js';
+
 import type { FeatureTransform } from '../pipeline/messages.js';
+import { RxtrainError } from '../util/errors.js';
 import { SOFTMAX_REGRESSION_WASM } from './simd/softmaxRegressionWasm.js';
 
 export type Values = Uint8Array | Float32Array;

@@ -16,10 +16,10 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type AtomicWriteOptions, ioError, writeFileAtomic } from './atomicFile.js';
-import { RxtrainError } from './errors.js';
+import { type AtomicWriteOptions, ioError, writeFileAtomic } from '../util/atomicFile.js';
+import { RxtrainError } from '../util/errors.js';
+import { PackError, pack, unpack } from '../util/packed.js';
 import type { EvalResult, FeatureTransform } from './messages.js';
-import { PackError, pack, unpack } from './packed.js';
 
 const MAGIC = Buffer.from('RXCKPT02');
 const DIGEST_BYTES = 32;

@@ -6,11 +6,11 @@
  * Building does no work; subscribing does.
  */
 import { Observable } from 'rxjs/internal/Observable';
-import { deriveSeed, Prng } from '../kernels/random.js';
+import { type EdgeStats, edge, edgeStats, emptyFlow, type Flow, mapFlow } from '../flow/index.js';
+import { RxtrainError } from '../util/errors.js';
+import { deriveSeed, Prng } from '../util/random.js';
 import type { ExperimentConfig, ResolvedStage } from './config.js';
-import { RxtrainError } from './errors.js';
 import type { Clock, EventBus } from './events.js';
-import { type EdgeStats, edge, edgeStats, emptyFlow, type Flow, mapFlow } from './flow.js';
 import { type Message, messageBytes } from './messages.js';
 import { SnapshotPlan, type StageContext, TrainingControl } from './stage.js';
 import { cachedFlow } from './stageCache.js';

@@ -22,8 +22,8 @@ import {
   stringify,
 } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, type ConfigIssue, RxtrainError } from './errors.js';
-import type { EdgeCapacity } from './flow.js';
+import type { EdgeCapacity } from '../flow/index.js';
+import { ConfigError, type ConfigIssue, RxtrainError } from '../util/errors.js';
 import type { CheckpointPolicy, SchemaIssue, StageDefinition } from './stage.js';
 
 const capacitySchema = z

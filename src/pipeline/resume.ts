@@ -5,10 +5,10 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { RxtrainError } from '../util/errors.js';
 import { loadLatestCheckpoint, setAsideInvalid } from './checkpoint.js';
 import { checkRestoredStates } from './compose.js';
 import { loadConfig } from './config.js';
-import { RxtrainError } from './errors.js';
 import {
   configHash,
   lockRunDir,

@@ -28,14 +28,17 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { VERSION } from '../version.js';
+import { consume } from '../flow/index.js';
 import {
   type AtomicWriteOptions,
   ioError,
   isAlive,
   removeStaleTemps,
   writeFileAtomic,
-} from './atomicFile.js';
+} from '../util/atomicFile.js';
+import { describeError, RxtrainError } from '../util/errors.js';
+import { littleEndianBytes } from '../util/packed.js';
+import { VERSION } from '../version.js';
 import {
   type Checkpoint,
   type CheckpointMeta,
@@ -45,11 +48,8 @@ import {
 } from './checkpoint.js';
 import { buildPipeline, type Pipeline } from './compose.js';
 import { type ExperimentConfig, resolvedYaml } from './config.js';
-import { describeError, RxtrainError } from './errors.js';
 import { type Clock, EventBus, type EventListener, NdjsonLog, systemClock } from './events.js';
-import { consume } from './flow.js';
 import type { EvalResult, ModelSnapshot } from './messages.js';
-import { littleEndianBytes } from './packed.js';
 import { canonical } from './stageCache.js';
 
 /** Where a resumed run continues from (built by resume.ts). */

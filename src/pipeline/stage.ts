@@ -3,9 +3,10 @@
  * own settings (strict: unknown keys are errors), and a factory that returns a Flow operator.
  * Wiring (id, order, edge capacity, checkpoint policy) belongs to the pipeline, not to stages.
  */
-import type { Prng } from '../kernels/random.js';
+
+import type { FlowOperator } from '../flow/index.js';
+import type { Prng } from '../util/random.js';
 import type { Clock, EventBus } from './events.js';
-import type { FlowOperator } from './flow.js';
 import type { Message } from './messages.js';
 
 /** One problem a settings schema found, in the shape zod (v3 or v4) reports it. */

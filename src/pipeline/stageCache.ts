@@ -29,12 +29,12 @@ import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync,
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
+import { deferFlow, type Flow, Outlet } from '../flow/index.js';
+import { ioError, removeStaleTemps } from '../util/atomicFile.js';
+import { PackError, packParts, pad8, unpack } from '../util/packed.js';
 import { VERSION } from '../version.js';
-import { ioError, removeStaleTemps } from './atomicFile.js';
 import type { EventBus } from './events.js';
-import { deferFlow, type Flow, Outlet } from './flow.js';
 import type { FeatureTransform, Message } from './messages.js';
-import { PackError, packParts, pad8, unpack } from './packed.js';
 
 const MAGIC = Buffer.from('RXDATA01');
 /** Bump when the meaning of cached messages changes, so old files stop matching. */

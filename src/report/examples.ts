@@ -10,14 +10,14 @@
  * message. Reading stops as soon as every wanted example has passed.
  */
 
+import { consume } from '../flow/index.js';
 import { buildPipeline } from '../pipeline/compose.js';
 import { loadConfig } from '../pipeline/config.js';
-import { RxtrainError } from '../pipeline/errors.js';
 import { EventBus, systemClock } from '../pipeline/events.js';
-import { consume } from '../pipeline/flow.js';
 import type { Message } from '../pipeline/messages.js';
 import type { StageDefinition } from '../pipeline/stage.js';
 import { builtinStages } from '../stages/index.js';
+import { RxtrainError } from '../util/errors.js';
 
 export interface PickedExamples {
   /** Shape of one example, e.g. [28, 28]. */

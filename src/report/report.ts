@@ -3,8 +3,9 @@
  * their learning curves overlaid, and for each run its confusion matrix with per-class scores,
  * its learned weight templates, its misclassified examples, and its resolved config.
  */
-import { describeError } from '../pipeline/errors.js';
+
 import type { StageDefinition } from '../pipeline/stage.js';
+import { describeError } from '../util/errors.js';
 import { pickExamples } from './examples.js';
 import { type RunPictures, renderReport } from './page.js';
 import { examplePng, imageShape, weightTemplates } from './pictures.js';

@@ -6,9 +6,9 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { RxtrainError } from '../pipeline/errors.js';
 import { parseEvents, type RxtrainEvent } from '../pipeline/events.js';
 import type { RunSummary } from '../pipeline/run.js';
+import { RxtrainError } from '../util/errors.js';
 
 /** One `train` event: the mean loss and accuracy of the samples since the previous one. */
 export interface TrainPoint {

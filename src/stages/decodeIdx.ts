@@ -17,11 +17,11 @@
  */
 import picomatch from 'picomatch';
 import { z } from 'zod';
-import { IdxDecoder, idxIntegers, idxValues } from '../data/idx.js';
-import { IdxError, RxtrainError } from '../pipeline/errors.js';
-import { type Emitter, transform } from '../pipeline/flow.js';
+import { type Emitter, transform } from '../flow/index.js';
+import { IdxDecoder, idxIntegers, idxValues } from '../formats/idx.js';
 import type { Examples, FileChunk, Message } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
+import { IdxError, RxtrainError } from '../util/errors.js';
 
 const splitFiles = z.strictObject({
   images: z.string().min(1).describe('glob of the images file'),

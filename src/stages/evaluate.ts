@@ -22,13 +22,13 @@
  *     patience: 3
  */
 import { z } from 'zod';
-import { ExampleStore } from '../data/exampleStore.js';
+import { type Emitter, transform } from '../flow/index.js';
 import { evaluateSet } from '../kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
-import { RxtrainError } from '../pipeline/errors.js';
-import { type Emitter, transform } from '../pipeline/flow.js';
+import { ExampleStore } from '../pipeline/exampleStore.js';
 import type { EvalResult, Message, ModelSnapshot } from '../pipeline/messages.js';
 import { defineStage } from '../pipeline/stage.js';
+import { RxtrainError } from '../util/errors.js';
 
 const METRICS = ['accuracy', 'loss', 'f1'] as const;
 

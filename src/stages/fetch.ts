@@ -25,19 +25,24 @@ import { pipeline, type Readable } from 'node:stream';
 import PQueue from 'p-queue';
 import picomatch from 'picomatch';
 import { Observable } from 'rxjs/internal/Observable';
-// rxjs's own modules, not its index (see pipeline/flow.ts): start-up time.
+// rxjs's own modules, not its index (see flow/index.ts): start-up time.
 import { defer } from 'rxjs/internal/observable/defer';
 import { finalize } from 'rxjs/internal/operators/finalize';
 import { z } from 'zod';
-import type { ExpectedDigests } from '../data/downloadCache.js';
-import { verifyingStream } from '../data/downloadCache.js';
-import { sourceFingerprint } from '../data/fingerprint.js';
-import { type DownloadEnv, type OpenedFile, openRemoteFile, type RemoteFile } from '../data/remoteFile.js';
-import { EMBEDDED_MNIST, listLocalFiles, resolveSource, type Source } from '../data/sources.js';
-import { FetchError, RxtrainError } from '../pipeline/errors.js';
-import { concatFlows, deferFlow, type Flow, fromArray, fromReadable, mapFlow } from '../pipeline/flow.js';
+import type { ExpectedDigests } from '../download/downloadCache.js';
+import { verifyingStream } from '../download/downloadCache.js';
+import { sourceFingerprint } from '../download/fingerprint.js';
+import {
+  type DownloadEnv,
+  type OpenedFile,
+  openRemoteFile,
+  type RemoteFile,
+} from '../download/remoteFile.js';
+import { EMBEDDED_MNIST, listLocalFiles, resolveSource, type Source } from '../download/sources.js';
+import { concatFlows, deferFlow, type Flow, fromArray, fromReadable, mapFlow } from '../flow/index.js';
 import type { FileChunk, Message } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
+import { FetchError, RxtrainError } from '../util/errors.js';
 
 const REMOTE = /^https?:\/\//i;
 

@@ -18,10 +18,10 @@
  *     standardise: per-feature
  */
 import { z } from 'zod';
-import { RxtrainError } from '../pipeline/errors.js';
-import { mapFlow } from '../pipeline/flow.js';
+import { mapFlow } from '../flow/index.js';
 import type { Examples, FeatureTransform, Message } from '../pipeline/messages.js';
 import { defineStage } from '../pipeline/stage.js';
+import { RxtrainError } from '../util/errors.js';
 
 export const normaliseSettings = z
   .strictObject({

@@ -27,11 +27,10 @@
  *     momentum: 0.9
  */
 import { z } from 'zod';
+import { type Emitter, transform } from '../flow/index.js';
 import { type LearningRatePlan, learningRate, type ScheduleShape } from '../kernels/schedule.js';
 import { SoftmaxSgd } from '../kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
-import { RxtrainError } from '../pipeline/errors.js';
-import { type Emitter, transform } from '../pipeline/flow.js';
 import {
   type CheckpointBarrier,
   createBarrier,
@@ -41,6 +40,7 @@ import {
   sampleRow,
 } from '../pipeline/messages.js';
 import { defineStage } from '../pipeline/stage.js';
+import { RxtrainError } from '../util/errors.js';
 
 /** A setting given as a bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`. */
 const typed = <T extends z.ZodType>(schema: T) =>

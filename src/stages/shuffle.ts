@@ -27,12 +27,12 @@
  *     holdout: { size: 5000 }
  */
 import { z } from 'zod';
-import { ExampleStore } from '../data/exampleStore.js';
-import { Prng, type PrngState } from '../kernels/random.js';
-import { RxtrainError } from '../pipeline/errors.js';
-import { concatFlows, type Emitter, type Flow, transform } from '../pipeline/flow.js';
+import { concatFlows, type Emitter, type Flow, transform } from '../flow/index.js';
+import { ExampleStore } from '../pipeline/exampleStore.js';
 import type { Examples, FeatureTransform, Message, SampleBlock } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
+import { RxtrainError } from '../util/errors.js';
+import { Prng, type PrngState } from '../util/random.js';
 
 export const shuffleSettings = z.strictObject({
   mode: z

@@ -25,10 +25,10 @@ import { createGunzip, type Gunzip } from 'node:zlib';
 import picomatch from 'picomatch';
 import { type Extract, type ExtractEvents, type Header, extract as tarExtract } from 'tar-stream';
 import { z } from 'zod';
-import { ArchiveError, type ErrorCode } from '../pipeline/errors.js';
-import { type Emitter, StreamPuller, transform } from '../pipeline/flow.js';
+import { type Emitter, StreamPuller, transform } from '../flow/index.js';
 import type { FileChunk, Message } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
+import { ArchiveError, type ErrorCode } from '../util/errors.js';
 
 /** A small file may compress extremely well; the ratio limit applies past this much output. */
 export const RATIO_GRACE_BYTES = 16 * 2 ** 20;

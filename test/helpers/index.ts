@@ -6,8 +6,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
-import { embeddedMnistDir } from '../../src/data/sources.js';
-import { consume, Demand, type Flow } from '../../src/pipeline/flow.js';
+import { embeddedMnistDir } from '../../src/download/sources.js';
+import { consume, Demand, type Flow } from '../../src/flow/index.js';
 
 /** The repository root (tests run from dist/test/…). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');

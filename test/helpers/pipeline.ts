@@ -1,10 +1,10 @@
 /** Running a config's pipeline in-process, as the run's sink would, for stage-level tests. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { consume } from '../../src/flow/index.js';
 import { buildPipeline, type PipelineRuntime } from '../../src/pipeline/compose.js';
 import { type ExperimentConfig, loadConfig } from '../../src/pipeline/config.js';
 import { EventBus, type RxtrainEvent, systemClock } from '../../src/pipeline/events.js';
-import { consume } from '../../src/pipeline/flow.js';
 import type { ModelSnapshot } from '../../src/pipeline/messages.js';
 import { builtinStages } from '../../src/stages/index.js';
 import { tempDir } from './index.js';

@@ -2,9 +2,9 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { Prng } from '../../src/kernels/random.js';
 import { parseEvents, type RxtrainEvent } from '../../src/pipeline/events.js';
 import type { RunSummary } from '../../src/pipeline/run.js';
+import { Prng } from '../../src/util/random.js';
 import { type CliResult, runCli, tempDir } from './index.js';
 
 export interface Started {

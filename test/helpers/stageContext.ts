@@ -1,8 +1,9 @@
 /** Driving one stage directly in a test: a StageContext recording events and progress, and input chunks. */
-import { Prng } from '../../src/kernels/random.js';
+
 import { EventBus, type RxtrainEvent } from '../../src/pipeline/events.js';
 import type { FileChunk } from '../../src/pipeline/messages.js';
 import { SnapshotPlan, type StageContext } from '../../src/pipeline/stage.js';
+import { Prng } from '../../src/util/random.js';
 
 export interface TestContext extends StageContext {
   /** Every event the stage emitted. */

@@ -11,7 +11,7 @@
  * a lying header cannot make the decoder reserve gigabytes; a file that ends early or runs long is
  * an `IdxError` naming the file and the byte offset.
  */
-import { IdxError } from '../pipeline/errors.js';
+import { IdxError } from '../util/errors.js';
 
 export const IDX_DTYPES = {
   8: { name: 'u8', size: 1 },

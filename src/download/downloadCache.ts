@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { writeFileAtomic } from '../pipeline/atomicFile.js';
-import { RxtrainError } from '../pipeline/errors.js';
+import { writeFileAtomic } from '../util/atomicFile.js';
+import { RxtrainError } from '../util/errors.js';
 
 /** Checksums a file must match; lower-case hex. */
 export interface ExpectedDigests {

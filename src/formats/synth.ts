@@ -19,9 +19,9 @@ import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
-import { deriveSeed, Prng } from '../kernels/random.js';
-import { syncDirectory } from '../pipeline/atomicFile.js';
-import { RxtrainError } from '../pipeline/errors.js';
+import { syncDirectory } from '../util/atomicFile.js';
+import { RxtrainError } from '../util/errors.js';
+import { deriveSeed, Prng } from '../util/random.js';
 import { encodeIdx } from './idx.js';
 
 export interface SynthSpec {

@@ -11,7 +11,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
-import { FetchError } from '../pipeline/errors.js';
+import { FetchError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 
 export interface HttpResponse {

@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
-import { writeFileAtomic } from '../pipeline/atomicFile.js';
 import type { StageContext } from '../pipeline/stage.js';
+import { writeFileAtomic } from '../util/atomicFile.js';
 import { type LocalFile, listLocalFiles, resolveSource } from './sources.js';
 
 /** Memo entries kept; the least recently used go first. */

@@ -4,8 +4,8 @@
  * 256-colour grey ramp; for files, an 8-bit greyscale PNG. The notebook's `imshow(dataset1[122])`.
  */
 import { PNG } from 'pngjs';
-import { RxtrainError } from '../pipeline/errors.js';
 import type { Examples } from '../pipeline/messages.js';
+import { RxtrainError } from '../util/errors.js';
 
 export interface GreyImage {
   width: number;

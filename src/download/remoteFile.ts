@@ -7,7 +7,8 @@
 import { createReadStream } from 'node:fs';
 import { pipeline, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { RxtrainError } from '../pipeline/errors.js';
+import { RxtrainError } from '../util/errors.js';
+import { acquireLock, type FileLock } from '../util/fileLock.js';
 import {
   type CacheEntry,
   type CacheRecord,
@@ -20,7 +21,6 @@ import {
   verifyingStream,
 } from './downloadCache.js';
 import { type DownloadOptions, type DownloadPolicy, DownloadStream } from './downloadStream.js';
-import { acquireLock, type FileLock } from './fileLock.js';
 
 /** One file to fetch: its name downstream, where each mirror has it, what it must hash to. */
 export interface RemoteFile {

@@ -20,7 +20,7 @@ import { Observable } from 'rxjs/internal/Observable';
 import { Subject } from 'rxjs/internal/Subject';
 import type { Subscriber } from 'rxjs/internal/Subscriber';
 import type { Subscription } from 'rxjs/internal/Subscription';
-import { RxtrainError } from './errors.js';
+import { RxtrainError } from '../util/errors.js';
 
 /** A cold, demand-driven stream: the consumer pushes request counts, the producer emits no more. */
 export type Flow<T> = (requests: Observable<number>) => Observable<T>;

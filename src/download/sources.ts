@@ -6,7 +6,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RxtrainError } from '../pipeline/errors.js';
+import { RxtrainError } from '../util/errors.js';
 
 /** The spelling of the built-in MNIST source in configs. */
 export const EMBEDDED_MNIST = 'embedded:mnist';

@@ -3,8 +3,8 @@
  * stay bytes: 60,000 MNIST images take 47 MB) and labels beside them. It grows as batches arrive,
  * never from a header's claim, so a lying header costs nothing.
  */
-import { RxtrainError } from '../pipeline/errors.js';
-import type { Examples, FeatureTransform } from '../pipeline/messages.js';
+import { RxtrainError } from '../util/errors.js';
+import type { Examples, FeatureTransform } from './messages.js';
 
 export class ExampleStore {
   data: Uint8Array | Float32Array;

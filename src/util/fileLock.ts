@@ -19,8 +19,8 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { RxtrainError } from '../pipeline/errors.js';
 import { sleep } from './backoff.js';
+import { RxtrainError } from './errors.js';
 
 export interface LockHolder {
   host: string;

@@ -3,7 +3,7 @@
  * generator (never Math.random, so a run's retry schedule is reproducible), and the server's
  * `Retry-After`, which wins when it asks for longer.
  */
-import type { Prng } from '../kernels/random.js';
+import type { Prng } from './random.js';
 
 export interface BackoffPolicy {
   /** Delay before the first retry, ms; each later retry doubles it. */

@@ -29,10 +29,11 @@ import {
   writeSync,
 } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { Prng } from '../kernels/random.js';
-import { syncDirectory } from '../pipeline/atomicFile.js';
-import { type ErrorCode, FetchError, RxtrainError } from '../pipeline/errors.js';
-import { type BackoffPolicy, backoffDelay, parseRetryAfter, sleep } from './backoff.js';
+import { syncDirectory } from '../util/atomicFile.js';
+import { type BackoffPolicy, backoffDelay, parseRetryAfter, sleep } from '../util/backoff.js';
+import { type ErrorCode, FetchError, RxtrainError } from '../util/errors.js';
+import type { FileLock } from '../util/fileLock.js';
+import type { Prng } from '../util/random.js';
 import {
   type CacheEntry,
   type CacheRecord,
@@ -43,7 +44,6 @@ import {
   isGzipData,
   writeCacheRecord,
 } from './downloadCache.js';
-import type { FileLock } from './fileLock.js';
 import { connectionError, type HttpResponse, httpGet } from './httpClient.js';
 
 /** How downloads retry and time out, and where they report; shared by every file of a stage. */
