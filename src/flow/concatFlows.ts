@@ -1,9 +1,7 @@
 /** `concatFlows`: several flows one after another, with unmet demand carried from each to the next. */
 
 import { Observable } from 'rxjs/internal/Observable';
-import type { Subscription } from 'rxjs/internal/Subscription';
-import { RxtrainError } from '../util/errors.js';
-import { Demand, type Flow } from './protocol.js';
+import { type Flow, Upstream } from './protocol.js';
 
 /**
  * Concatenate flows under demand: the next flow is subscribed when the previous one completes,
@@ -14,10 +12,10 @@ export function concatFlows<T>(flows: Iterable<Flow<T>>): Flow<T> {
   return (requests) =>
     new Observable<T>((subscriber) => {
       let iterator: Iterator<Flow<T>> | undefined;
-      /** Demand from downstream not yet met. */
+      /** Demand from downstream not yet met; each flow is asked for all of it when subscribed. */
       let wanted = 0;
-      let current: Subscription | undefined;
-      let currentDemand: Demand | undefined;
+      /** The flow running now; undefined once it has completed. */
+      let current: Upstream<T> | undefined;
       let currentDone = false;
       let advancing = false;
 
@@ -34,25 +32,21 @@ export function concatFlows<T>(flows: Iterable<Flow<T>>): Flow<T> {
               return;
             }
             currentDone = false;
-            const demand = new Demand();
-            currentDemand = demand;
-            current = step.value(demand.requests).subscribe({
+            const upstream = new Upstream<T>('a flow emitted an item nobody requested');
+            current = upstream;
+            upstream.subscribe(step.value, {
               next: (item) => {
-                if (wanted <= 0) {
-                  subscriber.error(new RxtrainError('E_PROTOCOL', 'a flow emitted an item nobody requested'));
-                  return;
-                }
                 wanted--;
                 subscriber.next(item);
               },
               error: (error) => subscriber.error(error),
               complete: () => {
                 currentDone = true;
-                currentDemand = undefined;
+                current = undefined;
                 advance();
               },
             });
-            if (!currentDone && wanted > 0) demand.request(wanted);
+            if (!currentDone && wanted > 0) upstream.request(wanted);
             if (!currentDone) return;
           }
         } catch (error) {
@@ -64,7 +58,7 @@ export function concatFlows<T>(flows: Iterable<Flow<T>>): Flow<T> {
 
       const requestSubscription = requests.subscribe((n) => {
         wanted += n;
-        currentDemand?.request(n);
+        current?.request(n);
       });
       advance();
       return () => {

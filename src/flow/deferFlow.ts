@@ -28,6 +28,8 @@ export function deferFlow<T>(open: (signal: AbortSignal) => Promise<Flow<T>>): F
             .unsubscribe();
           return;
         }
+        // Items pass straight through, unchecked: the consumer of this flow holds the producer to
+        // its demand, as it would had the flow been ready from the start.
         demand = new Demand();
         inner = flow(demand.requests).subscribe({
           next: (item) => subscriber.next(item),

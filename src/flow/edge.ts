@@ -1,9 +1,8 @@
 /** `edge`: the bounded, demand-driven buffer between two stages. */
 
 import { Observable } from 'rxjs/internal/Observable';
-import { RxtrainError } from '../util/errors.js';
 import { EdgeBuffer, type EdgeCapacity, type EdgeStats, edgeStats, itemBytes } from './edgeBuffer.js';
-import { Demand, type Flow, Outlet } from './protocol.js';
+import { type Flow, Outlet, Upstream } from './protocol.js';
 
 /**
  * A bounded buffer between two stages. It asks upstream for at most `capacity.items` items ahead
@@ -22,12 +21,11 @@ export function edge<T>(
   return (requests) =>
     new Observable<T>((subscriber) => {
       const buffer = new EdgeBuffer<T>(stats, measure);
-      /** Items requested from upstream and not yet received. */
-      let outstanding = 0;
       let upstreamDone = false;
-      const upstreamDemand = new Demand();
+      const upstream = new Upstream<T>('a stage emitted past its edge capacity');
 
       const refill = () => {
+        const outstanding = upstream.outstanding;
         let room = itemLimit - buffer.length - outstanding;
         if (room <= 0) return;
         // Under a byte limit, item sizes are unknown in advance: ask for one at a time.
@@ -35,8 +33,7 @@ export function edge<T>(
           if (buffer.bytes >= byteLimit || outstanding > 0) return;
           room = 1;
         }
-        outstanding += room;
-        upstreamDemand.request(room);
+        upstream.request(room);
       };
 
       const outlet = new Outlet<T>(subscriber, () => {
@@ -48,13 +45,8 @@ export function edge<T>(
         if (!upstreamDone) refill();
       });
 
-      const upstream = input(upstreamDemand.requests).subscribe({
+      upstream.subscribe(input, {
         next: (item) => {
-          if (outstanding <= 0) {
-            subscriber.error(new RxtrainError('E_PROTOCOL', 'a stage emitted past its edge capacity'));
-            return;
-          }
-          outstanding--;
           buffer.add(item);
           outlet.drain();
         },

@@ -1,6 +1,6 @@
 /**
- * The demand protocol itself: what a Flow is, how a consumer asks (`Demand`) and how a producer
- * keeps to what it was asked (`Outlet`).
+ * The demand protocol itself: what a Flow is, how a consumer asks (`Demand`), how a producer keeps
+ * to what it was asked (`Outlet`) and how a consumer holds its upstream to that (`Upstream`).
  *
  * RxJS has no backpressure of its own (ReactiveX/rxjs#71): an Observable pushes as fast as its
  * producer can. A `Flow` adds the missing half, the way Reactive Streams does: the consumer hands
@@ -19,6 +19,7 @@
 import type { Observable } from 'rxjs/internal/Observable';
 import { Subject } from 'rxjs/internal/Subject';
 import type { Subscriber } from 'rxjs/internal/Subscriber';
+import type { Subscription } from 'rxjs/internal/Subscription';
 import { RxtrainError } from '../util/errors.js';
 
 /** A cold, demand-driven stream: the consumer pushes request counts, the producer emits no more. */
@@ -92,5 +93,73 @@ export class Outlet<T> {
     } finally {
       this.draining = false;
     }
+  }
+}
+
+/** What an `Upstream` passes on: the items that were asked for, then the upstream's end. */
+export interface UpstreamObserver<T> {
+  next(item: T): void;
+  error(error: unknown): void;
+  complete(): void;
+}
+
+/**
+ * A consumer's subscription to the flow above it, asked for items only through `request` and
+ * holding the producer to those requests. An item beyond them is a bug upstream that would
+ * otherwise grow a queue where a bound was promised, so it is not passed on: the upstream is
+ * cancelled and the observer gets `E_PROTOCOL` with `violation` as its message, which names the
+ * boundary that caught it. Every operator that consumes a flow on its own behalf (`transform`,
+ * `edge`, `concatFlows`, `consume`) subscribes through one of these.
+ *
+ * Created before it subscribes, so the operator's own callbacks can refer to it while the
+ * upstream answers synchronously inside `subscribe` or `request`.
+ */
+export class Upstream<T> {
+  private readonly demand = new Demand();
+  private subscription: Subscription | undefined;
+  private broken = false;
+  private asked = 0;
+
+  constructor(private readonly violation: string) {}
+
+  /** Items requested and not yet received. */
+  get outstanding(): number {
+    return this.asked;
+  }
+
+  subscribe(flow: Flow<T>, observer: UpstreamObserver<T>): void {
+    this.subscription = flow(this.demand.requests).subscribe({
+      next: (item) => {
+        if (this.broken) return;
+        if (this.asked <= 0) {
+          this.broken = true;
+          this.subscription?.unsubscribe();
+          observer.error(new RxtrainError('E_PROTOCOL', this.violation));
+          return;
+        }
+        this.asked--;
+        observer.next(item);
+      },
+      error: (error) => {
+        if (!this.broken) observer.error(error);
+      },
+      complete: () => {
+        if (!this.broken) observer.complete();
+      },
+    });
+    // A violation inside subscribe() came before there was a subscription to cancel.
+    if (this.broken) this.subscription.unsubscribe();
+  }
+
+  /** Ask for `n` more items; counted before asking, since a producer may answer inside the call. */
+  request(n: number): void {
+    if (n <= 0) return;
+    this.asked += n;
+    this.demand.request(n);
+  }
+
+  /** Cancel the upstream (nothing happens before `subscribe`). */
+  unsubscribe(): void {
+    this.subscription?.unsubscribe();
   }
 }

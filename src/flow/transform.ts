@@ -4,9 +4,7 @@
  */
 
 import { Observable } from 'rxjs/internal/Observable';
-import type { Subscription } from 'rxjs/internal/Subscription';
-import { RxtrainError } from '../util/errors.js';
-import { Demand, type Flow, Outlet } from './protocol.js';
+import { type Flow, Outlet, Upstream } from './protocol.js';
 
 /** The output side a `transform` gives its handler. */
 export interface Emitter<B> {
@@ -51,12 +49,12 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
       const handler = create();
       const queue: B[] = [];
       let head = 0;
-      let inputRequested = false;
       let inputDone = false;
       let completeCalled = false;
       let busy = false;
       let ended = false;
-      let upstream: Subscription | undefined;
+      // At most one input is asked for at a time: `outstanding` is 0 or 1.
+      const upstream = new Upstream<A>('an upstream stage emitted an item nobody requested');
       // Inside handler.next() a delivery pass must not start (it could request input and call
       // next() again before this call returns); one runs as soon as next() returns. Anywhere else
       // (a promise continuation, a stream callback, or during a pass, where it only asks the pass
@@ -118,7 +116,7 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
             continue;
           }
           if (ended) {
-            upstream?.unsubscribe();
+            upstream.unsubscribe();
             subscriber.complete();
             return;
           }
@@ -134,22 +132,13 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
             ended = true;
             continue;
           }
-          if (!inputRequested) {
-            inputRequested = true;
-            inputDemand.request(1);
-          }
+          if (upstream.outstanding === 0) upstream.request(1);
           return;
         }
       });
 
-      const inputDemand = new Demand();
-      upstream = input(inputDemand.requests).subscribe({
+      upstream.subscribe(input, {
         next: (item) => {
-          if (!inputRequested) {
-            fail(new RxtrainError('E_PROTOCOL', 'an upstream stage emitted an item nobody requested'));
-            return;
-          }
-          inputRequested = false;
           inNext++;
           try {
             settle(handler.next(item, emitter));
@@ -170,7 +159,7 @@ export function transform<A, B>(input: Flow<A>, create: () => Transformer<A, B>)
       const requestSubscription = requests.subscribe((n) => outlet.add(n));
       return () => {
         requestSubscription.unsubscribe();
-        upstream?.unsubscribe();
+        upstream.unsubscribe();
         handler.teardown?.();
       };
     });
