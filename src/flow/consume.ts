@@ -1,24 +1,23 @@
 /** `consume`: the final consumer at the end of a pipeline, turning a flow into a promise. */
 
-import type { Subscription } from 'rxjs/internal/Subscription';
-import { Demand, type Flow } from './protocol.js';
+import { type Flow, Upstream } from './protocol.js';
 
 /**
  * Subscribe to a flow as its final consumer: ask for one item at a time and wait for an async
- * handler before asking for the next. Resolves when the flow completes.
+ * handler before asking for the next. Resolves when the flow completes; rejects with the flow's
+ * error, the handler's, or `E_PROTOCOL` if the flow emits more than was asked for.
  */
 export function consume<T>(
   flow: Flow<T>,
   onItem: (item: T) => void | Promise<void>,
   options: { prefetch?: number } = {},
 ): { done: Promise<void>; cancel: () => void } {
-  const demand = new Demand();
-  let subscription: Subscription | undefined;
+  const upstream = new Upstream<T>('a consumed flow emitted an item nobody requested');
   const prefetch = Math.max(1, options.prefetch ?? 1);
   const done = new Promise<void>((resolve, reject) => {
     let chain = Promise.resolve();
     let failed = false;
-    subscription = flow(demand.requests).subscribe({
+    upstream.subscribe(flow, {
       next: (item) => {
         chain = chain.then(async () => {
           if (failed) return;
@@ -26,11 +25,11 @@ export function consume<T>(
             await onItem(item);
           } catch (error) {
             failed = true;
-            subscription?.unsubscribe();
+            upstream.unsubscribe();
             reject(error);
             return;
           }
-          demand.request(1);
+          upstream.request(1);
         });
       },
       error: (error) => {
@@ -43,7 +42,7 @@ export function consume<T>(
         });
       },
     });
-    demand.request(prefetch);
+    upstream.request(prefetch);
   });
-  return { done, cancel: () => subscription?.unsubscribe() };
+  return { done, cancel: () => upstream.unsubscribe() };
 }
