@@ -80,7 +80,7 @@ export function stageReference(
   for (const d of chosen) {
     const table = settingRows(d);
     if (options.markdown) {
-      text += `### \`${d.type}\`${d.stateful ? ' (stateful)' : ''}\n\n${d.summary}.\n\n`;
+      text += `### \`${d.type}\`${d.state ? ' (stateful)' : ''}\n\n${d.summary}.\n\n`;
       if (table.length) {
         text += '| setting | type | default | meaning |\n| --- | --- | --- | --- |\n';
         for (const r of table)
@@ -88,7 +88,7 @@ export function stageReference(
       }
       text += '\n';
     } else {
-      text += `${d.type}${d.stateful ? ' (stateful)' : ''} — ${d.summary}\n`;
+      text += `${d.type}${d.state ? ' (stateful)' : ''} — ${d.summary}\n`;
       for (const r of table)
         text += `  ${r.key.padEnd(22)} ${r.type.padEnd(30)} default ${r.default.padEnd(14)} ${r.description}\n`;
       text += '\n';

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpoint.js';
+import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpointFile.js';
 import { tempDir } from './helpers/index.js';
 import { readEvents, readSummary, startCli, waitFor } from './helpers/resume.js';
 

@@ -2,7 +2,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpoint.js';
+import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpointFile.js';
 import { loadConfig } from '../src/pipeline/config.js';
 import type { RxtrainEvent } from '../src/pipeline/events.js';
 import { runExperiment } from '../src/pipeline/run.js';

@@ -11,7 +11,7 @@ import {
   loadLatestCheckpoint,
   readCheckpoint,
   writeCheckpoint,
-} from '../src/pipeline/checkpoint.js';
+} from '../src/pipeline/checkpointFile.js';
 import { type AtomicFs, removeStaleTemps, writeFileAtomic } from '../src/util/atomicFile.js';
 import { RxtrainError } from '../src/util/errors.js';
 import { pack, unpack } from '../src/util/packed.js';

@@ -51,7 +51,7 @@ test('an item pushed from a timer callback is delivered, and end() from one comp
 });
 
 test('TrainingControl: a verdict given before the producer asks for it still resolves its wait', async (t) => {
-  const { TrainingControl } = await import('../src/pipeline/stage.js');
+  const { TrainingControl } = await import('../src/pipeline/training.js');
   const control = new TrainingControl();
   control.judge();
   control.judge();

@@ -6,7 +6,7 @@ import * as nodeFs from 'node:fs';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { listCheckpoints, readCheckpoint, writeCheckpoint } from '../src/pipeline/checkpoint.js';
+import { listCheckpoints, readCheckpoint, writeCheckpoint } from '../src/pipeline/checkpointFile.js';
 import { loadConfig } from '../src/pipeline/config.js';
 import type { RxtrainEvent } from '../src/pipeline/events.js';
 import { resumeExperiment } from '../src/pipeline/resume.js';

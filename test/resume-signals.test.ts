@@ -2,13 +2,14 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpoint.js';
+import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpointFile.js';
 import { tempDir } from './helpers/index.js';
 import {
   assertOneHistory,
   checkpointFiles,
   readEvents,
   readSummary,
+  slowCheckpointWrites,
   startCli,
   waitFor,
 } from './helpers/resume.js';
@@ -127,9 +128,10 @@ test.serial(
 
     const dir = join(root, 'changed');
     // Each checkpoint write pauses, so the run is certainly still going when resume is tried.
-    const started = startCli(['run', ...RUN, '--run-dir', dir, '--cache', cache, '--quiet'], {
-      RXTRAIN_TEST_CHECKPOINT_PAUSE_MS: '500',
-    });
+    const started = startCli(
+      ['run', ...RUN, '--run-dir', dir, '--cache', cache, '--quiet'],
+      slowCheckpointWrites(500),
+    );
     await waitFor('checkpoint 200', () => newestCheckpointStep(dir) >= 200);
     const busy = await resume(dir).result;
     t.is(busy.code, 2, 'a run in progress is not resumed under it');

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Demand, type Flow } from '../flow/index.js';
-import { buildPipeline } from '../pipeline/compose.js';
-import { type ExperimentConfig, loadConfig } from '../pipeline/config.js';
+import { buildPipeline, dataStagesOnly } from '../pipeline/compose.js';
+import { loadConfig } from '../pipeline/config.js';
 import { EventBus, systemClock } from '../pipeline/events.js';
 import type { Examples, Message } from '../pipeline/messages.js';
 import { defaultCacheDir } from '../pipeline/run.js';
@@ -52,7 +52,7 @@ or off at half brightness.`,
     events.on((e) => {
       if (e.type === 'warning') io.stderr(`rxtrain: warning: ${e.message}\n`);
     });
-    const pipeline = buildPipeline(dataStages(config), {
+    const pipeline = buildPipeline(dataStagesOnly(config), {
       events,
       clock: systemClock,
       cacheDir: resolve((values.cache as string | undefined) ?? defaultCacheDir()),
@@ -85,14 +85,6 @@ function wholeNumber(text: string | undefined, option: string): number {
     );
   }
   return Number(text);
-}
-
-/** The config cut after its last decodeIdx stage: the stages that produce examples. */
-function dataStages(config: ExperimentConfig): ExperimentConfig {
-  const last = config.stages.findLastIndex((s) => s.type === 'decodeIdx');
-  if (last < 0)
-    throw new RxtrainError('E_USAGE', `${config.file}: no decodeIdx stage, so no examples to inspect`);
-  return { ...config, stages: config.stages.slice(0, last + 1) };
 }
 
 /**

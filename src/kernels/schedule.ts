@@ -48,3 +48,31 @@ export function learningRate(plan: LearningRatePlan, t: number): number {
   }
   return t < warmup ? (rate * (t + 1)) / warmup : rate;
 }
+
+/** A schedule as the sgd stage's settings give it: durations in epochs (fractions allowed). */
+export type EpochSchedule =
+  | { type: 'constant' }
+  | { type: 'step'; every: number; gamma: number }
+  | { type: 'exponential'; gamma: number }
+  | { type: 'cosine'; min: number };
+
+/**
+ * The learning-rate plan in updates, once the updates per pass are known: an epoch duration
+ * becomes a whole number of updates (at least 1), the exponential decay's period one pass.
+ */
+export function planInSteps(
+  lr: number,
+  schedule: EpochSchedule,
+  warmupEpochs: number,
+  perEpoch: number,
+  total: number,
+): LearningRatePlan {
+  const updates = (epochs: number) => Math.max(1, Math.round(epochs * perEpoch));
+  const shape: ScheduleShape =
+    schedule.type === 'step'
+      ? { type: 'step', every: updates(schedule.every), gamma: schedule.gamma }
+      : schedule.type === 'exponential'
+        ? { type: 'exponential', period: perEpoch, gamma: schedule.gamma }
+        : schedule;
+  return { lr, schedule: shape, warmup: warmupEpochs > 0 ? updates(warmupEpochs) : 0, total };
+}

@@ -12,7 +12,7 @@
  * Plain SGD (no clipping, decay or momentum) on a batch that fits one chunk skips the gradient
  * buffer: each row's update goes straight into W once the whole batch's logits are computed.
  */
-import type { FeatureTransform } from '../pipeline/messages.js';
+import type { FeatureTransform } from './features.js';
 import type { LossStats, SoftmaxRegressionKernel, Values } from './softmaxRegression.js';
 
 export interface OptimiserOptions {
@@ -126,4 +126,17 @@ export function evaluateSet(
     if (onPrediction) for (let i = 0; i < n; i++) onPrediction(r + i, predicted[i]!);
   }
   return { accuracy: count ? stats.correct / count : 0, loss: count ? stats.loss / count : 0, confusion };
+}
+
+/** How weights start: all zeros, or drawn from N(mean, std²) (the notebook: N(0, 1)). */
+export type WeightInit = { type: 'zeros' } | { type: 'normal'; mean: number; std: number };
+
+/** `size` initial weights, drawn in order from `rng` (so a seed gives the same weights). */
+export function initialWeights(size: number, init: WeightInit, rng: { normal(): number }): Float32Array {
+  const W = new Float32Array(size);
+  if (init.type === 'normal') {
+    const { mean, std } = init;
+    for (let i = 0; i < W.length; i++) W[i] = mean + std * rng.normal();
+  }
+  return W;
 }

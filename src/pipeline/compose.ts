@@ -7,13 +7,14 @@
  */
 import { Observable } from 'rxjs/internal/Observable';
 import { type EdgeStats, edge, edgeStats, emptyFlow, type Flow, mapFlow } from '../flow/index.js';
-import { RxtrainError } from '../util/errors.js';
 import { deriveSeed, Prng } from '../util/random.js';
+import { Checkpoints, StageStates } from './checkpoints.js';
 import type { ExperimentConfig, ResolvedStage } from './config.js';
 import type { Clock, EventBus } from './events.js';
 import { type Message, messageBytes } from './messages.js';
-import { SnapshotPlan, type StageContext, TrainingControl } from './stage.js';
+import type { StageContext } from './stage.js';
 import { cachedFlow } from './stageCache.js';
+import { SnapshotPlan, TrainingControl, TrainingGate } from './training.js';
 
 export interface PipelineRuntime {
   events: EventBus;
@@ -57,53 +58,38 @@ export interface Pipeline {
   sampleProgress(): void;
   /** One line per stage: `fetch -> untar -> …` with edge capacities. */
   summary(): string;
+  /** The run's checkpoint policy and the stages' states: the sink writes barriers through it. */
+  checkpoints: Checkpoints;
   /** Clock time at which the data stages' output was complete (computed or replayed). */
   readonly dataReadyAt: number | undefined;
 }
 
 /**
- * The data stages: a source stage with a fingerprint and the pure stages right after it. Their
- * output can be cached; their end is when the data is ready. Returns how many there are (0: none).
+ * The data stages: the source and the pure stages right after it (decoders, feature transforms).
+ * Their output can be cached and replayed; their end is when the data is ready; `inspect` and the
+ * report run them alone to read examples. Returns how many there are.
  */
 export function dataStageCount(stages: readonly ResolvedStage[]): number {
-  if (!stages[0]?.definition.fingerprint) return 0;
+  if (stages.length === 0) return 0;
   let n = 1;
   while (n < stages.length && stages[n]!.definition.pure) n++;
   return n;
 }
 
-/**
- * Throws E_RESUME unless `restored` holds a state for every stateful stage of `config` and for no
- * stage it lacks: a stage that cannot restore must stop the resume, never silently start over.
- */
-export function checkRestoredStates(config: ExperimentConfig, restored: Record<string, unknown>): void {
-  const ids = new Set(config.stages.map((s) => s.id));
-  for (const id of Object.keys(restored)) {
-    if (!ids.has(id))
-      throw new RxtrainError(
-        'E_RESUME',
-        `the checkpoint holds state for stage "${id}", which the config does not have`,
-      );
-  }
-  for (const s of config.stages) {
-    if (s.definition.stateful && restored[s.id] === undefined) {
-      throw new RxtrainError(
-        'E_RESUME',
-        `stage "${s.id}" (${s.type}) is stateful but the checkpoint holds no state for it; it cannot resume`,
-      );
-    }
-  }
+/** The config cut after its data stages. */
+export function dataStagesOnly(config: ExperimentConfig): ExperimentConfig {
+  return { ...config, stages: config.stages.slice(0, dataStageCount(config.stages)) };
 }
 
 export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime): Pipeline {
   const plan = new SnapshotPlan(
     config.stages.map((s) => s.definition.snapshots?.(s.settings)).filter((r) => r !== undefined),
   );
-  const restored = runtime.restored;
-  if (restored) checkRestoredStates(config, restored);
+  const states = new StageStates(config.stages, runtime.restored);
+  const checkpoints = new Checkpoints(config.checkpoint, runtime.clock, runtime.stopSignal, states);
+  const control = new TrainingControl();
 
   const handles: StageHandle[] = [];
-  const training = new TrainingControl();
   const contexts: StageContext[] = [];
   const dataStages = dataStageCount(config.stages);
   let dataReadyAt: number | undefined;
@@ -133,18 +119,25 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
         Object.assign(handle.counters, counters);
         handle.dirty = true;
       },
-      snapshots: plan,
-      checkpoints: config.checkpoint,
-      restored: restored?.[stage.id],
+      state: (handlers) => states.register(stage.id, handlers),
       stopSignal: runtime.stopSignal,
       sliceMs: runtime.sliceMs,
-      training,
+      training: new TrainingGate({
+        origin: stage.id,
+        plan,
+        control,
+        checkpoints,
+        clock: runtime.clock,
+        sliceMs: runtime.sliceMs,
+      }),
     };
     const operator = stage.definition.create(stage.settings, ctx);
-    let output = instrument(operator(flow), handle, runtime);
+    // A checkpoint barrier reaching this stage records its state before the stage sees it.
+    const input = index > 0 && stage.definition.state ? tapBarriers(flow, stage.id) : flow;
+    let output = instrument(operator(input), handle, runtime);
     if (index === dataStages - 1) {
       output = onComplete(
-        dataStages >= 2 && runtime.stageCacheDir
+        dataStages >= 2 && config.stages[0]!.definition.fingerprint && runtime.stageCacheDir
           ? withStageCache(output, config.stages.slice(0, dataStages), runtime.stageCacheDir)
           : output,
         () => {
@@ -185,6 +178,7 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
   return {
     flow,
     stages: handles,
+    checkpoints,
     sampleProgress: () => {
       for (const h of handles) if (h.dirty || edgeMoved(h)) progressEvent(h);
     },
@@ -196,6 +190,13 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       return dataReadyAt;
     },
   };
+
+  function tapBarriers(inner: Flow<Message>, id: string): Flow<Message> {
+    return mapFlow(inner, (item) => {
+      if (item.kind === 'checkpoint') checkpoints.arrive(id, item);
+      return item;
+    });
+  }
 
   /** Pass items through unchanged, telling `seen` of each. */
   function tap(inner: Flow<Message>, seen: () => void): Flow<Message> {
@@ -260,7 +261,8 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
         };
         const sub = inner(requests).subscribe({
           next: (item) => {
-            handle.items++;
+            // Items are the stage's own messages; a checkpoint barrier passing through is not one.
+            if (item.kind !== 'checkpoint') handle.items++;
             subscriber.next(item);
           },
           error: (error) => {

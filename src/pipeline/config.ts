@@ -24,7 +24,8 @@ import {
 import { z } from 'zod';
 import type { EdgeCapacity } from '../flow/index.js';
 import { ConfigError, type ConfigIssue, RxtrainError } from '../util/errors.js';
-import type { CheckpointPolicy, SchemaIssue, StageDefinition } from './stage.js';
+import type { CheckpointPolicy } from './checkpoints.js';
+import type { SchemaIssue, StageDefinition } from './stage.js';
 
 const capacitySchema = z
   .strictObject({

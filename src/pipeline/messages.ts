@@ -4,6 +4,10 @@
  * carries the test split past the trainer to the evaluator.
  */
 
+import type { FeatureTransform } from '../kernels/features.js';
+
+export type { FeatureTransform };
+
 /** A piece of a named byte stream: a downloaded file, an archive entry. */
 export interface FileChunk {
   kind: 'bytes';
@@ -18,24 +22,6 @@ export interface FileChunk {
   last: boolean;
   /** The file's full size, when known in advance. */
   size?: number;
-}
-
-/**
- * How features are computed from raw values, applied inside the kernels rather than by
- * materialising a float copy of the dataset: feature j of an example is
- * `x[j] * scale[j] + shift[j]`, followed by a constant 1 when `bias` is set.
- */
-export interface FeatureTransform {
-  /** Raw values per example (the flattened image). */
-  width: number;
-  /** Per-feature multiplier (x/255 is a scale of 1/255 everywhere). */
-  scale: Float32Array;
-  /** Per-feature offset, or null when every offset is 0 (zeros stay zeros: sparse kernels apply). */
-  shift: Float32Array | null;
-  /** Append a constant-1 input (the notebook's bias column). */
-  bias: boolean;
-  /** False while standardisation statistics are still being gathered. */
-  ready: boolean;
 }
 
 /** A batch of decoded examples of one split, in file order. */
@@ -122,9 +108,19 @@ export interface EvalResult {
   misclassified: { index: number; label: number; predicted: number }[];
 }
 
-/** A checkpoint travelling down the chain: each stateful stage adds its state as it passes. */
+/**
+ * A checkpoint barrier, sent by the pipeline right behind the model it checkpoints. Every stage
+ * passes it on like any message it does not know; as it reaches a stateful stage the pipeline
+ * records that stage's state (Chandy–Lamport: every message before the barrier handled, none
+ * after). The run's sink writes the checkpoint and settles it. Built in checkpoints.ts.
+ */
 export interface CheckpointBarrier {
+  kind: 'checkpoint';
   reason: 'interval' | 'time' | 'signal' | 'final' | 'early-stop';
+  /** The model this checkpoint holds (its results are those evaluated before the barrier). */
+  model: ModelSnapshot;
+  /** The stage that sent it (the model producer): stages after it add their state. */
+  origin: string;
   /** Plain state of each stateful stage, by stage id. */
   states: Record<string, unknown>;
   /** Called by the sink once the checkpoint is durable (or failed). */
@@ -151,13 +147,11 @@ export interface ModelSnapshot {
   final: boolean;
   /** Filled in by evaluators as the snapshot passes. */
   results: EvalResult[];
-  /** Present when this snapshot is also a checkpoint. */
-  checkpoint?: CheckpointBarrier;
   /** Set by a stage that asks training to stop early (e.g. early stopping). */
   stopReason?: string;
 }
 
-export type Message = FileChunk | Examples | SplitEnd | SampleBlock | ModelSnapshot;
+export type Message = FileChunk | Examples | SplitEnd | SampleBlock | ModelSnapshot | CheckpointBarrier;
 export type MessageKind = Message['kind'];
 
 /** Bytes a message holds, for byte capacities on edges. */
@@ -176,14 +170,4 @@ export function messageBytes(message: Message): number {
     default:
       return 0;
   }
-}
-
-export function createBarrier(reason: CheckpointBarrier['reason']): CheckpointBarrier {
-  let settle!: (error?: unknown) => void;
-  const written = new Promise<void>((resolve, reject) => {
-    settle = (error) => (error === undefined ? resolve() : reject(error));
-  });
-  // A barrier nobody waits on must not crash the process with an unhandled rejection.
-  written.catch(() => {});
-  return { reason, states: {}, settle, written };
 }

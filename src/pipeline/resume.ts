@@ -6,17 +6,11 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RxtrainError } from '../util/errors.js';
-import { loadLatestCheckpoint, setAsideInvalid } from './checkpoint.js';
-import { checkRestoredStates } from './compose.js';
+import { loadLatestCheckpoint, setAsideInvalid } from './checkpointFile.js';
+import { StageStates } from './checkpoints.js';
 import { loadConfig } from './config.js';
-import {
-  configHash,
-  lockRunDir,
-  type RunOptions,
-  type RunRecord,
-  type RunSummary,
-  runExperiment,
-} from './run.js';
+import { type RunOptions, type RunSummary, runExperiment } from './run.js';
+import { configHash, lockRunDir, type RunRecord } from './runDir.js';
 import type { StageDefinition } from './stage.js';
 
 export interface ResumeOptions extends Omit<RunOptions, 'config' | 'runDir' | 'runsDir' | 'resume'> {
@@ -55,7 +49,8 @@ export async function resumeExperiment(runDir: string, options: ResumeOptions): 
       `${checkpoint.file}: taken under a different config (hash ${checkpoint.meta.configHash.slice(0, 12)}, config.yaml has ${hash.slice(0, 12)}); it cannot be resumed with this one`,
     );
   }
-  if (checkpoint) checkRestoredStates(config, checkpoint.states);
+  // Every stateful stage's state present and fitting its schema, before anything changes.
+  if (checkpoint) new StageStates(config.stages, checkpoint.states);
 
   // From here on the directory changes: no other process may be writing it. The run takes the
   // lock over from us.

@@ -1,64 +1,32 @@
 /**
- * Running an experiment: create the run directory, wire the event log, build the pipeline, drive
- * it to the end as its final consumer (writing checkpoints as their barriers arrive and the final
- * weights at the end), and leave `summary.json`.
- *
- *   runs/<name>-<YYYYMMDD-HHMMSS>/
- *     config.yaml       the resolved config (defaults filled in, overrides applied)
- *     run.json          where relative paths in it resolve, its hash, the rxtrain version
- *     events.ndjson     one JSON event per line
- *     weights.f32       final weights, float32 little-endian, row-major [rows, classes]
- *     model.json        their shape, the feature transform, and their sha256
- *     summary.json      status, steps, epochs, test accuracy and loss, weightsSha256, durationMs
- *     checkpoints/      checkpoint files (see checkpoint.ts)
- *
- * A resumed run (resume.ts) continues in the same directory: the event log is cut where the
- * checkpoint was taken, so it stays one history in which no step appears twice.
+ * Running an experiment: take the run directory (runDir.ts), build the pipeline (compose.ts),
+ * drive it to the end as its sink — writing each checkpoint barrier that arrives (checkpoints.ts)
+ * and the final model — and leave `summary.json`.
  */
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { consume } from '../flow/index.js';
-import {
-  type AtomicWriteOptions,
-  ioError,
-  isAlive,
-  removeStaleTemps,
-  writeFileAtomic,
-} from '../util/atomicFile.js';
+import { encodeSoftmaxModel } from '../kernels/softmaxModelFile.js';
+import { type AtomicWriteOptions, writeFileAtomic } from '../util/atomicFile.js';
 import { describeError, RxtrainError } from '../util/errors.js';
-import { littleEndianBytes } from '../util/packed.js';
 import { VERSION } from '../version.js';
-import {
-  type Checkpoint,
-  type CheckpointMeta,
-  checkpointFileName,
-  type LoadedCheckpoint,
-  writeCheckpoint,
-} from './checkpoint.js';
+import { CheckpointWriter } from './checkpoints.js';
 import { buildPipeline, type Pipeline } from './compose.js';
-import { type ExperimentConfig, resolvedYaml } from './config.js';
-import { type Clock, EventBus, type EventListener, NdjsonLog, systemClock } from './events.js';
-import type { EvalResult, ModelSnapshot } from './messages.js';
+import type { ExperimentConfig } from './config.js';
+import { type Clock, type EventBus, type EventListener, systemClock } from './events.js';
+import type { ModelSnapshot } from './messages.js';
+import {
+  configHash,
+  defaultCacheDir,
+  lockRunDir,
+  newRunDir,
+  openEventLog,
+  prepareRunDir,
+  type ResumePoint,
+  RUN_FILES,
+} from './runDir.js';
 import { canonical } from './stageCache.js';
 
-/** Where a resumed run continues from (built by resume.ts). */
-export interface ResumePoint {
-  /** The checkpoint to continue from; absent: start over in the same directory. */
-  checkpoint?: LoadedCheckpoint;
-  /** Newer checkpoints that failed to verify, already set aside, and why. */
-  invalid: { file: string; message: string }[];
-}
+export { configHash, defaultCacheDir, type ResumePoint, type RunRecord } from './runDir.js';
 
 export interface RunOptions {
   config: ExperimentConfig;
@@ -79,11 +47,7 @@ export interface RunOptions {
   sliceMs?: number;
   /** Continue an earlier run in `runDir` (set by resumeExperiment). */
   resume?: ResumePoint;
-  /**
-   * How checkpoint files are written: tests substitute a failing file system (a full disk) or a
-   * pause inside the write window. Default: $RXTRAIN_TEST_CHECKPOINT_PAUSE_MS, for tests that
-   * kill the CLI mid-write.
-   */
+  /** How checkpoint files are written: tests substitute a failing file system (a full disk). */
   checkpointWrite?: AtomicWriteOptions;
 }
 
@@ -118,35 +82,6 @@ export interface RunSummary {
   stages: Record<string, { durationMs?: number; items: number }>;
   rxtrainVersion: string;
   error?: { code: string; message: string };
-}
-
-/** run.json: what a resume needs besides config.yaml. */
-export interface RunRecord {
-  rxtrainVersion: string;
-  /** The config file the run was started from. */
-  configFile: string;
-  /** Where relative paths in config.yaml resolve (the original config's directory). */
-  baseDir: string;
-  configHash: string;
-}
-
-/** The default cache directory: $RXTRAIN_CACHE, else $XDG_CACHE_HOME/rxtrain, else ~/.cache/rxtrain. */
-export function defaultCacheDir(): string {
-  if (process.env.RXTRAIN_CACHE) return resolve(process.env.RXTRAIN_CACHE);
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'rxtrain');
-}
-
-export function configHash(config: ExperimentConfig): string {
-  return createHash('sha256').update(resolvedYaml(config)).digest('hex');
-}
-
-/** A fresh, unused run directory name. */
-export function newRunDir(runsDir: string, name: string, date: Date): string {
-  const stamp = date.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  let dir = join(runsDir, `${name}-${stamp}`);
-  for (let i = 2; existsSync(dir); i++) dir = join(runsDir, `${name}-${stamp}-${i}`);
-  return dir;
 }
 
 export async function runExperiment(options: RunOptions): Promise<RunSummary> {
@@ -245,7 +180,7 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
         durationMs: summary.durationMs,
         exitCode: summary.status === 'completed' ? 0 : summary.status === 'failed' ? 1 : interruptedCode,
       });
-      writeFileAtomic(join(runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+      writeFileAtomic(join(runDir, RUN_FILES.summary), JSON.stringify(summary, null, 2) + '\n');
     } catch (error) {
       // On a full disk the outputs may fail too; the first failure is the one to report.
       failure ??= error;
@@ -285,24 +220,31 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
 
   let finalSnapshot: ModelSnapshot | undefined;
   let lastSnapshot: ModelSnapshot | undefined;
-  const saveCheckpoint = checkpointSaver(runDir, config, hash, clock, events, log, from?.meta.best ?? null, {
-    ...options.checkpointWrite,
-    pauseMs: options.checkpointWrite?.pauseMs ?? (Number(process.env.RXTRAIN_TEST_CHECKPOINT_PAUSE_MS) || 0),
+  const writer = new CheckpointWriter({
+    runDir,
+    policy: config.checkpoint,
+    configHash: hash,
+    clock,
+    events,
+    log,
+    best: from?.meta.best ?? null,
+    write: options.checkpointWrite,
   });
 
+  // The sink: checkpoint barriers are written as they arrive; the final model is checkpointed
+  // here too, once the evaluators have seen it.
   const run = consume(pipeline.flow, (message) => {
+    if (message.kind === 'checkpoint') {
+      lastSnapshot = message.model;
+      writer.save(message);
+      return;
+    }
     if (message.kind !== 'snapshot') return;
     lastSnapshot = message;
-    if (message.final) finalSnapshot = message;
-    const barrier = message.checkpoint;
-    if (!barrier) return;
-    try {
-      saveCheckpoint(message, barrier.reason, barrier.states);
-      barrier.settle();
-    } catch (error) {
-      barrier.settle(error);
-      throw error;
-    }
+    if (!message.final) return;
+    finalSnapshot = message;
+    const barrier = pipeline.checkpoints.atEnd(message);
+    if (barrier) writer.save(barrier);
   });
 
   let interrupted = false;
@@ -355,34 +297,6 @@ type SnapshotLike = Pick<
   'step' | 'epoch' | 'samples' | 'weights' | 'rows' | 'classes' | 'transform' | 'results' | 'final'
 >;
 
-function prepareRunDir(runDir: string, config: ExperimentConfig, hash: string, resuming: boolean): void {
-  if (!resuming && existsSync(runDir) && readdirSync(runDir).length > 0) {
-    throw new RxtrainError(
-      'E_USAGE',
-      `${runDir}: run directory exists and is not empty (use rxtrain resume, or another --run-dir)`,
-    );
-  }
-  try {
-    mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
-  } catch (error) {
-    throw new RxtrainError(
-      'E_IO',
-      `${runDir}: cannot create run directory (${(error as NodeJS.ErrnoException).code})`,
-    );
-  }
-  removeStaleTemps(runDir);
-  removeStaleTemps(join(runDir, 'checkpoints'));
-  if (resuming) return;
-  writeFileAtomic(join(runDir, 'config.yaml'), resolvedYaml(config));
-  const record: RunRecord = {
-    rxtrainVersion: VERSION,
-    configFile: resolve(config.file),
-    baseDir: config.baseDir,
-    configHash: hash,
-  };
-  writeFileAtomic(join(runDir, 'run.json'), JSON.stringify(record, null, 2) + '\n');
-}
-
 /**
  * Stages whose resolved settings (as config.yaml records them) do not validate to the same
  * settings again: `rxtrain resume` could not load that config, or would run another experiment.
@@ -399,61 +313,6 @@ function roundTripProblems(config: ExperimentConfig): { stage: string; message: 
     }
   }
   return problems;
-}
-
-/**
- * Take `<runDir>/run.lock` for this process, so that two processes never write one run (a
- * `resume` while the run still goes on). The lock of a process that is gone (killed) is taken over,
- * and so is one of this process (resume.ts takes it before it changes anything). Returns the release.
- */
-export function lockRunDir(runDir: string): () => void {
-  const path = join(runDir, 'run.lock');
-  for (;;) {
-    try {
-      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
-      return () => {
-        // Only our own: after we let go, another process may hold it.
-        if (lockHolder(path) === process.pid) rmSync(path, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(path, error);
-    }
-    const pid = lockHolder(path);
-    if (pid > 0 && pid !== process.pid && isAlive(pid)) {
-      throw new RxtrainError(
-        'E_USAGE',
-        `${runDir}: in use by rxtrain process ${pid} (if no rxtrain runs there, delete ${path})`,
-      );
-    }
-    rmSync(path, { force: true });
-  }
-}
-
-function lockHolder(path: string): number {
-  try {
-    return Number.parseInt(readFileSync(path, 'utf8'), 10) || 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** The event bus and log; a resumed run's log is cut where its checkpoint was taken. */
-function openEventLog(
-  runDir: string,
-  clock: Clock,
-  resume: ResumePoint | undefined,
-): { events: EventBus; log: NdjsonLog & { path: string }; eventsCut: number } {
-  const path = join(runDir, 'events.ndjson');
-  let offset = 0;
-  let eventsCut = 0;
-  if (resume && existsSync(path)) {
-    const size = statSync(path).size;
-    offset = Math.min(resume.checkpoint?.meta.eventsOffset ?? 0, size);
-    eventsCut = size - offset;
-    truncateSync(path, offset);
-  }
-  const log = Object.assign(new NdjsonLog(path, offset), { path });
-  return { events: new EventBus(clock, resume?.checkpoint?.meta.eventsSeq ?? 0), log, eventsCut };
 }
 
 function announceResume(events: EventBus, resume: ResumePoint, eventsCut: number): void {
@@ -487,104 +346,10 @@ function announceResume(events: EventBus, resume: ResumePoint, eventsCut: number
   }
 }
 
-/**
- * Writes each checkpoint barrier: its event first (so a resume, cutting the log at the recorded
- * offset, keeps it), the log made durable, then the file, then old files rotated out.
- */
-function checkpointSaver(
-  runDir: string,
-  config: ExperimentConfig,
-  hash: string,
-  clock: Clock,
-  events: EventBus,
-  log: NdjsonLog,
-  initialBest: CheckpointMeta['best'],
-  write: AtomicWriteOptions,
-): (snap: ModelSnapshot, reason: string, states: Record<string, unknown>) => void {
-  const dir = join(runDir, 'checkpoints');
-  const policy = config.checkpoint;
-  let best = initialBest;
-  return (snap, reason, states) => {
-    const name = checkpointFileName(snap.step);
-    const value = policy.keepBest ? metricOf(snap.results, policy.keepBest) : undefined;
-    const lowerIsBetter = policy.keepBest?.endsWith('.loss') ?? false;
-    if (
-      policy.keepBest &&
-      value !== undefined &&
-      Number.isFinite(value) &&
-      (best === null || (lowerIsBetter ? value < best.value : value > best.value))
-    ) {
-      best = { metric: policy.keepBest, value, file: name };
-    }
-    events.emit({ type: 'checkpoint', step: snap.step, reason, file: join(dir, name) });
-    log.sync();
-    const checkpoint: Checkpoint = {
-      meta: {
-        format: 2,
-        rxtrainVersion: VERSION,
-        configHash: hash,
-        step: snap.step,
-        epoch: snap.epoch,
-        samples: snap.samples,
-        reason,
-        final: snap.final,
-        time: clock.date().toISOString(),
-        eventsOffset: log.offset,
-        eventsSeq: events.seq,
-        best,
-      },
-      model: {
-        weights: snap.weights,
-        rows: snap.rows,
-        classes: snap.classes,
-        transform: snap.transform,
-        results: snap.results,
-      },
-      states,
-    };
-    writeCheckpoint(dir, checkpoint, {
-      ...write,
-      keep: policy.keep,
-      protect: new Set(best ? [best.file] : []),
-    });
-  };
-}
-
 /** Write weights.f32 and model.json; returns the weights' sha256. */
 function writeModel(runDir: string, snap: SnapshotLike): string {
-  const bytes = littleEndianBytes(snap.weights);
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  writeFileAtomic(join(runDir, 'weights.f32'), bytes);
-  writeFileAtomic(
-    join(runDir, 'model.json'),
-    JSON.stringify(
-      {
-        format: 'rxtrain-softmax-regression/1',
-        weights: 'weights.f32',
-        dtype: 'float32',
-        byteOrder: 'little-endian',
-        layout: 'row-major [rows, classes]; the last row is the bias when bias is true',
-        rows: snap.rows,
-        classes: snap.classes,
-        step: snap.step,
-        sha256,
-        features: {
-          width: snap.transform.width,
-          bias: snap.transform.bias,
-          formula: 'x[j] * scale[j] + shift[j]',
-          scale: Array.from(snap.transform.scale),
-          shift: snap.transform.shift ? Array.from(snap.transform.shift) : null,
-        },
-      },
-      null,
-      1,
-    ),
-  );
-  return sha256;
-}
-
-function metricOf(results: readonly EvalResult[], metric: string): number | undefined {
-  const [split, name] = metric.split('.') as [string, 'accuracy' | 'loss'];
-  const r = results.find((x) => x.split === split);
-  return r ? r[name] : undefined;
+  const files = encodeSoftmaxModel(snap);
+  writeFileAtomic(join(runDir, RUN_FILES.weights), files.weights);
+  writeFileAtomic(join(runDir, RUN_FILES.model), files.json);
+  return files.sha256;
 }

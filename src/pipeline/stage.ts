@@ -8,6 +8,7 @@ import type { FlowOperator } from '../flow/index.js';
 import type { Prng } from '../util/random.js';
 import type { Clock, EventBus } from './events.js';
 import type { Message } from './messages.js';
+import type { SnapshotRequest, TrainingGate } from './training.js';
 
 /** One problem a settings schema found, in the shape zod (v3 or v4) reports it. */
 export interface SchemaIssue {
@@ -25,102 +26,28 @@ export interface SettingsSchema<S> {
   ): { success: true; data: S } | { success: false; error: { issues: readonly SchemaIssue[] } };
 }
 
-/** When downstream stages need a copy of the model. */
-export interface SnapshotRequest {
-  /** A snapshot before the first update. */
-  atStart?: boolean;
-  /** A snapshot every this many steps (0 or absent: never). */
-  every?: number;
-}
-
-/** The union of every stage's snapshot requests, given to stages that produce models. */
-export class SnapshotPlan {
-  readonly atStart: boolean;
-  readonly every: readonly number[];
-  constructor(requests: readonly SnapshotRequest[]) {
-    this.atStart = requests.some((r) => r.atStart);
-    this.every = [...new Set(requests.map((r) => r.every ?? 0).filter((n) => n > 0))].sort((a, b) => a - b);
-  }
-  /** Is a snapshot wanted after update number `step` (1-based)? */
-  wants(step: number): boolean {
-    if (step === 0) return this.atStart;
-    for (const n of this.every) if (step % n === 0) return true;
-    return false;
-  }
-}
-
-/** When the pipeline takes checkpoints. */
-export interface CheckpointPolicy {
-  /** Every this many steps; 0 turns step-based checkpoints off. */
-  every: number;
-  /** Every this many seconds; 0 turns time-based checkpoints off. */
-  everySeconds: number;
-  /** How many of the latest checkpoints to keep. */
-  keep: number;
-  /** Also keep the checkpoint with the best value of this evaluation metric, e.g. `val.accuracy`. */
-  keepBest: string | null;
-  /** Checkpoint and stop on SIGINT/SIGTERM. */
-  onSignal: boolean;
-  /** Checkpoint the finished model. */
-  atEnd: boolean;
-}
-
 /**
- * Early stopping, shared by the stages of one pipeline. A stage that may stop training on what it
- * sees in model snapshots (an evaluator) calls `judge()` when it is created and `verdict(step)` on
- * every snapshot the producer sent for evaluation. The model producer waits for `verdicts(step)` after each snapshot it
- * sends for evaluation, then stops if `stopRequest` is set: the stopping step never depends on
- * timing, so runs stay reproducible.
+ * A stateful stage's answer to the pipeline's checkpoints. The pipeline decides when a checkpoint
+ * is taken (src/pipeline/checkpoints.ts); a stage only says what its state is and takes it back.
+ * State is small plain data (typed arrays allowed: they are stored as binary sections).
  */
-export class TrainingControl {
-  private judges = 0;
-  private readonly pending = new Map<
-    number,
-    { left: number; resolve: () => void; promise: Promise<void>; collected: boolean }
-  >();
-  stopRequest: { step: number; reason: string } | undefined;
-
-  judge(): void {
-    this.judges++;
-  }
-
+export interface StageState<St> {
   /**
-   * Resolves once every judge has seen the snapshot of `step`; undefined when nobody judges. The
-   * verdicts may come before or after this call (a judge can see the snapshot as soon as it is
-   * pushed), so an entry lives until the producer has collected it.
+   * The state now. Called when a checkpoint barrier reaches the stage: every message before the
+   * barrier has been handled, none after it.
    */
-  verdicts(step: number): Promise<void> | undefined {
-    if (this.judges === 0) return undefined;
-    const e = this.entry(step);
-    if (e.left <= 0) this.pending.delete(step);
-    else e.collected = true;
-    return e.promise;
-  }
-
-  verdict(step: number, stop?: string): void {
-    if (stop && !this.stopRequest) this.stopRequest = { step, reason: stop };
-    const e = this.entry(step);
-    if (--e.left <= 0) {
-      e.resolve();
-      if (e.collected) this.pending.delete(step);
-    }
-  }
-
-  private entry(step: number) {
-    let e = this.pending.get(step);
-    if (!e) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => {
-        resolve = r;
-      });
-      e = { left: this.judges, resolve, promise, collected: false };
-      this.pending.set(step, e);
-    }
-    return e;
-  }
+  snapshot?(): St;
+  /**
+   * For a producer that runs ahead of its consumer (a sampler with blocks waiting on its edge):
+   * its state at the consumer's read point, from the position stamped on the item being read and
+   * how many of that item's samples were used. Such a stage gives this instead of `snapshot`.
+   */
+  stateAt?(position: unknown, used: number): St;
+  /** Continue from a checkpoint's state, already checked against the stage's `state` schema. */
+  restore(state: St): void;
 }
 
-export interface StageContext {
+export interface StageContext<St = unknown> {
   readonly id: string;
   readonly type: string;
   /** Directory of the config file; relative paths in settings resolve against it. */
@@ -133,30 +60,35 @@ export interface StageContext {
   rng(seed?: number): Prng;
   /** Record the stage's latest counters; the pipeline samples them into progress events. */
   progress(counters: Record<string, number | string | undefined>): void;
-  /** When the stages downstream want model snapshots. */
-  readonly snapshots: SnapshotPlan;
-  readonly checkpoints: CheckpointPolicy;
-  /** This stage's state from the checkpoint being resumed, or undefined on a fresh run. */
-  readonly restored: unknown;
+  /**
+   * Declare this subscription's state (a stage whose definition has a `state` schema must). Call it
+   * once when the stage's flow starts, in `transform`'s factory: on a resumed run `restore` is
+   * called at once with the checkpoint's state, before any input arrives.
+   */
+  state(handlers: StageState<St>): void;
   /** Aborted when the run is asked to stop (SIGINT/SIGTERM): take a checkpoint and end. */
   readonly stopSignal: AbortSignal;
   /** How long CPU-bound work may run before yielding to the event loop, in ms. */
   readonly sliceMs: number;
   /**
-   * Early stopping: evaluators judge snapshots, the model producer stops when asked. Optional so
-   * that a context built by hand (a test) needs none: without it nothing judges or stops early.
+   * For a model producer: what it asks after every update (snapshots, checkpoints, early
+   * stopping, yielding; training.ts). For an evaluator: `training.control` to judge snapshots.
    */
-  readonly training?: TrainingControl;
+  readonly training: TrainingGate;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds stages of every settings type
-export interface StageDefinition<S = any> {
+export interface StageDefinition<S = any, St = any> {
   readonly type: string;
   /** One line for `rxtrain stages` and the docs. */
   readonly summary: string;
   readonly settings: SettingsSchema<S>;
-  /** Stateful stages can snapshot and restore; a stage without it cannot be resumed mid-run. */
-  readonly stateful?: boolean;
+  /**
+   * The schema of a stateful stage's checkpointed state; its presence makes the stage stateful
+   * (it must call `ctx.state()`). A restored state that does not match is an E_RESUME error.
+   * A stage without state is started afresh on a resume.
+   */
+  readonly state?: SettingsSchema<St>;
   /**
    * The output is a function of the input and the settings alone (no clock, randomness or outside
    * state), so a cached copy may stand in for it. Decoders and feature transforms are pure.
@@ -171,10 +103,10 @@ export interface StageDefinition<S = any> {
   /** Snapshots this stage needs from the model producer upstream. */
   snapshots?(settings: S): SnapshotRequest | undefined;
   /** Build the stage's operator. Does no work: the flow starts when it is subscribed. */
-  create(settings: S, ctx: StageContext): FlowOperator<Message, Message>;
+  create(settings: S, ctx: StageContext<St>): FlowOperator<Message, Message>;
 }
 
 /** Identity, for type inference: `export const myStage = defineStage({ … })`. */
-export function defineStage<S>(definition: StageDefinition<S>): StageDefinition<S> {
+export function defineStage<S, St = never>(definition: StageDefinition<S, St>): StageDefinition<S, St> {
   return definition;
 }

@@ -11,7 +11,7 @@
  */
 
 import { consume } from '../flow/index.js';
-import { buildPipeline } from '../pipeline/compose.js';
+import { buildPipeline, dataStagesOnly } from '../pipeline/compose.js';
 import { loadConfig } from '../pipeline/config.js';
 import { EventBus, systemClock } from '../pipeline/events.js';
 import type { Message } from '../pipeline/messages.js';
@@ -38,11 +38,8 @@ export async function pickExamples(
   options: PickOptions,
 ): Promise<PickedExamples> {
   const config = await loadConfig(configFile, { stages: options.stages ?? builtinStages });
-  const firstStateful = config.stages.findIndex((s) => s.definition.stateful);
-  const dataStages = firstStateful < 0 ? config.stages : config.stages.slice(0, firstStateful);
-  if (dataStages.length === 0)
-    throw new RxtrainError('E_USAGE', `${configFile}: no data stages before the first stateful stage`);
   const stop = new AbortController();
+  const dataStages = dataStagesOnly(config).stages;
   const pipeline = buildPipeline(
     { ...config, stages: dataStages },
     {

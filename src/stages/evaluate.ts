@@ -79,42 +79,61 @@ export interface BestEvaluation {
 }
 
 /** What a checkpoint keeps of the evaluator. */
-export interface EvaluateState {
-  history: { split: string; step: number; accuracy: number; loss: number }[];
-  best?: BestEvaluation;
+export const evaluateState = z.strictObject({
+  history: z.array(
+    z.strictObject({ split: z.string(), step: z.number(), accuracy: z.number(), loss: z.number() }),
+  ),
+  best: z.strictObject({ metric: z.string(), step: z.number(), value: z.number() }).optional(),
   /** Evaluations since the best one. */
-  sinceBest?: number;
+  sinceBest: z.int().min(0).optional(),
   /** Snapshots still waiting for their splits (weights included), evaluated after a resume. */
-  pending?: ModelSnapshot[];
-}
+  pending: z
+    .array(
+      z.custom<ModelSnapshot>(
+        (v) => typeof v === 'object' && v !== null && (v as ModelSnapshot).kind === 'snapshot',
+        'expected a model snapshot',
+      ),
+    )
+    .optional(),
+});
+export type EvaluateState = z.output<typeof evaluateState>;
 
 /** Rows per forward pass of the evaluation kernel. */
 const CHUNK_ROWS = 256;
 
-export const evaluateStage = defineStage<EvaluateSettings>({
+export const evaluateStage = defineStage<EvaluateSettings, EvaluateState>({
   type: 'evaluate',
   summary: 'accuracy, cross-entropy, confusion, per-class F1 on val/test splits; best step, early stopping',
   settings: evaluateSettings,
-  stateful: true,
+  state: evaluateState,
   snapshots: (s) => ({ atStart: s.atStart, every: s.every }),
   create: (settings, ctx) => {
     const metric = settings.metric ?? `${settings.splits[0]}.accuracy`;
     const [metricSplit, metricName] = metric.split('.') as [string, (typeof METRICS)[number]];
     const lowerIsBetter = metricName === 'loss';
-    if (settings.patience > 0) {
-      if (!ctx.training)
-        throw new RxtrainError('E_CONFIG', 'evaluate.patience: this pipeline cannot stop training early');
-      ctx.training.judge();
-    }
+    const control = ctx.training.control;
+    if (settings.patience > 0) control.judge();
     return (input) =>
       transform<Message, Message>(input, () => {
         const stores = new Map<string, ExampleStore>();
         const complete = new Set<string>();
-        const restored = ctx.restored as EvaluateState | undefined;
-        const waiting: ModelSnapshot[] = [...(restored?.pending ?? [])];
-        const history: EvaluateState['history'] = [...(restored?.history ?? [])];
-        let best = restored?.best;
-        let sinceBest = restored?.sinceBest ?? 0;
+        let waiting: ModelSnapshot[] = [];
+        let history: EvaluateState['history'] = [];
+        let best: BestEvaluation | undefined;
+        let sinceBest = 0;
+        ctx.state({
+          snapshot: () => ({
+            history: [...history],
+            ...(best ? { best: { ...best }, sinceBest } : {}),
+            pending: [...waiting],
+          }),
+          restore: (state) => {
+            waiting = [...(state.pending ?? [])];
+            history = [...state.history];
+            best = state.best;
+            sinceBest = state.sinceBest ?? 0;
+          },
+        });
         let lastEvaluated: ModelSnapshot | undefined;
         const kernels = new Map<string, SoftmaxRegressionKernel>();
         for (const split of settings.splits) stores.set(split, new ExampleStore(split));
@@ -222,15 +241,8 @@ export const evaluateStage = defineStage<EvaluateSettings>({
 
         const forward = (snap: ModelSnapshot, out: Emitter<Message>) => {
           const stop = mine(snap) ? evaluate(snap) : undefined;
-          if (snap.checkpoint) {
-            snap.checkpoint.states[ctx.id] = {
-              history: [...history],
-              ...(best ? { best: { ...best }, sinceBest } : {}),
-              pending: [...waiting],
-            } satisfies EvaluateState;
-          }
           // The producer waits for a verdict on exactly the snapshots it sent for evaluation.
-          if (settings.patience > 0 && snap.evaluate && !snap.final) ctx.training?.verdict(snap.step, stop);
+          if (settings.patience > 0 && snap.evaluate && !snap.final) control.verdict(snap.step, stop);
           out.push(snap);
         };
 
@@ -255,7 +267,10 @@ export const evaluateStage = defineStage<EvaluateSettings>({
               out.push(message);
               return;
             }
-            // Keep order: a snapshot never overtakes one that is waiting for data…
+            // Keep order: a snapshot never overtakes one that is waiting for data. A checkpoint
+            // barrier does: it passes on like any message this stage does not know, and the
+            // snapshots waiting for data (a holdout drawn during the first pass) go into this
+            // stage's state.
             if (waiting.length > 0 || (mine(message) && !ready())) {
               if (settings.patience > 0 && message.evaluate && !message.final) {
                 // The updater waits for a verdict that needs data it has not yet let through.
@@ -268,15 +283,7 @@ export const evaluateStage = defineStage<EvaluateSettings>({
                     )} split is still arriving (a buffer sampler's holdout comes during training); use a permutation sampler or patience: 0`,
                 );
               }
-              // …except a checkpoint before the end: the updater waits for it to be written, so the
-              // data the waiting ones need (a holdout drawn during the first pass) would never come.
-              // It goes on now, holding the waiting snapshots in this stage's state; its own
-              // evaluation, if due, waits in a copy.
-              if (message.checkpoint && !message.final) {
-                const { checkpoint, ...plain } = message;
-                if (mine(message)) waiting.push({ ...plain, results: [] });
-                forward({ ...plain, evaluate: false, checkpoint }, out);
-              } else waiting.push(message);
+              waiting.push(message);
             } else forward(message, out);
           },
           complete() {

@@ -13,10 +13,14 @@
  * Weights start `normal` (mean, std; the notebook uses N(0, 1)) or at `zeros`.
  *
  * Stops after `steps` updates or `epochs` passes, whichever comes first, or when an evaluator's
- * early stopping asks it to. Emits a `train` event every `logEvery` steps; a model snapshot
- * whenever a stage downstream asked for one (the evaluator's schedule) and at the end; and, under
- * the pipeline's checkpoint policy, a checkpoint barrier that holds its own state and the
- * sampler's position, pausing until it is written. Other messages pass through.
+ * early stopping asks it to. Emits a `train` event every `logEvery` steps. After every update it
+ * asks the pipeline's training gate (pipeline/training.ts), which sends model snapshots to the
+ * evaluators and checkpoint barriers as the pipeline's policy says; the stage itself only
+ * answers `snapshot()`/`restore()` with its weights and counters. Other messages pass through.
+ *
+ * The stage is three steps: the batching helper (pipeline/miniBatches.ts) → the learning rate of
+ * this update (kernels/schedule.ts, a pure function of the step) → one kernel step
+ * (kernels/sgdStep.ts).
  *
  * @example
  *   - type: sgd
@@ -28,18 +32,13 @@
  */
 import { z } from 'zod';
 import { type Emitter, transform } from '../flow/index.js';
-import { type LearningRatePlan, learningRate, type ScheduleShape } from '../kernels/schedule.js';
-import { SoftmaxSgd } from '../kernels/sgdStep.js';
+import { type LearningRatePlan, learningRate, planInSteps } from '../kernels/schedule.js';
+import { initialWeights, SoftmaxSgd } from '../kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
-import {
-  type CheckpointBarrier,
-  createBarrier,
-  type Message,
-  type ModelSnapshot,
-  type SampleBlock,
-  sampleRow,
-} from '../pipeline/messages.js';
+import type { Message, ModelSnapshot, SampleBlock } from '../pipeline/messages.js';
+import { type MiniBatch, MiniBatcher } from '../pipeline/miniBatches.js';
 import { defineStage } from '../pipeline/stage.js';
+import type { ModelProducer, StepVerdict } from '../pipeline/training.js';
 import { RxtrainError } from '../util/errors.js';
 
 /** A setting given as a bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`. */
@@ -110,86 +109,100 @@ export const sgdSettings = z
   });
 export type SgdSettings = z.output<typeof sgdSettings>;
 
-/** What a checkpoint keeps of the updater besides the weights. */
-export interface SgdState {
-  step: number;
-  samples: number;
-  epoch: number;
-  interval: { loss: number; correct: number; samples: number };
-  rows: number;
-  classes: number;
-  /** Momentum buffer, rows × classes, when momentum > 0. */
-  velocity?: Float32Array;
-}
+const float32Array = z.custom<Float32Array>((v) => v instanceof Float32Array, 'expected a Float32Array');
 
-/** How restored weights reach the stage (the checkpoint loader decodes them). */
-export interface SgdRestore extends SgdState {
-  weights: Float32Array;
-}
+/** What a checkpoint keeps of the updater: its weights, optimiser buffer and counters. */
+export const sgdState = z.strictObject({
+  step: z.int().min(0),
+  samples: z.int().min(0),
+  /** The pass of the last block seen (−1 before the first). */
+  epoch: z.int().min(-1),
+  /** Sums since the last train event. */
+  interval: z.strictObject({ loss: z.number(), correct: z.number(), samples: z.number() }),
+  rows: z.int().min(1),
+  classes: z.int().min(1),
+  weights: float32Array,
+  /** Momentum buffer, rows × classes, when momentum > 0. */
+  velocity: float32Array.optional(),
+});
+export type SgdState = z.output<typeof sgdState>;
 
 /** Most rows one forward pass of the kernel takes; larger batches go through in chunks. */
 const CHUNK_ROWS = 512;
 
-export const sgdStage = defineStage<SgdSettings>({
+export const sgdStage = defineStage<SgdSettings, SgdState>({
   type: 'sgd',
   summary: 'softmax regression trained by mini-batch SGD: schedules, momentum, weight decay, clipping',
   settings: sgdSettings,
-  stateful: true,
+  state: sgdState,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
-      const restored = ctx.restored as SgdRestore | undefined;
-      const B = settings.batchSize;
+      const gate = ctx.training;
+      const batches = new MiniBatcher(settings.batchSize);
+      let restored: SgdState | undefined;
       let sgd: SoftmaxSgd | undefined;
       let rows = 0;
       let classes = 0;
-      let step = restored?.step ?? 0;
-      let samples = restored?.samples ?? 0;
-      let epoch = restored?.epoch ?? -1;
-      const interval = restored ? { ...restored.interval } : { loss: 0, correct: 0, samples: 0 };
-      let batchX: Uint8Array | Float32Array | undefined;
-      const batchY = new Int32Array(B);
-      let fill = 0;
-      let finished = false;
+      let step = 0;
+      let samples = 0;
+      let epoch = -1;
+      let interval = { loss: 0, correct: 0, samples: 0 };
       let population = 0;
       let plan: LearningRatePlan | undefined;
       let lr = settings.lr;
       let last: SampleBlock | undefined;
-      let resume: { position: unknown; skip: number; sampler: string } | undefined;
-      let lastCheckpointAt = ctx.clock.now();
       let intervalStarted = ctx.clock.now();
-      let sliceStarted = ctx.clock.now();
 
-      const totalSteps = () => {
-        const perEpoch = Math.ceil(population / B);
-        return Math.min(settings.steps ?? Number.POSITIVE_INFINITY, settings.epochs * perEpoch);
+      ctx.state({
+        snapshot: () => ({
+          step,
+          samples,
+          epoch,
+          interval: { ...interval },
+          rows,
+          classes,
+          // The weights are part of the updater's state: restoring them is what resumes training.
+          weights: sgd!.kernel.readWeights(),
+          ...(settings.momentum > 0 ? { velocity: sgd!.kernel.readVelocity() } : {}),
+        }),
+        restore: (state) => {
+          restored = state;
+          ({ step, samples, epoch } = state);
+          interval = { ...state.interval };
+        },
+      });
+
+      const epochOf = () => (population ? samples / population : 0);
+
+      const producer: ModelProducer = {
+        model: (evaluate, final, stopReason): ModelSnapshot => ({
+          kind: 'snapshot',
+          step,
+          epoch: epochOf(),
+          samples,
+          weights: sgd!.kernel.readWeights(),
+          rows,
+          classes,
+          transform: last!.transform,
+          evaluate,
+          final,
+          results: [],
+          ...(stopReason ? { stopReason } : {}),
+        }),
+        readPoint: () => batches.readPoint(),
       };
 
+      /** The model's shape from the first block; restored or initial weights. */
       const init = (block: SampleBlock) => {
-        lastCheckpointAt = ctx.clock.now(); // time-based checkpoints count from the first step
         classes = block.classes;
         rows = block.width + (block.transform.bias ? 1 : 0);
         const floats = block.data instanceof Float32Array;
-        const kernel = new SoftmaxRegressionKernel(
-          { width: block.width, classes, bias: block.transform.bias, floats },
-          Math.min(B, CHUNK_ROWS),
-        );
+        const shape = { width: block.width, classes, bias: block.transform.bias, floats };
+        const kernel = new SoftmaxRegressionKernel(shape, Math.min(settings.batchSize, CHUNK_ROWS));
         sgd = new SoftmaxSgd(kernel, settings);
-        batchX = floats ? new Float32Array(B * block.width) : new Uint8Array(B * block.width);
-        const perEpoch = Math.ceil(population / B);
-        const epochs = (n: number) => Math.max(1, Math.round(n * perEpoch));
-        const s = settings.schedule;
-        const schedule: ScheduleShape =
-          s.type === 'step'
-            ? { type: 'step', every: epochs(s.every), gamma: s.gamma }
-            : s.type === 'exponential'
-              ? { type: 'exponential', period: perEpoch, gamma: s.gamma }
-              : s;
-        plan = {
-          lr: settings.lr,
-          schedule,
-          warmup: settings.warmup > 0 ? epochs(settings.warmup) : 0,
-          total: totalSteps(),
-        };
+        const perEpoch = Math.ceil(population / settings.batchSize);
+        const total = Math.min(settings.steps ?? Number.POSITIVE_INFINITY, settings.epochs * perEpoch);
+        plan = planInSteps(settings.lr, settings.schedule, settings.warmup, perEpoch, total);
         if (restored) {
           if (restored.rows !== rows || restored.classes !== classes) {
             throw new RxtrainError(
@@ -201,52 +214,7 @@ export const sgdStage = defineStage<SgdSettings>({
           if (settings.momentum > 0 && restored.velocity) kernel.writeVelocity(restored.velocity);
           return;
         }
-        const W = new Float32Array(rows * classes);
-        if (settings.init.type === 'normal') {
-          const rng = ctx.rng(settings.seed);
-          const { mean, std } = settings.init;
-          for (let i = 0; i < W.length; i++) W[i] = mean + std * rng.normal();
-        }
-        kernel.writeWeights(W);
-      };
-
-      const snapshot = (
-        evaluate: boolean,
-        final: boolean,
-        checkpoint?: CheckpointBarrier,
-        stopReason?: string,
-      ): ModelSnapshot => ({
-        kind: 'snapshot',
-        step,
-        epoch: population ? samples / population : 0,
-        samples,
-        weights: sgd!.kernel.readWeights(),
-        rows,
-        classes,
-        transform: last!.transform,
-        evaluate,
-        final,
-        results: [],
-        checkpoint,
-        ...(stopReason ? { stopReason } : {}),
-      });
-
-      const state = (): SgdState => ({
-        step,
-        samples,
-        epoch,
-        interval: { ...interval },
-        rows,
-        classes,
-        ...(settings.momentum > 0 ? { velocity: sgd!.kernel.readVelocity() } : {}),
-      });
-
-      const barrier = (reason: CheckpointBarrier['reason']): CheckpointBarrier => {
-        const b = createBarrier(reason);
-        // The weights are part of the updater's state: restoring them is what resumes training.
-        b.states[ctx.id] = { ...state(), weights: sgd!.kernel.readWeights() } satisfies SgdRestore;
-        if (resume) b.states[resume.sampler] = { position: resume.position, skip: resume.skip };
-        return b;
+        kernel.writeWeights(initialWeights(rows * classes, settings.init, ctx.rng(settings.seed)));
       };
 
       const trainEvent = () => {
@@ -256,29 +224,21 @@ export const sgdStage = defineStage<SgdSettings>({
         ctx.events.emit({
           type: 'train',
           step,
-          epoch: population ? samples / population : 0,
+          epoch: epochOf(),
           samples,
           loss: interval.loss / interval.samples,
           accuracy: interval.correct / interval.samples,
           lr,
           samplesPerSec: seconds > 0 ? Math.round(interval.samples / seconds) : 0,
         });
-        interval.loss = 0;
-        interval.correct = 0;
-        interval.samples = 0;
+        interval = { loss: 0, correct: 0, samples: 0 };
         intervalStarted = now;
       };
 
-      /** One update on rows row0 … row0+n−1 of x. */
-      const update = (
-        x: Uint8Array | Float32Array,
-        y: Int32Array,
-        row0: number,
-        n: number,
-        index?: Int32Array,
-      ) => {
+      /** One update on a batch, then what the gate says; 'stop' once the step cap is reached. */
+      const update = (batch: MiniBatch, out: Emitter<Message>): StepVerdict | 'stop' => {
         lr = learningRate(plan!, step);
-        const stats = sgd!.step(x, y, row0, n, last!.transform, lr, index);
+        const stats = sgd!.step(batch.x, batch.labels, batch.row0, batch.n, last!.transform, lr, batch.rows);
         if (!Number.isFinite(stats.loss)) {
           throw new RxtrainError(
             'E_DATA',
@@ -286,146 +246,56 @@ export const sgdStage = defineStage<SgdSettings>({
           );
         }
         step++;
-        samples += n;
+        samples += batch.n;
         interval.loss += stats.loss;
         interval.correct += stats.correct;
-        interval.samples += n;
+        interval.samples += batch.n;
         if (step % settings.logEvery === 0) trainEvent();
-      };
-
-      const finish = (out: Emitter<Message>, stopReason?: string): void | Promise<void> => {
-        if (finished) return;
-        finished = true;
-        trainEvent();
-        const cp = ctx.checkpoints.atEnd ? barrier(stopReason ? 'early-stop' : 'final') : undefined;
-        out.push(snapshot(true, true, cp, stopReason));
-        out.end();
-        return cp?.written;
-      };
-
-      /** An evaluator asked to stop: the request is for a step this stage has reached. */
-      const stopRequested = () => ctx.training?.stopRequest?.reason;
-
-      /** After an update: snapshots, checkpoints, stop conditions, yielding. */
-      const afterStep = (out: Emitter<Message>): 'go' | 'stop' | Promise<void> => {
-        // Progress counters are sampled every progressIntervalMs: once per block is plenty.
         if (settings.steps !== undefined && step >= settings.steps) return 'stop';
-        const stopping = ctx.checkpoints.onSignal && ctx.stopSignal.aborted;
-        const due =
-          stopping ||
-          (ctx.checkpoints.every > 0 && step % ctx.checkpoints.every === 0) ||
-          (ctx.checkpoints.everySeconds > 0 &&
-            ctx.clock.now() - lastCheckpointAt >= ctx.checkpoints.everySeconds * 1000);
-        const wanted = ctx.snapshots.wants(step);
-        if (stopping) {
-          finished = true;
-          const cp = barrier('signal');
-          out.push(snapshot(false, false, cp));
-          out.end();
-          return cp.written;
-        }
-        if (due || wanted) {
-          const byStep = ctx.checkpoints.every > 0 && step % ctx.checkpoints.every === 0;
-          const cp = due ? barrier(byStep ? 'interval' : 'time') : undefined;
-          out.push(snapshot(wanted, false, cp));
-          // With early stopping on, wait for the verdict on this step, so where training stops
-          // depends on the data alone, never on how far ahead of the evaluator this stage ran.
-          const verdict = wanted ? ctx.training?.verdicts(step) : undefined;
-          if (cp || verdict) {
-            return Promise.all([cp?.written, verdict]).then(() => {
-              // everySeconds counts from when the previous checkpoint was durable.
-              if (cp) lastCheckpointAt = ctx.clock.now();
-            });
-          }
-        }
-        if (ctx.clock.now() - sliceStarted >= ctx.sliceMs) {
-          // Let timers, I/O and signal handlers run: a long synchronous loop would starve them.
-          return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-            sliceStarted = ctx.clock.now();
-          });
-        }
-        return 'go';
+        return gate.afterStep(step, producer, out);
       };
 
-      /** Continue after a pause: stop if an evaluator asked to meanwhile. */
-      const resumeAfter = (pause: Promise<void>, out: Emitter<Message>, go: () => void | Promise<void>) =>
-        pause.then(() => {
-          if (finished) return;
-          const reason = stopRequested();
-          if (reason) return finish(out, reason);
-          return go();
-        });
+      const finish = (out: Emitter<Message>, stopReason?: string): void => {
+        if (gate.ended) return;
+        trainEvent();
+        gate.finish(producer, out, stopReason);
+      };
 
-      /** Train on `block` from sample `from`; a promise when it has to pause part-way. */
-      const run = (block: SampleBlock, from: number, out: Emitter<Message>): void | Promise<void> => {
-        let i = from;
-        while (i < block.count) {
-          let n: number;
-          if (fill === 0 && block.count - i >= B) {
-            // A whole batch inside the block: the kernel reads it straight from the block (or from
-            // the sampler's table, by row number).
-            update(block.data, block.labels, i, B, block.rows);
-            n = B;
-          } else {
-            // A batch across blocks (or a pass's end) is gathered here first.
-            n = Math.min(B - fill, block.count - i);
-            const w = block.width;
-            for (let k = 0; k < n; k++) {
-              const r = sampleRow(block, i + k);
-              batchX!.set(block.data.subarray(r * w, r * w + w) as never, (fill + k) * w);
-              batchY[fill + k] = block.labels[r]!;
-            }
-            fill += n;
-            i += n;
-            if (fill < B) continue;
-            update(batchX!, batchY, 0, B);
-            fill = 0;
-            n = 0;
-          }
-          i += n;
-          resume = { sampler: block.sampler, position: block.position, skip: i };
-          const next = afterStep(out);
-          if (next === 'stop') return finish(out);
-          if (next !== 'go') return resumeAfter(next, out, () => run(block, i, out));
-          if (finished) return;
+      /** Go on after a verdict: finish, pause (then stop if an evaluator asked to meanwhile), or `go`. */
+      const then = (
+        verdict: StepVerdict | 'stop',
+        out: Emitter<Message>,
+        go: () => void | Promise<void>,
+      ): void | Promise<void> => {
+        if (verdict === 'stop') return finish(out);
+        if (verdict === 'ended') return;
+        if (verdict === 'go') return go();
+        return verdict.then(() => {
+          if (gate.ended) return;
+          const reason = gate.stopRequested;
+          return reason ? finish(out, reason) : go();
+        });
+      };
+
+      /** Train on the current block's batches; a promise when it has to pause part-way. */
+      const run = (out: Emitter<Message>): void | Promise<void> => {
+        for (let batch = batches.next(); batch; batch = batches.next()) {
+          const verdict = update(batch, out);
+          if (verdict !== 'go') return then(verdict, out, () => run(out));
         }
         ctx.progress({
           step,
           totalSteps: plan!.total,
-          epoch: population ? samples / population : 0,
-          loss: sgd!.stats.loss / Math.max(1, B),
+          epoch: epochOf(),
+          loss: sgd!.stats.loss / Math.max(1, settings.batchSize),
           lr,
         });
       };
 
-      const flushPartial = (out: Emitter<Message>): 'go' | 'stop' | Promise<void> => {
-        if (fill === 0) return 'go';
-        update(batchX!, batchY, 0, fill);
-        fill = 0;
-        return afterStep(out);
-      };
-
-      const onBlock = (block: SampleBlock, out: Emitter<Message>): void | Promise<void> => {
-        const first = !sgd;
-        last = block;
-        population = block.population;
-        if (first) {
-          init(block);
-          // Rates count training time only, not the data loading before the first block.
-          intervalStarted = ctx.clock.now();
-          sliceStarted = intervalStarted;
-          if (!restored && ctx.snapshots.atStart) out.push(snapshot(true, false));
-        }
-        if (block.epoch !== epoch) {
-          // A pass ended: finish its last (smaller) batch, then stop if that was the last pass.
-          resume = { sampler: block.sampler, position: block.position, skip: 0 };
-          const flushed = flushPartial(out);
-          if (flushed === 'stop') return finish(out);
-          epoch = block.epoch;
-          if (epoch >= settings.epochs) return finish(out);
-          if (flushed !== 'go') return resumeAfter(flushed, out, () => trainBlock(block, out));
-        }
-        return trainBlock(block, out);
+      /** A pass's last, smaller batch. */
+      const flush = (out: Emitter<Message>, go: () => void | Promise<void>): void | Promise<void> => {
+        const batch = batches.flush();
+        return batch ? then(update(batch, out), out, go) : go();
       };
 
       /**
@@ -434,19 +304,36 @@ export const sgdStage = defineStage<SgdSettings>({
        */
       const trainBlock = (block: SampleBlock, out: Emitter<Message>): void | Promise<void> => {
         const lastOfRun = () => {
-          if (finished || block.epoch + 1 < settings.epochs || block.index + block.count < block.population)
+          if (gate.ended || block.epoch + 1 < settings.epochs || block.index + block.count < block.population)
             return;
-          const flushed = flushPartial(out);
-          if (flushed === 'go' || flushed === 'stop') return finish(out);
-          return resumeAfter(flushed, out, () => finish(out));
+          return flush(out, () => finish(out));
         };
-        const ran = run(block, 0, out);
+        const ran = run(out);
         return ran ? ran.then(lastOfRun) : lastOfRun();
+      };
+
+      const onBlock = (block: SampleBlock, out: Emitter<Message>): void | Promise<void> => {
+        last = block;
+        population = block.population;
+        if (!sgd) {
+          init(block);
+          // Rates count training time only, not the data loading before the first block.
+          intervalStarted = ctx.clock.now();
+          gate.begin(producer, out, restored !== undefined);
+        }
+        batches.start(block);
+        if (block.epoch === epoch) return trainBlock(block, out);
+        // A pass ended: finish its last (smaller) batch, then stop if that was the last pass.
+        return flush(out, () => {
+          epoch = block.epoch;
+          if (epoch >= settings.epochs) return finish(out);
+          return trainBlock(block, out);
+        });
       };
 
       return {
         next(message, out) {
-          if (finished) return;
+          if (gate.ended) return;
           if (message.kind !== 'samples') {
             out.push(message);
             return;
@@ -454,15 +341,13 @@ export const sgdStage = defineStage<SgdSettings>({
           return onBlock(message, out);
         },
         complete(out) {
-          if (finished) return;
+          if (gate.ended) return;
           if (!sgd)
             throw new RxtrainError(
               'E_DATA',
               'sgd: no training samples arrived (is there a shuffle stage before sgd?)',
             );
-          const flushed = flushPartial(out);
-          if (flushed === 'go' || flushed === 'stop') return finish(out);
-          return resumeAfter(flushed, out, () => finish(out));
+          return flush(out, () => finish(out));
         },
       };
     }),

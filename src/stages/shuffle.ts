@@ -26,6 +26,7 @@
  *     seed: 7
  *     holdout: { size: 5000 }
  */
+import { Observable } from 'rxjs/internal/Observable';
 import { z } from 'zod';
 import { concatFlows, type Emitter, type Flow, transform } from '../flow/index.js';
 import { ExampleStore } from '../pipeline/exampleStore.js';
@@ -63,35 +64,50 @@ export const shuffleSettings = z.strictObject({
 });
 export type ShuffleSettings = z.output<typeof shuffleSettings>;
 
+const count = z.int().min(0);
+const prngState = z.strictObject({ s: z.tuple([z.number(), z.number(), z.number(), z.number()]) });
+
 /** A sampler position: where a block's first sample was drawn from. */
-export type SamplerPosition =
-  | { mode: 'permutation'; epoch: number; cursor: number; rng: PrngState }
-  | { mode: 'with-replacement'; drawn: number; rng: PrngState }
-  | { mode: 'buffer'; epoch: number; emitted: number; rng: PrngState };
+const samplerPosition = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('permutation'), epoch: count, cursor: count, rng: prngState }),
+  z.strictObject({ mode: z.literal('with-replacement'), drawn: count, rng: prngState }),
+  z.strictObject({ mode: z.literal('buffer'), epoch: count, emitted: count, rng: prngState }),
+]);
+export type SamplerPosition = z.output<typeof samplerPosition>;
 
-/** What a checkpoint holds for the sampler: a block position and how many of its samples were used. */
-export interface SamplerRestore {
-  position: SamplerPosition;
-  skip: number;
-}
+/**
+ * What a checkpoint holds for the sampler: the position stamped on the block its consumer was
+ * reading and how many of that block's samples it used (the sampler itself runs ahead).
+ */
+export const samplerState = z.strictObject({ position: samplerPosition, skip: count });
+export type SamplerRestore = z.output<typeof samplerState>;
 
-export const shuffleStage = defineStage<ShuffleSettings>({
+export const shuffleStage = defineStage<ShuffleSettings, SamplerRestore>({
   type: 'shuffle',
   summary: 'seeded sampler: permutation per pass, with replacement, or a bounded buffer window',
   settings: shuffleSettings,
-  stateful: true,
-  create: (settings, ctx) => (input) => {
-    const restored = ctx.restored as SamplerRestore | undefined;
-    if (restored && restored.position.mode !== settings.mode) {
-      throw new RxtrainError(
-        'E_RESUME',
-        `shuffle: the checkpoint was taken in ${restored.position.mode} mode, the config says ${settings.mode}`,
-      );
-    }
-    return settings.mode === 'buffer'
-      ? bufferSampler(input, settings, ctx, restored)
-      : storeSampler(input, settings, ctx, restored);
-  },
+  state: samplerState,
+  create: (settings, ctx) => (input) => (requests) =>
+    new Observable<Message>((subscriber) => {
+      let restored: SamplerRestore | undefined;
+      ctx.state({
+        stateAt: (position, used) => ({ position: position as SamplerPosition, skip: used }),
+        restore: (state) => {
+          if (state.position.mode !== settings.mode) {
+            throw new RxtrainError(
+              'E_RESUME',
+              `shuffle: the checkpoint was taken in ${state.position.mode} mode, the config says ${settings.mode}`,
+            );
+          }
+          restored = state;
+        },
+      });
+      const sampler =
+        settings.mode === 'buffer'
+          ? bufferSampler(input, settings, ctx, restored)
+          : storeSampler(input, settings, ctx, restored);
+      return sampler(requests).subscribe(subscriber);
+    }),
 });
 
 /** Two independent generators from the stage's seed: one for sampling, one for the holdout. */

@@ -5,7 +5,7 @@ import { consume } from '../../src/flow/index.js';
 import { buildPipeline, type PipelineRuntime } from '../../src/pipeline/compose.js';
 import { type ExperimentConfig, loadConfig } from '../../src/pipeline/config.js';
 import { EventBus, type RxtrainEvent, systemClock } from '../../src/pipeline/events.js';
-import type { ModelSnapshot } from '../../src/pipeline/messages.js';
+import type { CheckpointBarrier, ModelSnapshot } from '../../src/pipeline/messages.js';
 import { builtinStages } from '../../src/stages/index.js';
 import { tempDir } from './index.js';
 
@@ -42,13 +42,17 @@ export async function runPipeline(yaml: string, restored?: Record<string, unknow
   const { pipeline, events: seen } = testPipeline(config, { restored });
   let final: ModelSnapshot | undefined;
   const checkpoints: Captured['checkpoints'] = [];
+  const capture = (b: CheckpointBarrier) => {
+    checkpoints.push({ step: b.model.step, states: b.states, weights: b.model.weights });
+    b.settle();
+  };
+  // The run's sink, less the files: barriers as they come, the final checkpoint at the end.
   await consume(pipeline.flow, (m) => {
-    if (m.kind !== 'snapshot') return;
-    if (m.final) final = m;
-    if (m.checkpoint) {
-      checkpoints.push({ step: m.step, states: m.checkpoint.states, weights: m.weights });
-      m.checkpoint.settle();
-    }
+    if (m.kind === 'checkpoint') capture(m);
+    if (m.kind !== 'snapshot' || !m.final) return;
+    final = m;
+    const barrier = pipeline.checkpoints.atEnd(m);
+    if (barrier) capture(barrier);
   }).done;
   return { final: final!, checkpoints, events: seen };
 }

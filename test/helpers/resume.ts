@@ -1,6 +1,7 @@
 /** Fixtures for the kill-and-resume tests: the CLI as a killable child, waiting on a run's files. */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { parseEvents, type RxtrainEvent } from '../../src/pipeline/events.js';
 import type { RunSummary } from '../../src/pipeline/run.js';
@@ -198,7 +199,7 @@ export async function killAndResumeSuite(t: ExecutionContext, options: KillSuite
       name: 'inside a checkpoint write',
       go: async (dir) => {
         // The writer pauses 400 ms with the temp file half-written: the kill lands inside it.
-        const started = run(dir, warmCache, { RXTRAIN_TEST_CHECKPOINT_PAUSE_MS: '400' });
+        const started = run(dir, warmCache, slowCheckpointWrites(400));
         const k = 1 + rng.int(3);
         const temps = new Set<string>();
         await waitFor(`the write of checkpoint ${k}`, () => {
@@ -250,4 +251,10 @@ export async function killAndResumeSuite(t: ExecutionContext, options: KillSuite
     t.is(summary.weightsSha256, expected, `${c.name}: resumed from step ${from}, weights differ`);
     assertOneHistory(t, dir, c.name.includes('killed again') ? 2 : 1);
   }
+}
+
+/** Environment for a CLI whose checkpoint writes pause `ms` half-written (slowCheckpointWrites.ts). */
+export function slowCheckpointWrites(ms: number): NodeJS.ProcessEnv {
+  const preload = pathToFileURL(join(import.meta.dirname, 'slowCheckpointWrites.js')).href;
+  return { NODE_OPTIONS: `--import ${preload}`, SLOW_CHECKPOINT_MS: String(ms) };
 }

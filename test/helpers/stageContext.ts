@@ -1,8 +1,10 @@
 /** Driving one stage directly in a test: a StageContext recording events and progress, and input chunks. */
 
+import { Checkpoints, StageStates } from '../../src/pipeline/checkpoints.js';
 import { EventBus, type RxtrainEvent } from '../../src/pipeline/events.js';
 import type { FileChunk } from '../../src/pipeline/messages.js';
-import { SnapshotPlan, type StageContext } from '../../src/pipeline/stage.js';
+import type { StageContext } from '../../src/pipeline/stage.js';
+import { SnapshotPlan, TrainingControl, TrainingGate } from '../../src/pipeline/training.js';
 import { Prng } from '../../src/util/random.js';
 
 export interface TestContext extends StageContext {
@@ -20,19 +22,32 @@ export function stageContext(
   const emitted: RxtrainEvent[] = [];
   events.on((e) => emitted.push(e));
   const counters: Record<string, unknown> = {};
+  const clock = { now: () => performance.now(), date: () => new Date() };
+  const stopSignal = new AbortController().signal;
   return {
     id: type,
     type,
     baseDir: options.baseDir ?? process.cwd(),
     cacheDir: options.cacheDir ?? '/nonexistent-cache',
-    clock: { now: () => performance.now(), date: () => new Date() },
+    clock,
     events,
     rng: (seed) => new Prng(seed ?? options.seed ?? 1),
     progress: (c) => Object.assign(counters, c),
-    snapshots: new SnapshotPlan([]),
-    checkpoints: { every: 0, everySeconds: 0, keep: 1, keepBest: null, onSignal: false, atEnd: false },
-    restored: undefined,
-    stopSignal: new AbortController().signal,
+    state: () => {},
+    training: new TrainingGate({
+      origin: type,
+      plan: new SnapshotPlan([]),
+      control: new TrainingControl(),
+      checkpoints: new Checkpoints(
+        { every: 0, everySeconds: 0, keep: 1, keepBest: null, onSignal: false, atEnd: false },
+        clock,
+        stopSignal,
+        new StageStates([]),
+      ),
+      clock,
+      sliceMs: 25,
+    }),
+    stopSignal,
     sliceMs: 25,
     emitted,
     counters,
