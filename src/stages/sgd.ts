@@ -134,6 +134,7 @@ export const sgdStage = defineStage<SgdSettings>({
   type: 'sgd',
   summary: 'softmax regression trained by mini-batch SGD: schedules, momentum, weight decay, clipping',
   settings: sgdSettings,
+  wiring: sgdWiring,
   stateful: true,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
@@ -467,3 +468,11 @@ export const sgdStage = defineStage<SgdSettings>({
       };
     }),
 });
+
+/** Trains on the sample blocks of a sampler before it; provides the model to the stages after it. */
+function sgdWiring() {
+  return {
+    needs: [{ token: 'samples', hint: 'add a sampler such as shuffle before it' }],
+    provides: ['model'],
+  };
+}

@@ -79,6 +79,7 @@ export const shuffleStage = defineStage<ShuffleSettings>({
   type: 'shuffle',
   summary: 'seeded sampler: permutation per pass, with replacement, or a bounded buffer window',
   settings: shuffleSettings,
+  wiring: shuffleWiring,
   stateful: true,
   create: (settings, ctx) => (input) => {
     const restored = ctx.restored as SamplerRestore | undefined;
@@ -519,4 +520,15 @@ function bufferPass(
       },
     };
   });
+}
+
+/** Samples one split, whose examples must carry features; provides sample blocks and the holdout. */
+function shuffleWiring(settings: ShuffleSettings) {
+  return {
+    needs: [
+      { token: `split:${settings.split}`, key: ['split'] },
+      { token: 'features', hint: 'add a normalise stage before it' },
+    ],
+    provides: ['samples', ...(settings.holdout ? [`split:${settings.holdout.split}`] : [])],
+  };
 }
