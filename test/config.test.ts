@@ -126,13 +126,22 @@ test('bad --set values are reported against the override, not the file', async (
 
 test('an experiment can be given as an object', async (t) => {
   const config = await configFromObject(
-    { name: 'inline', stages: [{ type: 'fetch' }, { type: 'sgd', id: 'trainer', lr: 0.3 }] },
+    {
+      name: 'inline',
+      stages: [
+        { type: 'fetch' },
+        { type: 'decodeIdx' },
+        { type: 'normalise' },
+        { type: 'shuffle' },
+        { type: 'sgd', id: 'trainer', lr: 0.3 },
+      ],
+    },
     { stages: builtinStages },
   );
   t.is(config.name, 'inline');
   t.deepEqual(
     config.stages.map((s) => s.id),
-    ['fetch', 'trainer'],
+    ['fetch', 'decodeIdx', 'normalise', 'shuffle', 'trainer'],
   );
   const error = await configFromObject(
     { stages: [{ type: 'sgd', lr: 'x' }] },

@@ -3,8 +3,10 @@
  *
  * Validation runs in phases and reports every problem at once, each with its line and column in
  * the file, its key path (`stages[3].lr`) and what would be valid:
- *   1. YAML syntax;  2. `--set` overrides;  3. the top level (wiring, checkpoint policy);
- *   4. user stage modules;  5. each stage's `type`, then its own settings schema;  6. across stages.
+ *   1. YAML syntax;  2. `--set` overrides;  3. the top level (capacity, checkpoint policy);
+ *   4. user stage modules;  5. each stage's `type`, then its own settings schema;
+ *   6. across stages (wiring.ts): each need a stage declares has a provider before it, and
+ *      `checkpoint.keepBest` has checkpoints to choose from.
  */
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
@@ -28,6 +30,7 @@ import {
   WIRING_KEYS,
 } from './experimentSchema.js';
 import type { StageDefinition } from './stage.js';
+import { checkCheckpointPolicy, checkWiring } from './wiring.js';
 
 export { pathString, suggest } from './configLocator.js';
 export { type ExperimentConfig, experimentSchema, type ResolvedStage } from './experimentSchema.js';
@@ -105,6 +108,8 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
 
   // Phase 5: each stage.
   const stages: ResolvedStage[] = [];
+  // The same by position in the file, undefined where a stage did not validate (for phase 6).
+  const byPosition = new Array<ResolvedStage | undefined>(stageEntries.length).fill(undefined);
   const ids = new Map<string, number>();
   for (const [i, entry] of stageEntries.entries()) {
     const at = ['stages', i];
@@ -159,14 +164,20 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
         issues.push(...locate.issues(at, issue, definition.settings, overridden));
       continue;
     }
-    stages.push({
+    const resolved: ResolvedStage = {
       type,
       id,
       capacity: capacity.success ? capacity.data : { items: 8 },
       settings: parsed.data,
       definition,
-    });
+    };
+    stages.push(resolved);
+    byPosition[i] = resolved;
   }
+
+  // Phase 6: across stages, from what each stage declares it needs and provides.
+  issues.push(...checkWiring(byPosition, locate, overridden));
+  if (experiment) issues.push(...checkCheckpointPolicy(experiment.checkpoint, locate, overridden));
   if (issues.length > 0 || !experiment) throw new ConfigError(file, sortIssues(issues));
   return {
     file,
