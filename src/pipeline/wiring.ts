@@ -24,7 +24,8 @@ export function checkWiring(
   overridden: Map<string, string>,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const declared: (StageWiring | undefined)[] = [];
+  // The declarations up to the first stage that did not validate, or whose wiring() failed.
+  const declared: StageWiring[] = [];
   for (const [i, stage] of stages.entries()) {
     if (!stage) break;
     const wiring = declaredWiring(stage, i, locate, issues);
@@ -34,17 +35,17 @@ export function checkWiring(
   const provided: string[] = [];
   for (const [i, wiring] of declared.entries()) {
     const stage = stages[i]!;
-    for (const need of wiring!.needs ?? []) {
+    for (const need of wiring.needs ?? []) {
       if (provided.includes(need.token)) continue;
       const path = ['stages', i, ...(need.key ?? [])];
-      const later = declared.findIndex((w, j) => j > i && w!.provides?.includes(need.token));
+      const later = declared.findIndex((w, j) => j > i && w.provides?.includes(need.token));
       const laterStage = later >= 0 ? { index: later, stage: stages[later]! } : undefined;
       issues.push({
         ...locate.at(path, unprovided(need, stage, provided, laterStage)),
         ...overrideOf(overridden, path),
       });
     }
-    for (const token of wiring!.provides ?? []) if (!provided.includes(token)) provided.push(token);
+    for (const token of wiring.provides ?? []) if (!provided.includes(token)) provided.push(token);
   }
   return issues;
 }
