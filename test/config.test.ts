@@ -2,7 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { parse } from 'yaml';
+import { z } from 'zod';
 import { configFromObject, loadConfig, resolvedYaml } from '../src/pipeline/config.js';
+import { defineStage } from '../src/pipeline/stage.js';
 import { builtinStages } from '../src/stages/index.js';
 import { ConfigError } from '../src/util/errors.js';
 import { ROOT, runCli, tempDir } from './helpers/index.js';
@@ -126,13 +128,22 @@ test('bad --set values are reported against the override, not the file', async (
 
 test('an experiment can be given as an object', async (t) => {
   const config = await configFromObject(
-    { name: 'inline', stages: [{ type: 'fetch' }, { type: 'sgd', id: 'trainer', lr: 0.3 }] },
+    {
+      name: 'inline',
+      stages: [
+        { type: 'fetch' },
+        { type: 'decodeIdx' },
+        { type: 'normalise' },
+        { type: 'shuffle' },
+        { type: 'sgd', id: 'trainer', lr: 0.3 },
+      ],
+    },
     { stages: builtinStages },
   );
   t.is(config.name, 'inline');
   t.deepEqual(
     config.stages.map((s) => s.id),
-    ['fetch', 'trainer'],
+    ['fetch', 'decodeIdx', 'normalise', 'shuffle', 'trainer'],
   );
   const error = await configFromObject(
     { stages: [{ type: 'sgd', lr: 'x' }] },
@@ -150,4 +161,139 @@ test('config/mnist-remote.yaml is the default experiment with another source', a
       .map((s) => ({ type: s.type, settings: s.settings }));
   t.deepEqual(training(remote), training(local));
   t.is(remote.seed, local.seed);
+});
+
+// Phase 6: across stages. Each case is a config whose every key is valid on its own.
+
+/** The data stages of the default experiment: lines 2–6 of every config below. */
+const DATA = `stages:
+  - type: fetch
+    url: embedded:mnist
+  - type: untar
+  - type: decodeIdx
+  - type: normalise
+`;
+
+async function errorLines(text: string, overrides: string[] = []): Promise<string[]> {
+  const error = await loadConfig('x.yaml', { stages: builtinStages, text, overrides }).catch((e) => e);
+  if (!(error instanceof ConfigError)) throw new Error(`expected a ConfigError, got ${error}`);
+  return error.message.split('\n');
+}
+
+test('an evaluated split that no stage before produces is an error at its entry in splits', async (t) => {
+  const text = `${DATA}  - type: shuffle\n  - type: sgd\n  - type: evaluate\n    splits: [test, val]\n`;
+  t.deepEqual(await errorLines(text), [
+    'x.yaml:10:20 stages[6].splits[1]: split "val" is produced by no stage before evaluate (produced: train, test; add shuffle.holdout to hold one out)',
+  ]);
+  // Held out by the sampler, it is produced; a misspelled one gets a did-you-mean.
+  const held = `${DATA}  - type: shuffle\n    holdout: { size: 100 }\n  - type: sgd\n  - type: evaluate\n    splits: [vall]\n`;
+  t.deepEqual(await errorLines(held), [
+    'x.yaml:11:14 stages[6].splits[0]: split "vall" is produced by no stage before evaluate (did you mean "val"?; produced: train, test, val; add shuffle.holdout to hold one out)',
+  ]);
+  await t.notThrowsAsync(loadConfig('x.yaml', { stages: builtinStages, text: held.replace('vall', 'val') }));
+  // A value from --set is reported against the override.
+  t.deepEqual(
+    await errorLines(`${DATA}  - type: shuffle\n  - type: sgd\n  - type: evaluate\n`, [
+      'evaluate.splits=[val]',
+    ]),
+    [
+      '--set evaluate.splits=[val] stages[6].splits[0]: split "val" is produced by no stage before evaluate (produced: train, test; add shuffle.holdout to hold one out)',
+    ],
+  );
+});
+
+test('sgd with no sampler before it is an error at the sgd stage', async (t) => {
+  t.deepEqual(await errorLines(`${DATA}  - type: sgd\n    lr: 0.1\n  - type: evaluate\n`), [
+    'x.yaml:7:5 stages[4]: "samples" is produced by no stage before sgd (produced: split:train, split:test, features; add a sampler such as shuffle before it)',
+  ]);
+});
+
+test('evaluate with no model producer before it is an error at the evaluate stage', async (t) => {
+  t.deepEqual(await errorLines(`${DATA}  - type: shuffle\n  - type: evaluate\n`), [
+    'x.yaml:8:5 stages[5]: "model" is produced by no stage before evaluate (produced: split:train, split:test, features, samples; add a model producer such as sgd before it)',
+  ]);
+  // In the wrong order, the message names the stage that comes too late.
+  t.deepEqual(
+    await errorLines(`${DATA}  - type: shuffle\n  - type: evaluate\n  - type: sgd\n    id: trainer\n`),
+    [
+      'x.yaml:8:5 stages[5]: "model" is produced by no stage before evaluate (produced: split:train, split:test, features, samples; trainer at stages[6] produces it, but only after evaluate)',
+    ],
+  );
+});
+
+test('checkpoint.keepBest with checkpoints off is an error at checkpoint.keepBest', async (t) => {
+  const text = `checkpoint:\n  every: 0\n  keepBest: test.loss\n${DATA}  - type: shuffle\n  - type: sgd\n  - type: evaluate\n`;
+  t.deepEqual(await errorLines(text), [
+    'x.yaml:3:13 checkpoint.keepBest: keeping the best checkpoint needs checkpoints to choose from: set checkpoint.every or checkpoint.everySeconds (both are 0, so only the final checkpoint is taken)',
+  ]);
+  for (const set of ['checkpoint.every=100', 'checkpoint.everySeconds=60'])
+    await t.notThrowsAsync(loadConfig('x.yaml', { stages: builtinStages, text, overrides: [set] }), set);
+});
+
+test('the sample configs and examples/mnist-subset.yaml (a user stage without wiring) validate', async (t) => {
+  for (const file of [
+    'config/mnist-logreg.yaml',
+    'config/mnist-notebook.yaml',
+    'config/mnist-remote.yaml',
+    'examples/mnist-subset.yaml',
+  ]) {
+    const result = await runCli(['validate', file]);
+    t.is(result.code, 0, `${file}: ${result.stderr}`);
+  }
+});
+
+test('two wiring errors and a settings error are reported together, sorted, exit 2 from validate and run', async (t) => {
+  const file = write(
+    [
+      'checkpoint:',
+      '  keepBest: test.accuracy',
+      'stages:',
+      '  - type: fetch',
+      '  - type: untar',
+      '  - type: decodeIdx',
+      '  - type: normalise',
+      '  - type: sgd',
+      '  - type: evaluate',
+      '    evry: 100',
+      '',
+    ].join('\n'),
+  );
+  const expected = [
+    `rxtrain: 3 problems in ${file}:`,
+    `${file}:2:13 checkpoint.keepBest: keeping the best checkpoint needs checkpoints to choose from: set checkpoint.every or checkpoint.everySeconds (both are 0, so only the final checkpoint is taken)`,
+    `${file}:8:5 stages[4]: "samples" is produced by no stage before sgd (produced: split:train, split:test, features; add a sampler such as shuffle before it)`,
+    `${file}:10:5 stages[5].evry: unknown key "evry" (did you mean "every"?); valid keys: every, atStart, splits, misclassified, metric, patience, minDelta`,
+  ];
+  const validate = await runCli(['validate', file]);
+  t.is(validate.code, 2);
+  t.deepEqual(validate.stderr.trim().split('\n'), expected);
+  const run = await runCli(['run', file, '--run-dir', join(tempDir(), 'run'), '--quiet']);
+  t.is(run.code, 2);
+  t.deepEqual(run.stderr.trim().split('\n'), expected);
+});
+
+test('the phase works from declarations alone: user stages can need and provide their own tokens', async (t) => {
+  const maker = defineStage({
+    type: 'maker',
+    summary: 'provides widgets',
+    settings: z.strictObject({ makes: z.string() }),
+    wiring: (s) => ({ provides: [`widget:${s.makes}`] }),
+    create: () => (input) => input,
+  });
+  const user = defineStage({
+    type: 'user',
+    summary: 'needs a widget',
+    settings: z.strictObject({ wants: z.string() }),
+    wiring: (s) => ({ needs: [{ token: `widget:${s.wants}`, key: ['wants'], hint: 'add a maker' }] }),
+    create: () => (input) => input,
+  });
+  const stages = [...builtinStages, maker, user];
+  // untar declares nothing: what came before passes through it.
+  const text = (wants: string) =>
+    `stages:\n  - type: maker\n    makes: gear\n  - type: untar\n  - type: user\n    wants: ${wants}\n`;
+  await t.notThrowsAsync(loadConfig('x.yaml', { stages, text: text('gear') }));
+  const error = await loadConfig('x.yaml', { stages, text: text('gaer') }).catch((e) => e);
+  t.deepEqual((error as ConfigError).message.split('\n'), [
+    'x.yaml:6:12 stages[2].wants: widget "gaer" is produced by no stage before user (did you mean "gear"?; produced: gear; add a maker)',
+  ]);
 });

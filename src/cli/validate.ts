@@ -6,8 +6,9 @@ export const validateCommand: Command = {
   name: 'validate',
   help: `Usage: rxtrain validate <config.yaml> [--set <stageId>.<key>=<value>]…
 
-Checks YAML syntax, every key and value of every stage, and user stage modules, and reports all
-problems at once as <file>:<line>:<column> <key path>: <what is wrong>. Exit 0 if valid, 2 if not.`,
+Checks YAML syntax, every key and value of every stage, user stage modules, and that each stage
+gets what it needs from the stages before it (splits, samples, a model), and reports all problems
+at once as <file>:<line>:<column> <key path>: <what is wrong>. Exit 0 if valid, 2 if not.`,
   options: { set: { type: 'string', multiple: true } },
   async run(positionals, values, io) {
     const file = exactlyOne(positionals, 'validate <config.yaml>');

@@ -3,8 +3,10 @@
  *
  * Validation runs in phases and reports every problem at once, each with its line and column in
  * the file, its key path (`stages[3].lr`) and what would be valid:
- *   1. YAML syntax;  2. `--set` overrides;  3. the top level (wiring, checkpoint policy);
- *   4. user stage modules;  5. each stage's `type`, then its own settings schema;  6. across stages.
+ *   1. YAML syntax;  2. `--set` overrides;  3. the top level (capacity, checkpoint policy);
+ *   4. user stage modules;  5. each stage's `type`, then its own settings schema;
+ *   6. across stages (wiring.ts): each need a stage declares has a provider before it, and
+ *      `checkpoint.keepBest` has checkpoints to choose from.
  */
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
@@ -12,91 +14,26 @@ import { pathToFileURL } from 'node:url';
 import {
   type Document,
   isMap,
-  isPair,
-  isScalar,
   isSeq,
   LineCounter,
-  type Node,
   parseDocument,
   parse as parseYamlValue,
   stringify,
 } from 'yaml';
-import { z } from 'zod';
-import type { EdgeCapacity } from '../flow/index.js';
 import { ConfigError, type ConfigIssue, RxtrainError } from '../util/errors.js';
-import type { CheckpointPolicy } from './checkpoints.js';
-import type { SchemaIssue, StageDefinition } from './stage.js';
+import { Locator, pathString, sortIssues, suggest } from './configLocator.js';
+import {
+  capacitySchema,
+  type ExperimentConfig,
+  experimentSchema,
+  type ResolvedStage,
+  WIRING_KEYS,
+} from './experimentSchema.js';
+import type { StageDefinition } from './stage.js';
+import { checkCheckpointPolicy, checkWiring } from './wiring.js';
 
-const capacitySchema = z
-  .strictObject({
-    items: z.int().min(1).default(8).describe('most items buffered between this stage and the next'),
-    bytes: z.int().min(1).optional().describe('most bytes buffered (chunks, decoded examples)'),
-  })
-  .describe('capacity of the edge after this stage');
-
-const checkpointSchema = z
-  .strictObject({
-    every: z.int().min(0).default(0).describe('checkpoint every N steps (0: off)'),
-    everySeconds: z.number().min(0).default(0).describe('checkpoint every T seconds (0: off)'),
-    keep: z.int().min(1).default(3).describe('how many recent checkpoints to keep'),
-    keepBest: z
-      .string()
-      .regex(/^[a-z]+\.(accuracy|loss)$/, 'expected <split>.accuracy or <split>.loss, e.g. val.accuracy')
-      .nullable()
-      .default(null)
-      .describe('also keep the best checkpoint by this evaluation metric'),
-    onSignal: z.boolean().default(true).describe('checkpoint and stop on SIGINT/SIGTERM'),
-    atEnd: z.boolean().default(true).describe('checkpoint the final model'),
-  })
-  .describe('when to write checkpoints');
-
-/** The top level of an experiment file. Stage settings are checked by each stage's own schema. */
-export const experimentSchema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only')
-    .optional()
-    .describe('run name; defaults to the config file name'),
-  seed: z
-    .int()
-    .min(0)
-    .max(0xffffffff)
-    .default(0)
-    .describe('run seed: stages without their own seed derive one'),
-  modules: z
-    .array(z.string())
-    .default([])
-    .describe('JavaScript modules (paths relative to this file) exporting extra stage definitions'),
-  capacity: capacitySchema.prefault({}).describe('default capacity of every edge'),
-  progressIntervalMs: z.int().min(10).default(500).describe('how often sampled progress events are written'),
-  checkpoint: checkpointSchema.prefault({}),
-  stages: z.array(z.record(z.string(), z.unknown())).min(1).describe('the pipeline, in order'),
-});
-
-/** Keys of a stage entry that belong to the pipeline, not to the stage's settings. */
-const WIRING_KEYS = new Set(['type', 'id', 'capacity']);
-
-export interface ResolvedStage {
-  type: string;
-  id: string;
-  capacity: EdgeCapacity;
-  settings: unknown;
-  definition: StageDefinition;
-}
-
-export interface ExperimentConfig {
-  /** The config file, as given. */
-  file: string;
-  /** Directory that relative paths resolve against. */
-  baseDir: string;
-  name: string;
-  seed: number;
-  modules: string[];
-  capacity: EdgeCapacity;
-  progressIntervalMs: number;
-  checkpoint: CheckpointPolicy;
-  stages: ResolvedStage[];
-}
+export { pathString, suggest } from './configLocator.js';
+export { type ExperimentConfig, experimentSchema, type ResolvedStage } from './experimentSchema.js';
 
 export interface LoadOptions {
   /** The stage definitions `type:` may name; user modules add to these. */
@@ -171,6 +108,8 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
 
   // Phase 5: each stage.
   const stages: ResolvedStage[] = [];
+  // The same by position in the file, undefined where a stage did not validate (for phase 6).
+  const byPosition = new Array<ResolvedStage | undefined>(stageEntries.length).fill(undefined);
   const ids = new Map<string, number>();
   for (const [i, entry] of stageEntries.entries()) {
     const at = ['stages', i];
@@ -225,14 +164,20 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
         issues.push(...locate.issues(at, issue, definition.settings, overridden));
       continue;
     }
-    stages.push({
+    const resolved: ResolvedStage = {
       type,
       id,
       capacity: capacity.success ? capacity.data : { items: 8 },
       settings: parsed.data,
       definition,
-    });
+    };
+    stages.push(resolved);
+    byPosition[i] = resolved;
   }
+
+  // Phase 6: across stages, from what each stage declares it needs and provides.
+  issues.push(...checkWiring(byPosition, locate, overridden));
+  if (experiment) issues.push(...checkCheckpointPolicy(experiment.checkpoint, locate, overridden));
   if (issues.length > 0 || !experiment) throw new ConfigError(file, sortIssues(issues));
   return {
     file,
@@ -351,157 +296,4 @@ function applyOverride(
   }
   doc.setIn(path, doc.createNode(value));
   overridden.set(pathString(path), origin);
-}
-
-/** Maps key paths to places in the YAML source. */
-class Locator {
-  constructor(
-    private readonly doc: Document,
-    private readonly lines: LineCounter,
-  ) {}
-
-  /** An issue at a key path; points at the deepest part of the path present in the file. */
-  at(path: readonly (string | number)[], message: string, missingKey?: string): ConfigIssue {
-    const full = missingKey ? [...path, missingKey] : path;
-    return { path: pathString(full), message, ...this.position(path) };
-  }
-
-  position(path: readonly (string | number)[]): { line?: number; column?: number } {
-    for (let n = path.length; n >= 0; n--) {
-      const node = n === 0 ? this.doc.contents : (this.doc.getIn(path.slice(0, n), true) as Node | undefined);
-      const offset = (node as { range?: [number, number, number] } | null | undefined)?.range?.[0];
-      if (offset !== undefined) {
-        const pos = this.lines.linePos(offset);
-        return { line: pos.line, column: pos.col };
-      }
-    }
-    return {};
-  }
-
-  /** Where a key (not its value) sits in the map at `path`. */
-  keyPosition(path: readonly (string | number)[], key: string): { line?: number; column?: number } {
-    const map = path.length === 0 ? this.doc.contents : this.doc.getIn(path, true);
-    if (isMap(map)) {
-      for (const pair of map.items) {
-        if (isPair(pair) && isScalar(pair.key) && pair.key.value === key && pair.key.range) {
-          const pos = this.lines.linePos(pair.key.range[0]);
-          return { line: pos.line, column: pos.col };
-        }
-      }
-    }
-    return this.position(path);
-  }
-
-  /** Turn a schema issue (relative to `base`) into located config issues. */
-  issues(
-    base: readonly (string | number)[],
-    issue: SchemaIssue,
-    schema: unknown,
-    overridden: Map<string, string>,
-  ): ConfigIssue[] {
-    const rel = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
-    const path = [...base, ...rel];
-    if (issue.code === 'unrecognized_keys' && issue.keys) {
-      const known = knownKeys(schema, rel);
-      return issue.keys.map((key) => {
-        const hint = suggest(key, known);
-        const valid = known.length > 0 ? `; valid keys: ${known.join(', ')}` : '';
-        return {
-          path: pathString([...path, key]),
-          message: `unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}${valid}`,
-          ...this.keyPosition(path, key),
-          ...originOf(overridden, [...path, key]),
-        };
-      });
-    }
-    const value = this.doc.getIn(path);
-    return [
-      {
-        path: pathString(path),
-        message: plainMessage(issue.message, value),
-        ...this.position(path),
-        ...originOf(overridden, path),
-      },
-    ];
-  }
-}
-
-/** zod's wording, made plain: "Invalid input: expected number, received string" → "expected number, got "fast"". */
-function plainMessage(message: string, value: unknown): string {
-  let m = message.replace(/^Invalid input: /, '');
-  const shown = JSON.stringify(value);
-  if (value === undefined && /, received undefined$/.test(m))
-    return `missing (${m.replace(/, received undefined$/, '')})`;
-  if (/, received \w+$/.test(m)) return m.replace(/, received \w+$/, `, got ${shown}`);
-  m = m
-    .replace(/^Invalid discriminator value\. Expected /, 'expected ')
-    .replace(/^Too small: /, '')
-    .replace(/^Too big: /, '');
-  if (value !== undefined && !m.includes(shown)) m += `, got ${shown}`;
-  return m.charAt(0).toLowerCase() + m.slice(1);
-}
-
-function originOf(overridden: Map<string, string>, path: readonly (string | number)[]): { origin?: string } {
-  const origin = overridden.get(pathString(path));
-  return origin ? { origin } : {};
-}
-
-export function pathString(path: readonly (string | number)[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${p}` : p;
-  return out;
-}
-
-/** Keys a (zod) object schema accepts at a relative path, for "did you mean" hints. */
-function knownKeys(schema: unknown, path: readonly (string | number)[]): string[] {
-  let s = unwrap(schema);
-  for (const p of path) {
-    if (!s) return [];
-    if (typeof p === 'number') s = unwrap((s as { element?: unknown }).element);
-    else s = unwrap((s as { shape?: Record<string, unknown> }).shape?.[p]);
-  }
-  const shape = (s as { shape?: Record<string, unknown> } | undefined)?.shape;
-  return shape ? Object.keys(shape) : [];
-}
-
-function unwrap(schema: unknown): unknown {
-  let s = schema as { _zod?: { def?: { innerType?: unknown; in?: unknown } } } | undefined;
-  for (let i = 0; i < 10 && s?._zod?.def; i++) {
-    const next = s._zod.def.innerType ?? s._zod.def.in;
-    if (!next) break;
-    s = next as typeof s;
-  }
-  return s;
-}
-
-function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
-  return [...issues].sort((a, b) => (a.line ?? 1e9) - (b.line ?? 1e9) || (a.column ?? 0) - (b.column ?? 0));
-}
-
-/** The closest known name within a small edit distance, if any. */
-export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const candidate of candidates) {
-    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length]!;
 }

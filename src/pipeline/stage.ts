@@ -77,6 +77,26 @@ export interface StageContext<St = unknown> {
   readonly training: TrainingGate;
 }
 
+/**
+ * Something a stage needs from a stage before it, as a plain token. The built-in stages use
+ * `split:<name>` (the examples of a split, e.g. `split:val`), `features` (examples carrying a
+ * feature transform), `samples` (sample blocks) and `model` (model snapshots); a user stage may
+ * add its own.
+ */
+export interface WiringNeed {
+  readonly token: string;
+  /** The settings key the need comes from (`['splits', 0]`), so an error points at its line. */
+  readonly key?: readonly (string | number)[];
+  /** What would provide it, said when nothing before the stage does (`add shuffle.holdout …`). */
+  readonly hint?: string;
+}
+
+/** What a stage needs from the stages before it and provides, as tokens, to the stages after it. */
+export interface StageWiring {
+  readonly needs?: readonly WiringNeed[];
+  readonly provides?: readonly string[];
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds stages of every settings type
 export interface StageDefinition<S = any, St = any> {
   readonly type: string;
@@ -102,6 +122,12 @@ export interface StageDefinition<S = any, St = any> {
   fingerprint?(settings: S, ctx: StageContext): Promise<string | undefined>;
   /** Snapshots this stage needs from the model producer upstream. */
   snapshots?(settings: S): SnapshotRequest | undefined;
+  /**
+   * What the stage needs from stages before it and provides to stages after it, given its
+   * settings; validation reports every need that no earlier stage provides. A stage without it
+   * declares nothing: it needs nothing and provides nothing (what it passes on stays available).
+   */
+  wiring?(settings: S): StageWiring;
   /** Build the stage's operator. Does no work: the flow starts when it is subscribed. */
   create(settings: S, ctx: StageContext<St>): FlowOperator<Message, Message>;
 }

@@ -49,6 +49,7 @@ export const decodeIdxStage = defineStage<DecodeIdxSettings>({
   type: 'decodeIdx',
   summary: 'decode IDX images and labels as bytes arrive and pair them into examples',
   settings: decodeIdxSettings,
+  wiring: (settings) => ({ provides: Object.keys(settings.splits).map((split) => `split:${split}`) }),
   pure: true,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {

@@ -105,6 +105,7 @@ export const evaluateStage = defineStage<EvaluateSettings, EvaluateState>({
   type: 'evaluate',
   summary: 'accuracy, cross-entropy, confusion, per-class F1 on val/test splits; best step, early stopping',
   settings: evaluateSettings,
+  wiring: evaluateWiring,
   state: evaluateState,
   snapshots: (s) => ({ atStart: s.atStart, every: s.every }),
   create: (settings, ctx) => {
@@ -332,4 +333,18 @@ export function perClass(
 export function macroF1(confusion: readonly number[], classes: number): number {
   const { f1 } = perClass(confusion, classes);
   return f1.reduce((a, b) => a + b, 0) / classes;
+}
+
+/** Evaluates the model of a producer before it on splits that stages before it provide. */
+function evaluateWiring(settings: EvaluateSettings) {
+  return {
+    needs: [
+      { token: 'model', hint: 'add a model producer such as sgd before it' },
+      ...settings.splits.map((split, i) => ({
+        token: `split:${split}`,
+        key: ['splits', i],
+        hint: 'add shuffle.holdout to hold one out',
+      })),
+    ],
+  };
 }

@@ -69,6 +69,14 @@ export const normaliseStage = defineStage<NormaliseSettings>({
   type: 'normalise',
   summary: 'scale, optionally standardise (training statistics only), flatten and add a bias input',
   settings: normaliseSettings,
+  wiring: (settings) => ({
+    // Statistics gathered from the data come from statsSplit; fixed mean/std or none need no split.
+    needs:
+      settings.standardise !== 'none' && settings.mean === undefined
+        ? [{ token: `split:${settings.statsSplit}`, key: ['statsSplit'] }]
+        : [],
+    provides: ['features'],
+  }),
   pure: true,
   create: (settings, ctx) => (input) => (requests) => {
     let transform: FeatureTransform | undefined;

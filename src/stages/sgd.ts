@@ -134,6 +134,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
   type: 'sgd',
   summary: 'softmax regression trained by mini-batch SGD: schedules, momentum, weight decay, clipping',
   settings: sgdSettings,
+  wiring: sgdWiring,
   state: sgdState,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
@@ -352,3 +353,11 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
       };
     }),
 });
+
+/** Trains on the sample blocks of a sampler before it; provides the model to the stages after it. */
+function sgdWiring() {
+  return {
+    needs: [{ token: 'samples', hint: 'add a sampler such as shuffle before it' }],
+    provides: ['model'],
+  };
+}

@@ -86,6 +86,7 @@ export const shuffleStage = defineStage<ShuffleSettings, SamplerRestore>({
   type: 'shuffle',
   summary: 'seeded sampler: permutation per pass, with replacement, or a bounded buffer window',
   settings: shuffleSettings,
+  wiring: shuffleWiring,
   state: samplerState,
   create: (settings, ctx) => (input) => (requests) =>
     new Observable<Message>((subscriber) => {
@@ -535,4 +536,15 @@ function bufferPass(
       },
     };
   });
+}
+
+/** Samples one split, whose examples must carry features; provides sample blocks and the holdout. */
+function shuffleWiring(settings: ShuffleSettings) {
+  return {
+    needs: [
+      { token: `split:${settings.split}`, key: ['split'] },
+      { token: 'features', hint: 'add a normalise stage before it' },
+    ],
+    provides: ['samples', ...(settings.holdout ? [`split:${settings.holdout.split}`] : [])],
+  };
 }
