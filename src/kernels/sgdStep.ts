@@ -12,7 +12,7 @@
  * Plain SGD (no clipping, decay or momentum) on a batch that fits one chunk skips the gradient
  * buffer: each row's update goes straight into W once the whole batch's logits are computed.
  */
-import type { FeatureTransform } from '../pipeline/messages.js';
+import type { FeatureTransform } from './features.js';
 import type { LossStats, SoftmaxRegressionKernel, Values } from './softmaxRegression.js';
 
 export interface OptimiserOptions {

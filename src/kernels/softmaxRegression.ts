@@ -15,8 +15,8 @@
  * stay 0). Outside (snapshots, checkpoints): rows × classes, the bias row last.
  */
 
-import type { FeatureTransform } from '../pipeline/messages.js';
 import { RxtrainError } from '../util/errors.js';
+import type { FeatureTransform } from './features.js';
 import { SOFTMAX_REGRESSION_WASM } from './simd/softmaxRegressionWasm.js';
 
 export type Values = Uint8Array | Float32Array;
