@@ -24,7 +24,6 @@ function transformOf(
     scale: Float32Array.from(opts.scale ?? new Array(width).fill(1 / 255)),
     shift: opts.shift ? Float32Array.from(opts.shift) : null,
     bias: opts.bias ?? true,
-    ready: true,
   } satisfies FeatureTransform;
 }
 
