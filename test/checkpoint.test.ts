@@ -38,7 +38,7 @@ function sampleCheckpoint(step: number, extra: Record<string, unknown> = {}): Ch
       weights,
       rows: 3,
       classes: 2,
-      transform: { width: 2, scale: new Float32Array([0.5, 0.25]), shift: null, bias: true, ready: true },
+      transform: { width: 2, scale: new Float32Array([0.5, 0.25]), shift: null, bias: true },
       results: [],
     },
     states: {

@@ -6,11 +6,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { assembleWat, SIMD_DIR, targetOf } from '../scripts/build-wasm.js';
+import type { FeatureTransform } from '../src/kernels/features.js';
 import { learningRate } from '../src/kernels/schedule.js';
 import { evaluateSet, type OptimiserOptions, SoftmaxSgd } from '../src/kernels/sgdStep.js';
 import { SOFTMAX_REGRESSION_WASM } from '../src/kernels/simd/softmaxRegressionWasm.js';
 import { type LossStats, SoftmaxRegressionKernel } from '../src/kernels/softmaxRegression.js';
-import type { FeatureTransform } from '../src/pipeline/messages.js';
 import { Prng } from '../src/util/random.js';
 
 type Values = Uint8Array | Float32Array;
@@ -24,7 +24,6 @@ function transformOf(
     scale: Float32Array.from(opts.scale ?? new Array(width).fill(1 / 255)),
     shift: opts.shift ? Float32Array.from(opts.shift) : null,
     bias: opts.bias ?? true,
-    ready: true,
   } satisfies FeatureTransform;
 }
 

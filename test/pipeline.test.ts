@@ -2,10 +2,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { encodeIdx } from '../src/formats/idx.js';
 import { configFromObject } from '../src/pipeline/config.js';
-import type { Examples, Message } from '../src/pipeline/messages.js';
+import type { Examples, Features, Message } from '../src/pipeline/messages.js';
 import { builtinStages } from '../src/stages/index.js';
 import { IdxError, RxtrainError } from '../src/util/errors.js';
 import { collect, MNIST_DIR, makeTar, tempDir } from './helpers/index.js';
@@ -24,6 +24,18 @@ async function runStages(url: string, stages: Record<string, unknown>[], capacit
 
 const examplesOf = (items: Message[], split: string) =>
   items.filter((m): m is Examples => m.kind === 'examples' && m.split === split);
+
+/** The one `features` message among `items`, checked to be the only one, frozen with its transform. */
+function featuresOf(t: ExecutionContext, items: Message[]) {
+  const all = items.filter((m): m is Features => m.kind === 'features');
+  t.is(all.length, 1, 'normalise sends its transform once');
+  t.true(
+    Object.isFrozen(all[0]) && Object.isFrozen(all[0]!.transform),
+    'the message and its transform are frozen',
+  );
+  t.is('ready' in all[0]!.transform, false, 'a transform is final when sent: no ready flag');
+  return { message: all[0]!, at: items.indexOf(all[0]!) };
+}
 
 /** A tiny dataset: 5 images of 2×3 pixels with values i*10+j, labels 0..4 mod 3. */
 function tinyIdx() {
@@ -225,7 +237,6 @@ test('the real MNIST: 60,000 training and 10,000 test examples with the official
     for (const b of examplesOf(items, split)) {
       n += b.count;
       for (const l of b.labels) histogram[l]++;
-      t.truthy(b.transform, 'normalise attached its transform');
     }
     return { n, histogram };
   };
@@ -239,7 +250,11 @@ test('the real MNIST: 60,000 training and 10,000 test examples with the official
   t.deepEqual(first.shape, [28, 28]);
   t.true(first.data instanceof Uint8Array, 'pixels stay bytes');
   t.is(first.labels[0], 5, 'the first training digit is a 5');
-  const t0 = first.transform!;
+  // A fixed scale is final at once: it comes ahead of the first batch.
+  const features = featuresOf(t, items);
+  t.true(features.at < items.indexOf(first));
+  t.false(items.slice(0, features.at).some((m) => m.kind === 'examples'));
+  const t0 = features.message.transform;
   t.is(t0.scale[0], Math.fround(1 / 255));
   t.is(t0.shift, null);
   t.true(t0.bias);
@@ -261,8 +276,19 @@ test('standardisation uses statistics of the training split only', async (t) => 
     { type: 'decodeIdx', classes: 2 },
     { type: 'normalise', scale: 1, standardise: 'global' },
   ]);
-  const tr = examplesOf(items, 'train')[0]!.transform!;
-  t.true(tr.ready);
+  // Statistics are final when the training split ends: the transform comes just before its end,
+  // after every training batch, and the test batches that follow it pass on unchanged.
+  const { message, at } = featuresOf(t, items);
+  const trainEnd = items.findIndex((m) => m.kind === 'split-end' && m.split === 'train');
+  t.is(at, trainEnd - 1);
+  t.true(examplesOf(items, 'train').every((b) => items.indexOf(b) < at));
+  t.throws(
+    () => {
+      (message.transform as { bias: boolean }).bias = false;
+    },
+    { instanceOf: TypeError },
+  );
+  const tr = message.transform;
   // feature = x·scale + shift = (x − 20)/10
   t.true(Math.abs(10 * tr.scale[0]! + tr.shift![0]! - -1) < 1e-6);
   t.true(Math.abs(30 * tr.scale[1]! + tr.shift![1]! - 1) < 1e-6);

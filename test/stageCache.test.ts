@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import test from 'ava';
 import { sourceFingerprint } from '../src/download/fingerprint.js';
 import { fromArray } from '../src/flow/index.js';
-import { loadConfig } from '../src/pipeline/config.js';
+import { configFromObject, loadConfig } from '../src/pipeline/config.js';
 import { EventBus, type RxtrainEvent } from '../src/pipeline/events.js';
-import type { Message } from '../src/pipeline/messages.js';
+import type { Features, Message } from '../src/pipeline/messages.js';
 import { runExperiment } from '../src/pipeline/run.js';
 import { cachedFlow } from '../src/pipeline/stageCache.js';
 import { builtinStages } from '../src/stages/index.js';
 import { collect, MNIST_DIR, ROOT, tempDir } from './helpers/index.js';
+import { testPipeline } from './helpers/pipeline.js';
 
 const root = tempDir();
 test.after.always(() => rmSync(root, { recursive: true, force: true }));
@@ -113,16 +114,61 @@ test.serial('a killed writer’s partial file is never used and is cleaned up', 
 });
 
 test.serial(
-  'statistics normalise fills in after the training split replay exactly as computed',
+  'statistics from the data: a run without the cache, one writing it and a replay train the same weights',
   async (t) => {
     const cacheDir = join(root, 'cache-standardise');
     const overrides = ['normalise.standardise=per-feature'];
     const uncached = await run(cacheDir, overrides, { stageCache: false });
     t.deepEqual(uncached.cache, []);
-    await run(cacheDir, overrides);
+    const cold = await run(cacheDir, overrides);
+    t.deepEqual(cold.cache, ['miss', 'write']);
     const replayed = await run(cacheDir, overrides);
     t.deepEqual(replayed.cache, ['hit']);
+    t.is(cold.summary.weightsSha256, uncached.summary.weightsSha256);
     t.is(replayed.summary.weightsSha256, uncached.summary.weightsSha256);
+  },
+);
+
+test.serial(
+  'the features message is cached like any other: replayed once, frozen, in its place',
+  async (t) => {
+    const config = await configFromObject(
+      {
+        name: 'features-cache',
+        stages: [
+          { type: 'fetch', url: MNIST_DIR },
+          { type: 'untar' },
+          { type: 'decodeIdx' },
+          { type: 'normalise', standardise: 'per-feature' },
+        ],
+      },
+      { stages: builtinStages },
+    );
+    const stageCacheDir = join(root, 'cache-features');
+    const pass = async () => {
+      const { pipeline, events } = testPipeline(config, { stageCacheDir });
+      const items = await collect<Message>(pipeline.flow);
+      const action = events.flatMap((e) => (e.type === 'cache' ? [e.action] : []))[0];
+      const features = items.filter((m): m is Features => m.kind === 'features');
+      t.is(features.length, 1, `${action}: one features message`);
+      const [message] = features;
+      t.true(Object.isFrozen(message) && Object.isFrozen(message!.transform), `${action}: frozen`);
+      // Statistics of the training split are final at its end: sent just before its split-end.
+      const at = items.indexOf(message!);
+      t.like(items[at + 1], { kind: 'split-end', split: 'train' }, action);
+      return { action, at, count: items.length, transform: message!.transform };
+    };
+    const cold = await pass();
+    const replay = await pass();
+    t.is(cold.action, 'miss');
+    t.is(replay.action, 'hit');
+    t.is(replay.at, cold.at);
+    t.is(replay.count, cold.count);
+    t.deepEqual(replay.transform, cold.transform);
+    t.true(
+      cold.transform.shift!.some((v) => v !== 0),
+      'standardised: a shift from the data',
+    );
   },
 );
 

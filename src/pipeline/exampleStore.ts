@@ -4,7 +4,7 @@
  * never from a header's claim, so a lying header costs nothing.
  */
 import { RxtrainError } from '../util/errors.js';
-import type { Examples, FeatureTransform } from './messages.js';
+import type { Examples } from './messages.js';
 
 export class ExampleStore {
   data: Uint8Array | Float32Array;
@@ -13,7 +13,6 @@ export class ExampleStore {
   width = 0;
   shape: readonly number[] = [];
   classes = 0;
-  transform: FeatureTransform | undefined;
   private floats = false;
 
   constructor(readonly split: string) {
@@ -37,7 +36,6 @@ export class ExampleStore {
         `${batch.source}: ${this.split} examples of width ${batch.width} cannot join examples of width ${this.width}`,
       );
     }
-    if (batch.transform) this.transform = batch.transform;
     const needed = this.count + batch.count;
     if (needed > this.labels.length) {
       let rows = this.labels.length;

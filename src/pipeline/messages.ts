@@ -4,8 +4,9 @@
  * carries the test split past the trainer to the evaluator.
  */
 
-import type { FeatureTransform } from '../kernels/features.js';
+import { type FeatureTransform, featureTransform } from '../kernels/features.js';
 
+/** The kernels apply it, and own its definition (they import nothing from the pipeline). */
 export type { FeatureTransform };
 
 /** A piece of a named byte stream: a downloaded file, an archive entry. */
@@ -42,8 +43,6 @@ export interface Examples {
   /** `count` class labels. */
   labels: Int32Array;
   classes: number;
-  /** Set by the normalise stage. */
-  transform?: FeatureTransform;
   /** The images file, for messages. */
   source: string;
 }
@@ -53,6 +52,21 @@ export interface SplitEnd {
   kind: 'split-end';
   split: string;
   count: number;
+}
+
+/**
+ * The feature transform, final: normalise sends it once, before any consumer needs it (at once
+ * for a fixed scale and shift; when the statistics split ends for statistics from the data).
+ * Frozen, like its transform; a consumer keeps the latest one it received.
+ */
+export interface Features {
+  readonly kind: 'features';
+  readonly transform: FeatureTransform;
+}
+
+/** A frozen `features` message holding a frozen transform of these parts. */
+export function featuresMessage(parts: FeatureTransform): Features {
+  return Object.freeze({ kind: 'features', transform: featureTransform(parts) });
 }
 
 /** Consecutive training samples drawn by a sampler. */
@@ -85,6 +99,7 @@ export interface SampleBlock {
   /** Row of `data` (and `labels`) of each sample, when `data` is a shared table. */
   rows?: Int32Array;
   classes: number;
+  /** The latest `features` message's transform when the block was drawn. */
   transform: FeatureTransform;
 }
 
@@ -151,7 +166,14 @@ export interface ModelSnapshot {
   stopReason?: string;
 }
 
-export type Message = FileChunk | Examples | SplitEnd | SampleBlock | ModelSnapshot | CheckpointBarrier;
+export type Message =
+  | FileChunk
+  | Examples
+  | SplitEnd
+  | Features
+  | SampleBlock
+  | ModelSnapshot
+  | CheckpointBarrier;
 export type MessageKind = Message['kind'];
 
 /** Bytes a message holds, for byte capacities on edges. */

@@ -6,10 +6,10 @@
  * under demand and the stages never run.
  *
  *   <cacheDir>/stages/<key>.rxdata
- *     "RXDATA01"                 magic and format version
+ *     "RXDATA02"                 magic and format version
  *     uint32 length, JSON        { key, rxtrainVersion, stages, created }, padded to 8 bytes
- *     records                    uint32 length, uint32 kind, packed body (packed.ts), padded to 8:
- *                                kind 1 a message, kind 2 the state of a feature transform
+ *     records                    uint32 length, uint32 kind (always 1: a message), the message
+ *                                packed (packed.ts), padded to 8
  *     uint32 0, uint32 0         the end
  *     sha256                     over everything before it
  *
@@ -19,10 +19,9 @@
  * a crash the worst case is a renamed file whose blocks never reached the disk, which the
  * verification catches, and an fsync of 55 MB would hold up every first run by tens of ms.
  *
- * Batches share one `FeatureTransform` object that normalise fills in once the training split has
- * passed (`ready` turns true). The writer records each transform's state when first seen and again
- * whenever it changed, before the message during which it changed; the replay mutates one object
- * in place at the same points, so every stage downstream sees what it would have seen.
+ * Messages are never changed once emitted, so recording each one as it passes is the whole job:
+ * the feature transform is a `features` message like any other, and its replay is frozen again,
+ * as normalise sent it.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -34,14 +33,16 @@ import { ioError, removeStaleTemps } from '../util/atomicFile.js';
 import { PackError, packParts, pad8, unpack } from '../util/packed.js';
 import { VERSION } from '../version.js';
 import type { EventBus } from './events.js';
-import type { FeatureTransform, Message } from './messages.js';
+import { featuresMessage, type Message } from './messages.js';
 
-const MAGIC = Buffer.from('RXDATA01');
-/** Bump when the meaning of cached messages changes, so old files stop matching. */
-export const STAGE_CACHE_FORMAT = 1;
+/**
+ * Bump when the meaning of cached messages changes, so old files stop matching: the format is in
+ * the key, so an old file is a miss. 2: the transform travels as a `features` message.
+ */
+export const STAGE_CACHE_FORMAT = 2;
+const MAGIC = Buffer.from(`RXDATA${String(STAGE_CACHE_FORMAT).padStart(2, '0')}`);
 const KIND_MESSAGE = 1;
-const KIND_TRANSFORM = 2;
-const CACHEABLE = new Set(['bytes', 'examples', 'split-end']);
+const CACHEABLE = new Set(['bytes', 'examples', 'split-end', 'features']);
 
 export interface CachedStage {
   id: string;
@@ -203,33 +204,21 @@ function replayFlow(path: string, options: StageCacheOptions): Flow<Message> {
         if (!closed) closeSync(fd);
         closed = true;
       };
-      const transforms = new Map<number, FeatureTransform>();
       const recordHead = Buffer.alloc(8);
       let messages = 0;
       options.onReplay?.('start', 0);
 
       /** The next message, or undefined at the end. */
       const read = (): Message | undefined => {
-        for (;;) {
-          readSync(fd, recordHead, 0, 8, position);
-          const length = recordHead.readUInt32LE(0);
-          const kind = recordHead.readUInt32LE(4);
-          if (length === 0) return undefined;
-          // A fresh buffer per record: typed arrays in the message are views into it.
-          const body = new Uint8Array(length);
-          readSync(fd, body, 0, length, position + 8);
-          position += pad8(8 + length);
-          const value = unpack(body) as Record<string, unknown>;
-          if (kind === KIND_TRANSFORM) {
-            const { id, state } = value as { id: number; state: FeatureTransform };
-            const t = transforms.get(id);
-            if (t) Object.assign(t, state);
-            else transforms.set(id, { ...state });
-            continue;
-          }
-          if (typeof value.transform === 'number') value.transform = transforms.get(value.transform);
-          return value as unknown as Message;
-        }
+        readSync(fd, recordHead, 0, 8, position);
+        const length = recordHead.readUInt32LE(0);
+        if (length === 0) return undefined;
+        // A fresh buffer per record: typed arrays in the message are views into it.
+        const body = new Uint8Array(length);
+        readSync(fd, body, 0, length, position + 8);
+        position += pad8(8 + length);
+        const message = unpack(body) as Message;
+        return message.kind === 'features' ? featuresMessage(message.transform) : message;
       };
 
       const outlet = new Outlet<Message>(subscriber, () => {
@@ -305,20 +294,11 @@ function teeFlow(
     });
 }
 
-interface TransformState {
-  width: number;
-  bias: boolean;
-  ready: boolean;
-  scale: Float32Array;
-  shift: Float32Array | null;
-}
-
 /** Appends records to a temp file; `commit` seals it with the digest and renames it into place. */
 class CacheWriter {
   private readonly tmp: string;
   private fd = -1;
   private readonly hash: Hash = createHash('sha256');
-  private readonly transforms = new Map<FeatureTransform, { id: number; last: TransformState }>();
   private bytes = 0;
   private open = true;
 
@@ -344,24 +324,7 @@ class CacheWriter {
   append(message: Message): void {
     if (!CACHEABLE.has(message.kind))
       throw new PackError(`a ${message.kind} message is not data-stage output`);
-    // A transform that changed since it was recorded changed while this message was made.
-    for (const [t, entry] of this.transforms) {
-      if (!sameTransform(t, entry.last)) {
-        entry.last = copyTransform(t);
-        this.record(KIND_TRANSFORM, { id: entry.id, state: entry.last });
-      }
-    }
-    let body: Record<string, unknown> = message as unknown as Record<string, unknown>;
-    if (message.kind === 'examples' && message.transform) {
-      let entry = this.transforms.get(message.transform);
-      if (!entry) {
-        entry = { id: this.transforms.size, last: copyTransform(message.transform) };
-        this.transforms.set(message.transform, entry);
-        this.record(KIND_TRANSFORM, { id: entry.id, state: entry.last });
-      }
-      body = { ...message, transform: entry.id };
-    }
-    this.record(KIND_MESSAGE, body);
+    this.record(message);
   }
 
   /** Seal and rename into place; returns the file's size. */
@@ -390,14 +353,14 @@ class CacheWriter {
     rmSync(this.tmp, { force: true });
   }
 
-  private record(kind: number, value: unknown): void {
+  private record(message: Message): void {
     // Written part by part: the examples' bytes go to the file straight from their arrays, with
     // no packed copy of every batch for the garbage collector to find later.
-    const parts = packParts(value);
+    const parts = packParts(message);
     const length = parts.reduce((n, p) => n + p.byteLength, 0);
     const head = Buffer.alloc(8);
     head.writeUInt32LE(length, 0);
-    head.writeUInt32LE(kind, 4);
+    head.writeUInt32LE(KIND_MESSAGE, 4);
     this.write(head);
     for (const part of parts) this.write(part);
     const padding = pad8(length) - length;
@@ -411,32 +374,6 @@ class CacheWriter {
     if (hashed) this.hash.update(bytes);
     this.bytes += bytes.byteLength;
   }
-}
-
-function copyTransform(t: FeatureTransform): TransformState {
-  return {
-    width: t.width,
-    bias: t.bias,
-    ready: t.ready,
-    scale: t.scale.slice(),
-    shift: t.shift?.slice() ?? null,
-  };
-}
-
-function sameTransform(t: FeatureTransform, s: TransformState): boolean {
-  return (
-    t.width === s.width &&
-    t.bias === s.bias &&
-    t.ready === s.ready &&
-    sameFloats(t.scale, s.scale) &&
-    (t.shift === null ? s.shift === null : s.shift !== null && sameFloats(t.shift, s.shift))
-  );
-}
-
-function sameFloats(a: Float32Array, b: Float32Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-  );
 }
 
 /** JSON with object keys sorted, so equal settings give equal keys. */

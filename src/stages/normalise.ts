@@ -6,9 +6,11 @@
  * deviation for all pixels, `per-feature` one per pixel), then flattened, with a constant 1
  * appended when `bias` is set (the notebook's Φ).
  *
- * The transform is attached to each batch rather than applied to a float copy: the kernels apply
- * it on the fly, so 60,000 images stay 47 MB of bytes instead of 188 MB of floats, and zero pixels
- * stay skippable. Statistics gathered from the data are final once the training split has ended;
+ * The batches pass on unchanged; the transform goes out once, final, as a `features` message,
+ * rather than being applied to a float copy: the kernels apply it on the fly, so 60,000 images
+ * stay 47 MB of bytes instead of 188 MB of floats, and zero pixels stay skippable. A fixed scale
+ * (and fixed `mean`/`std`) is sent ahead of the first batch. Statistics gathered from the data
+ * are final once the statistics split has ended, and are sent just before its `split-end`;
  * samplers that need the whole split wait for that anyway, and `buffer` sampling requires fixed
  * `mean`/`std` instead.
  *
@@ -18,8 +20,8 @@
  *     standardise: per-feature
  */
 import { z } from 'zod';
-import { mapFlow } from '../flow/index.js';
-import type { Examples, FeatureTransform, Message } from '../pipeline/messages.js';
+import { transform } from '../flow/index.js';
+import { type Examples, type Features, featuresMessage, type Message } from '../pipeline/messages.js';
 import { defineStage } from '../pipeline/stage.js';
 import { RxtrainError } from '../util/errors.js';
 
@@ -78,93 +80,104 @@ export const normaliseStage = defineStage<NormaliseSettings>({
     provides: ['features'],
   }),
   pure: true,
-  create: (settings, ctx) => (input) => (requests) => {
-    let transform: FeatureTransform | undefined;
-    let sum: Float64Array | undefined;
-    let sumSquares: Float64Array | undefined;
-    let statsCount = 0;
-    const fromData = settings.standardise !== 'none' && settings.mean === undefined;
+  create: (settings, ctx) => (input) =>
+    transform<Message, Message>(input, () => {
+      const fromData = settings.standardise !== 'none' && settings.mean === undefined;
+      const global = settings.standardise === 'global';
+      /** Values per example, from the first batch; every later batch must match it. */
+      let width: number | undefined;
+      let sent = false;
+      let sum: Float64Array | undefined;
+      let sumSquares: Float64Array | undefined;
+      let statsCount = 0;
 
-    const create = (batch: Examples): FeatureTransform => {
-      const width = batch.width;
-      const t: FeatureTransform = {
-        width,
-        scale: new Float32Array(width).fill(settings.scale),
-        shift: null,
-        bias: settings.bias,
-        ready: !fromData,
+      /** The transform of a fixed scale (and a fixed mean and deviation, when given). */
+      const fixed = (w: number): Features => {
+        const scale = new Float32Array(w).fill(settings.scale);
+        let shift: Float32Array | null = null;
+        if (settings.mean !== undefined && settings.std !== undefined) {
+          scale.fill(settings.scale / settings.std);
+          shift = new Float32Array(w).fill(-settings.mean / settings.std);
+        }
+        return featuresMessage({ width: w, scale, shift, bias: settings.bias });
       };
-      if (settings.mean !== undefined && settings.std !== undefined) {
-        t.scale.fill(settings.scale / settings.std);
-        t.shift = new Float32Array(width).fill(-settings.mean / settings.std);
-      }
-      if (fromData) {
-        const n = settings.standardise === 'global' ? 1 : width;
-        sum = new Float64Array(n);
-        sumSquares = new Float64Array(n);
-      }
-      return t;
-    };
 
-    const accumulate = (batch: Examples) => {
-      const { data, count, width } = batch;
-      const s = settings.scale;
-      const global = settings.standardise === 'global';
-      for (let r = 0; r < count; r++) {
-        const o = r * width;
-        for (let j = 0; j < width; j++) {
-          const v = data[o + j]! * s;
-          if (v === 0) continue;
+      const accumulate = (batch: Examples) => {
+        const { data, count, width } = batch;
+        const s = settings.scale;
+        for (let r = 0; r < count; r++) {
+          const o = r * width;
+          for (let j = 0; j < width; j++) {
+            const v = data[o + j]! * s;
+            if (v === 0) continue;
+            const k = global ? 0 : j;
+            sum![k] += v;
+            sumSquares![k] += v * v;
+          }
+        }
+        statsCount += count;
+      };
+
+      /** The transform standardising with the statistics gathered, once the statistics split has ended. */
+      const fromStatistics = (w: number): Features => {
+        const n = global ? statsCount * w : statsCount;
+        if (n === 0)
+          throw new RxtrainError('E_DATA', `normalise: split ${settings.statsSplit} has no examples`);
+        const scale = new Float32Array(w);
+        const shift = new Float32Array(w);
+        let stdMin = Number.POSITIVE_INFINITY;
+        let meanAvg = 0;
+        for (let j = 0; j < w; j++) {
           const k = global ? 0 : j;
-          sum![k] += v;
-          sumSquares![k] += v * v;
+          const mean = sum![k]! / n;
+          let std = Math.sqrt(Math.max(0, sumSquares![k]! / n - mean * mean));
+          if (std < settings.minStd) std = 1; // a constant feature: centre it, do not blow it up
+          scale[j] = settings.scale / std;
+          shift[j] = -mean / std;
+          stdMin = Math.min(stdMin, std);
+          meanAvg += mean / w;
         }
-      }
-      statsCount += count;
-    };
+        ctx.progress({
+          statsExamples: statsCount,
+          meanAvg: Number(meanAvg.toFixed(6)),
+          stdMin: Number(stdMin.toFixed(6)),
+        });
+        return featuresMessage({ width: w, scale, shift, bias: settings.bias });
+      };
 
-    const finalise = (t: FeatureTransform) => {
-      const global = settings.standardise === 'global';
-      const n = global ? statsCount * t.width : statsCount;
-      if (n === 0)
-        throw new RxtrainError('E_DATA', `normalise: split ${settings.statsSplit} has no examples`);
-      t.shift = new Float32Array(t.width);
-      let stdMin = Number.POSITIVE_INFINITY;
-      let meanAvg = 0;
-      for (let j = 0; j < t.width; j++) {
-        const k = global ? 0 : j;
-        const mean = sum![k]! / n;
-        let std = Math.sqrt(Math.max(0, sumSquares![k]! / n - mean * mean));
-        if (std < settings.minStd) std = 1; // a constant feature: centre it, do not blow it up
-        t.scale[j] = settings.scale / std;
-        t.shift[j] = -mean / std;
-        stdMin = Math.min(stdMin, std);
-        meanAvg += mean / t.width;
-      }
-      t.ready = true;
-      ctx.progress({
-        statsExamples: statsCount,
-        meanAvg: Number(meanAvg.toFixed(6)),
-        stdMin: Number(stdMin.toFixed(6)),
-      });
-    };
-
-    return mapFlow<Message, Message>(input, (message) => {
-      if (message.kind === 'examples') {
-        transform ??= create(message);
-        if (message.width !== transform.width) {
-          throw new RxtrainError(
-            'E_DATA',
-            `${message.source}: examples of width ${message.width}, expected ${transform.width}`,
-          );
-        }
-        if (fromData && message.split === settings.statsSplit) accumulate(message);
-        return { ...message, transform };
-      }
-      if (message.kind === 'split-end' && fromData && message.split === settings.statsSplit && transform) {
-        finalise(transform);
-      }
-      return message;
-    })(requests);
-  },
+      return {
+        next(message, out) {
+          if (message.kind === 'examples') {
+            if (width === undefined) {
+              width = message.width;
+              if (fromData) {
+                sum = new Float64Array(global ? 1 : width);
+                sumSquares = new Float64Array(global ? 1 : width);
+              } else {
+                // Final at once: sent ahead of the first batch, so every consumer has it first.
+                out.push(fixed(width));
+                sent = true;
+              }
+            } else if (message.width !== width) {
+              throw new RxtrainError(
+                'E_DATA',
+                `${message.source}: examples of width ${message.width}, expected ${width}`,
+              );
+            }
+            if (fromData && message.split === settings.statsSplit) accumulate(message);
+          } else if (
+            message.kind === 'split-end' &&
+            fromData &&
+            !sent &&
+            message.split === settings.statsSplit &&
+            width !== undefined
+          ) {
+            // Final now: sent ahead of the split's end, which samplers wait for before sampling.
+            out.push(fromStatistics(width));
+            sent = true;
+          }
+          out.push(message);
+        },
+      };
+    }),
 });

@@ -18,7 +18,8 @@
  * checkpoints records that position and how many of the block's samples it used; restoring it
  * here resumes the exact sequence.
  *
- * Messages of other splits pass through (in `buffer` mode, during the first pass only).
+ * Messages of other splits, and `features`, pass through (in `buffer` mode, during the first pass
+ * only). Each block carries the transform of the latest `features` message, sent before sampling.
  *
  * @example
  *   - type: shuffle
@@ -131,20 +132,19 @@ function holdoutSize(settings: ShuffleSettings, n: number): number {
   return k;
 }
 
-function requireReady(t: FeatureTransform | undefined, settings: ShuffleSettings): FeatureTransform {
-  if (!t) {
-    throw new RxtrainError(
-      'E_DATA',
-      `shuffle: ${settings.split} examples carry no feature transform (add a normalise stage before shuffle)`,
-    );
-  }
-  if (!t.ready) {
+/** The transform of the latest `features` message, which must have come before sampling starts. */
+function requireTransform(t: FeatureTransform | undefined, settings: ShuffleSettings): FeatureTransform {
+  if (t) return t;
+  if (settings.mode === 'buffer') {
     throw new RxtrainError(
       'E_CONFIG',
-      'shuffle: normalise is still gathering statistics from the training split; with shuffle.mode buffer set normalise.mean and normalise.std',
+      'shuffle: sampling began before a feature transform arrived: add a normalise stage before shuffle, and with shuffle.mode buffer set normalise.mean and normalise.std (statistics from the training split are final only at its end)',
     );
   }
-  return t;
+  throw new RxtrainError(
+    'E_DATA',
+    `shuffle: no feature transform reached the sampler with the ${settings.split} examples (add a normalise stage before shuffle)`,
+  );
 }
 
 /** permutation and with-replacement: hold the split, then sample from it. */
@@ -162,6 +162,7 @@ function storeSampler(
     let held = new Int32Array(0);
     let heldSent = 0;
     let heldEnded = true;
+    let latest: FeatureTransform | undefined;
     let transformReady: FeatureTransform | undefined;
     // permutation state
     let epoch = 0;
@@ -182,7 +183,7 @@ function storeSampler(
         throw new RxtrainError('E_DATA', `shuffle: no ${settings.split} examples reached the sampler`);
       }
       store.trim();
-      transformReady = requireReady(store.transform, settings);
+      transformReady = requireTransform(latest, settings);
       const n = store.count;
       const k = holdoutSize(settings, n);
       if (k > 0) {
@@ -239,7 +240,6 @@ function storeSampler(
           data,
           labels,
           classes: store.classes,
-          transform: transformReady,
           source: `${ctx.id} holdout of ${settings.split}`,
         };
         heldSent += n;
@@ -275,6 +275,7 @@ function storeSampler(
 
     return {
       next(message, out) {
+        if (message.kind === 'features') latest = message.transform;
         if (message.kind === 'examples' && message.split === settings.split) store.add(message);
         else if (!(message.kind === 'split-end' && message.split === settings.split)) out.push(message);
       },
@@ -395,7 +396,7 @@ function bufferPass(
 
     const flushBlock = (out: Emitter<Message>) => {
       if (!blockData || blockFill === 0) return;
-      const transformReady = requireReady(t, settings);
+      const transformReady = requireTransform(t, settings);
       out.push({
         kind: 'samples',
         sampler: ctx.id,
@@ -453,6 +454,7 @@ function bufferPass(
 
     return {
       next(message, out) {
+        if (message.kind === 'features') t = message.transform;
         if (message.kind === 'split-end' && message.split === settings.split) {
           if (forward && heldK > 0)
             out.push({ kind: 'split-end', split: settings.holdout!.split, count: heldCount });
@@ -474,7 +476,6 @@ function bufferPass(
               : new Uint8Array(capacity * width);
           windowLabels = new Int32Array(capacity);
         }
-        t = message.transform;
         for (let r = 0; r < message.count; r++) {
           const row = message.data.subarray(r * width, (r + 1) * width);
           // Selection sampling (Knuth's algorithm S): exactly heldK of splitSize, in one pass.
