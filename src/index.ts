@@ -47,7 +47,13 @@ export {
 export type * from './pipeline/messages.js';
 export { type ResumeOptions, type ResumeResult, resumeExperiment } from './pipeline/resume.js';
 export { defaultCacheDir, type RunOptions, type RunSummary, runExperiment } from './pipeline/run.js';
-export { defineStage, type StageContext, type StageDefinition } from './pipeline/stage.js';
+export {
+  defineStage,
+  type ProgressView,
+  type RunProgress,
+  type StageContext,
+  type StageDefinition,
+} from './pipeline/stage.js';
 export * from './stages/index.js';
 export { builtinStages } from './stages/index.js';
 export * from './util/errors.js';
