@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { RxtrainEvent, RxtrainEventInput } from '../src/pipeline/events.js';
-import { duration, ProgressRenderer, type RendererOptions } from '../src/progress/renderer.js';
+import { duration } from '../src/progress/format.js';
+import { ProgressRenderer, type RendererOptions } from '../src/progress/renderer.js';
 
 /** A clock and timer queue the test moves by hand. */
 class FakeTime {
