@@ -95,6 +95,7 @@ export const evaluateStage = defineStage<EvaluateSettings>({
   type: 'evaluate',
   summary: 'accuracy, cross-entropy, confusion, per-class F1 on val/test splits; best step, early stopping',
   settings: evaluateSettings,
+  describeProgress: describeEvaluateProgress,
   stateful: true,
   snapshots: (s) => ({ atStart: s.atStart, every: s.every }),
   create: (settings, ctx) => {
@@ -325,4 +326,34 @@ export function perClass(
 export function macroF1(confusion: readonly number[], classes: number): number {
   const { f1 } = perClass(confusion, classes);
   return f1.reduce((a, b) => a + b, 0) / classes;
+}
+
+import type { ProgressView, RunProgress } from '../pipeline/stage.js';
+import { count } from '../progress/format.js';
+
+/** What evaluate reports with `ctx.progress`: the split scored last, and the best so far. */
+export interface EvaluateCounters {
+  split: string;
+  step: number;
+  accuracy: number;
+  loss: number;
+  /** The best evaluation by the chosen metric, once there is one. */
+  bestStep?: number;
+  best?: number;
+}
+
+/**
+ * `test accuracy 0.9087 loss 0.3334 @ step 1,000` for every split, from the `eval` events: the
+ * counters hold only the split scored last. Also the summary on the trainer's status line.
+ */
+export function describeEvaluateProgress(_c: Partial<EvaluateCounters>, run: RunProgress): ProgressView {
+  const scores = [...run.evals]
+    .map(
+      ([split, e]) =>
+        `${split} accuracy ${e.accuracy.toFixed(4)} loss ${e.loss.toFixed(4)} @ step ${count(e.step)}`,
+    )
+    .join('; ');
+  // Scores come from the run's events, not counters: the line reads the same before it reports.
+  const text = scores || 'waiting for the first snapshot';
+  return { text, idle: text, keep: true, summary: scores || undefined };
 }

@@ -20,7 +20,7 @@
 import { z } from 'zod';
 import { mapFlow } from '../flow/index.js';
 import type { Examples, FeatureTransform, Message } from '../pipeline/messages.js';
-import { defineStage } from '../pipeline/stage.js';
+import { defineStage, type ProgressView } from '../pipeline/stage.js';
 import { RxtrainError } from '../util/errors.js';
 
 export const normaliseSettings = z
@@ -69,6 +69,7 @@ export const normaliseStage = defineStage<NormaliseSettings>({
   type: 'normalise',
   summary: 'scale, optionally standardise (training statistics only), flatten and add a bias input',
   settings: normaliseSettings,
+  describeProgress: describeNormaliseProgress,
   pure: true,
   create: (settings, ctx) => (input) => (requests) => {
     let transform: FeatureTransform | undefined;
@@ -138,7 +139,7 @@ export const normaliseStage = defineStage<NormaliseSettings>({
         statsExamples: statsCount,
         meanAvg: Number(meanAvg.toFixed(6)),
         stdMin: Number(stdMin.toFixed(6)),
-      });
+      } satisfies NormaliseCounters);
     };
 
     return mapFlow<Message, Message>(input, (message) => {
@@ -160,3 +161,19 @@ export const normaliseStage = defineStage<NormaliseSettings>({
     })(requests);
   },
 });
+
+/** What normalise reports with `ctx.progress`, once, when its training statistics are in. */
+export interface NormaliseCounters {
+  /** Training examples the statistics were taken over. */
+  statsExamples: number;
+  /** The mean feature value, averaged over features. */
+  meanAvg: number;
+  /** The smallest standard deviation of a feature. */
+  stdMin: number;
+}
+
+/** `statsExamples=60000 meanAvg=0.130661 stdMin=0.000001`: the counters as they read. */
+export function describeNormaliseProgress(c: Partial<NormaliseCounters>): ProgressView {
+  if (c.statsExamples === undefined) return { text: '' };
+  return { text: `statsExamples=${c.statsExamples} meanAvg=${c.meanAvg} stdMin=${c.stdMin}` };
+}

@@ -79,6 +79,7 @@ export const shuffleStage = defineStage<ShuffleSettings>({
   type: 'shuffle',
   summary: 'seeded sampler: permutation per pass, with replacement, or a bounded buffer window',
   settings: shuffleSettings,
+  describeProgress: describeShuffleProgress,
   stateful: true,
   create: (settings, ctx) => (input) => {
     const restored = ctx.restored as SamplerRestore | undefined;
@@ -519,4 +520,34 @@ function bufferPass(
       },
     };
   });
+}
+
+import type { ProgressView } from '../pipeline/stage.js';
+import { count } from '../progress/format.js';
+
+/**
+ * What shuffle reports with `ctx.progress`: over the whole split (permutation, with-replacement)
+ * its population once, or in buffer mode its window as it samples.
+ */
+export interface ShuffleCounters {
+  mode?: ShuffleSettings['mode'];
+  /** Examples sampled from, and held out of the split. */
+  population?: number;
+  heldOut?: number;
+  /** Buffer mode: the pass, the window's fill, and samples emitted in the pass. */
+  epoch?: number;
+  window?: number;
+  emitted?: number;
+}
+
+/** `permutation over 54,000 examples, 6,000 held out`, `buffer 10,000, 3,200 sampled` or "collecting". */
+export function describeShuffleProgress(c: Partial<ShuffleCounters>): ProgressView {
+  const idle = 'collecting';
+  if (c.population !== undefined) {
+    const held = c.heldOut ? `, ${count(c.heldOut)} held out` : '';
+    return { text: `${c.mode} over ${count(c.population)} examples${held}`, idle };
+  }
+  if (c.window !== undefined)
+    return { text: `buffer ${count(c.window)}, ${count(c.emitted ?? 0)} sampled`, idle };
+  return { text: idle, idle };
 }
