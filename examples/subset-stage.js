@@ -12,6 +12,8 @@ export const subsetStage = defineStage({
     split: z.string().default('train').describe('the split to cut'),
     size: z.int().min(1).describe('examples to keep'),
   }),
+  // How its progress line reads; without this the line lists the counters as they are (kept=2000).
+  describeProgress: (counters) => ({ text: `${(counters.kept ?? 0).toLocaleString('en-US')} examples kept` }),
   create: (settings, ctx) => (input) =>
     transform(input, () => {
       let kept = 0;

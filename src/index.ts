@@ -49,6 +49,8 @@ export { type ResumeOptions, type ResumeResult, resumeExperiment } from './pipel
 export { defaultCacheDir, type RunOptions, type RunSummary, runExperiment } from './pipeline/run.js';
 export {
   defineStage,
+  type ProgressView,
+  type RunProgress,
   type StageContext,
   type StageDefinition,
   type StageWiring,

@@ -1,15 +1,28 @@
 import { join } from 'node:path';
 import test from 'ava';
-import { runWithProgress } from '../src/cli/run.js';
+import { runWithProgress, stagesOf } from '../src/cli/run.js';
 import type { CliIo } from '../src/cli.js';
+import { loadConfig } from '../src/pipeline/config.js';
 import type { RxtrainEvent, RxtrainEventInput } from '../src/pipeline/events.js';
 import type { RunSummary } from '../src/pipeline/run.js';
-import { runCli, tempDir } from './helpers/index.js';
+import { builtinStages } from '../src/stages/index.js';
+import { ROOT, runCli, tempDir } from './helpers/index.js';
 
 const SGR = /\x1b\[[\d;]*m/;
 
+const SGD_EVENTS: RxtrainEventInput[] = [
+  { type: 'stage-started', stage: 'sgd', stageType: 'sgd', index: 0 },
+  { type: 'stage-progress', stage: 'sgd', step: 5, totalSteps: 10 },
+  { type: 'warning', code: 'W_X', message: 'careful' },
+];
+
 /** A run that only emits a few events, through the CLI's own wiring. */
-async function fakeRun(values: Record<string, unknown>, env: NodeJS.ProcessEnv, tty: boolean) {
+async function fakeRun(
+  values: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  tty: boolean,
+  { stages = builtinStages, events = SGD_EVENTS } = {},
+) {
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
@@ -19,13 +32,11 @@ async function fakeRun(values: Record<string, unknown>, env: NodeJS.ProcessEnv, 
     stderrColumns: () => 80,
     env,
   };
-  await runWithProgress(io, values, async (onEvent) => {
+  await runWithProgress(io, values, stages, async (onEvent) => {
     let seq = 0;
     const emit = (e: RxtrainEventInput) =>
       onEvent({ ...e, time: '2026-01-01T00:00:00.000Z', elapsedMs: seq * 10, seq: seq++ } as RxtrainEvent);
-    emit({ type: 'stage-started', stage: 'sgd', stageType: 'sgd', index: 0 });
-    emit({ type: 'stage-progress', stage: 'sgd', step: 5, totalSteps: 10 });
-    emit({ type: 'warning', code: 'W_X', message: 'careful' });
+    for (const event of events) emit(event);
     emit({ type: 'run-finished', status: 'completed', steps: 10, durationMs: 20, exitCode: 0 });
     return {
       status: 'completed',
@@ -51,6 +62,18 @@ test('NO_COLOR turns colour off on a TTY but keeps redrawing in place; an empty 
   t.notRegex(noColour.stderr, SGR);
   t.regex(noColour.stderr, /\x1b\[\d+F/, 'still redraws in place');
   t.regex((await fakeRun({}, { NO_COLOR: '' }, true)).stderr, SGR);
+});
+
+test('the CLI draws a user stage from the config\u2019s modules with its own describeProgress', async (t) => {
+  const config = await loadConfig(join(ROOT, 'examples/mnist-subset.yaml'), { stages: builtinStages });
+  const events: RxtrainEventInput[] = [
+    { type: 'stage-started', stage: 'subset', stageType: 'subset', index: 3 },
+    { type: 'stage-progress', stage: 'subset', kept: 2000 },
+  ];
+  const run = await fakeRun({}, {}, false, { stages: stagesOf(config), events });
+  t.regex(run.stderr, /\] subset: 2,000 examples kept\n/);
+  const without = await fakeRun({}, {}, false, { events });
+  t.regex(without.stderr, /\] subset: kept=2000\n/, 'the built-ins alone do not know the type');
 });
 
 test('--quiet draws nothing; --json streams every event to stdout as NDJSON instead of the result line', async (t) => {

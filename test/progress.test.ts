@@ -1,6 +1,11 @@
 import test from 'ava';
 import type { RxtrainEvent, RxtrainEventInput } from '../src/pipeline/events.js';
-import { duration, ProgressRenderer, type RendererOptions } from '../src/progress/renderer.js';
+import { defineStage, type ProgressView } from '../src/pipeline/stage.js';
+import { ProgressRenderer, type RendererOptions } from '../src/progress/renderer.js';
+import type { FetchCounters } from '../src/stages/fetch.js';
+import { builtinStages } from '../src/stages/index.js';
+import type { SgdCounters } from '../src/stages/sgd.js';
+import { duration } from '../src/util/format.js';
 
 /** A clock and timer queue the test moves by hand. */
 class FakeTime {
@@ -36,6 +41,7 @@ function harness(options: Partial<RendererOptions> & { tty: boolean }) {
   let out = '';
   let seq = 0;
   const renderer = new ProgressRenderer((text) => (out += text), {
+    stages: builtinStages,
     color: false,
     intervalMs: 2000,
     now: time.now,
@@ -357,3 +363,79 @@ test('stages are drawn in the config\u2019s order whatever order they start in (
   h.emit({ type: 'stage-progress', stage: 'sgd', step: 1, totalSteps: 10 });
   t.regex(h.out, /fetch 80ms · untar 80ms · decodeIdx 80ms · normalise 80ms/);
 });
+
+/** A user's stage that trains, in rounds: nothing in the renderer knows its type. */
+interface DistillCounters {
+  round: number;
+  rounds: number;
+  agreement: number;
+}
+const distillStage = defineStage({
+  type: 'distill',
+  summary: 'a user stage that trains in rounds',
+  settings: { safeParse: (value: unknown) => ({ success: true as const, data: value }) },
+  create: () => (input) => input,
+  describeProgress: (c: Partial<DistillCounters>): ProgressView => ({
+    text: `round ${c.round ?? 0} of ${c.rounds ?? '?'}, agreement ${((c.agreement ?? 0) * 100).toFixed(1)}%`,
+    idle: 'warming up',
+    steps: c.round === undefined ? undefined : { done: c.round, total: c.rounds },
+    keep: true,
+  }),
+});
+
+/** The teacher reports 10 rounds a second, 20 of 40 done after the second report, then finishes. */
+function distillRun(h: ReturnType<typeof harness>): { waiting: string[]; running: string[]; done: string[] } {
+  h.emit({ type: 'stage-started', stage: 'teacher', stageType: 'distill', index: 0 });
+  h.time.advance(100);
+  const waiting = screen(h.out);
+  h.emit({ type: 'stage-progress', stage: 'teacher', round: 10, rounds: 40, agreement: 0.5 });
+  h.time.advance(1000);
+  h.emit({ type: 'stage-progress', stage: 'teacher', round: 20, rounds: 40, agreement: 0.75 });
+  h.time.advance(100);
+  const running = screen(h.out);
+  h.emit({ type: 'stage-finished', stage: 'teacher', durationMs: 1200, items: 1 });
+  h.time.advance(100);
+  return { waiting, running, done: screen(h.out) };
+}
+
+test('a user stage type draws its own line, and its view gives it the roles: ETA, status line, kept once done', (t) => {
+  const h = harness({ tty: true, redrawMs: 100, stages: [...builtinStages, distillStage] });
+  const frames = distillRun(h);
+  t.deepEqual(frames.waiting, ['▸ teacher    warming up']);
+  // 10 rounds in the last second by the events' clock, 20 to go.
+  t.deepEqual(frames.running, ['▸ teacher    round 20 of 40, agreement 75.0%  ETA 2.0s']);
+  t.deepEqual(frames.done, ['✓ teacher    round 20 of 40, agreement 75.0%'], 'kept, without an ETA');
+
+  const piped = harness({ tty: false, intervalMs: 0, stages: [...builtinStages, distillStage] });
+  distillRun(piped);
+  t.regex(piped.out, /\] teacher: round 20 of 40, agreement 75\.0% {2}ETA 2\.0s\n/);
+});
+
+test('a stage type the renderer was not given, and counters a stage cannot read, are drawn as they are', (t) => {
+  const h = harness({ tty: true, redrawMs: 100 });
+  h.emit({ type: 'stage-started', stage: 'sub', stageType: 'subset', index: 0 });
+  h.emit({ type: 'stage-started', stage: 'sgd', stageType: 'sgd', index: 1 });
+  h.time.advance(100);
+  t.deepEqual(screen(h.out), ['▸ sub        waiting for input', '▸ sgd        waiting for input']);
+  h.emit({
+    type: 'stage-progress',
+    stage: 'sub',
+    kept: 1500,
+    split: 'train',
+    edge: { depth: 2, capacity: 8, maxDepth: 2, bytes: 0 },
+  });
+  // Not sgd's counters (a log from some other version of it): listed, not a crash.
+  h.emit({ type: 'stage-progress', stage: 'sgd', step: 'three', epoch: 'two' });
+  h.time.advance(100);
+  t.deepEqual(screen(h.out), [
+    '▸ sub        kept=1500 split=train  [queue 2/8]',
+    '▸ sgd        step=three epoch=two',
+  ]);
+});
+
+// Checked by the compiler, not at run time: a stage's counters are typed where it reports them and
+// where it reads them, so a counter renamed on one side only does not compile.
+// @ts-expect-error fetch reports `bytes`, not `byteCount`
+void ({ byteCount: 1 } satisfies Partial<FetchCounters>);
+// @ts-expect-error sgd reports `step`, not `steps`
+void ({ steps: 1 } satisfies Partial<SgdCounters>);

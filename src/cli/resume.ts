@@ -1,7 +1,9 @@
+import { join } from 'node:path';
+import { loadConfig } from '../pipeline/config.js';
 import { resumeExperiment } from '../pipeline/resume.js';
 import { builtinStages } from '../stages/index.js';
 import { type Command, exactlyOne } from './command.js';
-import { exitCodeOf, runWithProgress } from './run.js';
+import { exitCodeOf, runWithProgress, stagesOf } from './run.js';
 
 export const resumeCommand: Command = {
   name: 'resume',
@@ -27,7 +29,12 @@ Exit codes as for run: 0 done, 1 failure, 2 usage, 130/143 interrupted again (SI
   async run(positionals, values, io) {
     const runDir = exactlyOne(positionals, 'resume <run-dir>');
     let alreadyCompleted = false;
-    const summary = await runWithProgress(io, values, async (onEvent) => {
+    // Only for the progress lines of the run's user stages: a config that does not load is for
+    // resumeExperiment to report, in its own words.
+    const config = await loadConfig(join(runDir, 'config.yaml'), { stages: builtinStages }).catch(
+      () => undefined,
+    );
+    const summary = await runWithProgress(io, values, stagesOf(config), async (onEvent) => {
       const result = await resumeExperiment(runDir, {
         stages: builtinStages,
         cacheDir: values.cache as string | undefined,

@@ -1,6 +1,7 @@
-import { loadConfig } from '../pipeline/config.js';
+import { type ExperimentConfig, loadConfig } from '../pipeline/config.js';
 import type { RxtrainEvent } from '../pipeline/events.js';
 import { type RunSummary, runExperiment } from '../pipeline/run.js';
+import type { StageDefinition } from '../pipeline/stage.js';
 import { ProgressRenderer } from '../progress/renderer.js';
 import { builtinStages } from '../stages/index.js';
 import { type CliIo, type Command, exactlyOne } from './command.js';
@@ -31,7 +32,7 @@ export const runCommand: Command = {
       stages: builtinStages,
       overrides: (values.set as string[]) ?? [],
     });
-    const summary = await runWithProgress(io, values, (onEvent) =>
+    const summary = await runWithProgress(io, values, stagesOf(config), (onEvent) =>
       runExperiment({
         config,
         runDir: values['run-dir'] as string | undefined,
@@ -45,10 +46,19 @@ export const runCommand: Command = {
   },
 };
 
-/** Drive a run with the progress renderer on stderr (and --json events on stdout). */
+/** The stage definitions a run's progress reads: the built-ins and the config's user stages. */
+export function stagesOf(config: ExperimentConfig | undefined): readonly StageDefinition[] {
+  return [...builtinStages, ...(config?.stages.map((s) => s.definition) ?? [])];
+}
+
+/**
+ * Drive a run with the progress renderer on stderr (and --json events on stdout); `stages` are the
+ * definitions whose `describeProgress` draws each stage's line.
+ */
 export async function runWithProgress(
   io: CliIo,
   values: Record<string, unknown>,
+  stages: readonly StageDefinition[],
   start: (onEvent: (event: RxtrainEvent) => void) => Promise<RunSummary>,
 ): Promise<RunSummary> {
   // no-color.org: NO_COLOR present and not empty turns colour off (cursor movement stays).
@@ -56,6 +66,7 @@ export async function runWithProgress(
   const renderer = values.quiet
     ? undefined
     : new ProgressRenderer(io.stderr, {
+        stages,
         tty: io.stderrIsTty,
         color: io.stderrIsTty && !noColor,
         intervalMs: 2000,

@@ -128,6 +128,14 @@ export interface StageDefinition<S = any, St = any> {
    * declares nothing: it needs nothing and provides nothing (what it passes on stays available).
    */
   wiring?(settings: S): StageWiring;
+  /**
+   * How the stage's progress line reads, from the counters it reported with `ctx.progress` (merged
+   * over its progress events, so the first may not have them all) and what the run's `train` and
+   * `eval` events said. The renderer knows no stage type: without this, or when it returns
+   * undefined, it lists the counters as they are. A stage types the counters with its own
+   * interface; they come back from events (perhaps an older log), so it reads them with care.
+   */
+  describeProgress?(counters: Readonly<Record<string, unknown>>, run: RunProgress): ProgressView | undefined;
   /** Build the stage's operator. Does no work: the flow starts when it is subscribed. */
   create(settings: S, ctx: StageContext<St>): FlowOperator<Message, Message>;
 }
@@ -135,4 +143,32 @@ export interface StageDefinition<S = any, St = any> {
 /** Identity, for type inference: `export const myStage = defineStage({ … })`. */
 export function defineStage<S, St = never>(definition: StageDefinition<S, St>): StageDefinition<S, St> {
   return definition;
+}
+
+/** A stage's progress line as the stage itself describes it; the renderer adds the rest. */
+export interface ProgressView {
+  /** The line after the stage's name. The renderer appends the ETA and the stage's queue. */
+  text: string;
+  /** What the line reads before the stage has reported anything (default "waiting for input"). */
+  idle?: string;
+  /**
+   * Set by the stage that trains: updates done and planned. Its rate drives the ETA, and off a
+   * terminal the status line follows this stage alone once it has them.
+   */
+  steps?: { done: number; total?: number };
+  /**
+   * The line stays once the stage is done, its last numbers being the run's result, instead of
+   * joining the list of finished stages.
+   */
+  keep?: boolean;
+  /** A short summary (an evaluator's latest scores) for the trainer's status line off a terminal. */
+  summary?: string;
+}
+
+/** What the run's `train` and `eval` events have said so far, for the stages whose line reads them. */
+export interface RunProgress {
+  /** The latest `train` event. */
+  readonly train?: { step: number; epoch: number; loss: number; samplesPerSec: number };
+  /** The latest `eval` event of each split, in the order the splits were first evaluated. */
+  readonly evals: ReadonlyMap<string, { step: number; accuracy: number; loss: number }>;
 }

@@ -2,6 +2,9 @@
  * Progress on the terminal, drawn only from the event stream (never computed separately), so what
  * is shown and what is logged agree: feeding the same events.ndjson back in redraws the same run.
  *
+ * It names no stage type: each stage's definition says how its counters read (`describeProgress`),
+ * and a stage that does not say, or whose type it was not given, shows its counters as they are.
+ *
  * On a TTY: one line per active stage, redrawn in place at most every `redrawMs`, plus one line
  * listing the stages that are done. Lines are cut to the terminal's width, because a line that
  * wraps would make the cursor-up count wrong and smear every later frame down the screen.
@@ -10,9 +13,18 @@
  * every `intervalMs`, and one line per evaluation, finished stage, checkpoint and warning, each
  * prefixed with the run's elapsed time.
  */
-import type { RxtrainEvent } from '../pipeline/events.js';
+import type { EdgeReport, RxtrainEvent } from '../pipeline/events.js';
+import type { ProgressView, RunProgress, StageDefinition } from '../pipeline/stage.js';
+import { count, duration } from '../util/format.js';
+import { StepRate } from './eta.js';
 
 export interface RendererOptions {
+  /**
+   * The run's stage definitions (the built-ins and the run's user stages). A stage's line is what
+   * its own `describeProgress` makes of its counters, found by the `stageType` of its
+   * `stage-started`; a stage of a type not among them is drawn from its counters as they are.
+   */
+  stages: readonly StageDefinition[];
   /** Redraw in place with ANSI escapes. */
   tty: boolean;
   /** Colour (only on a TTY; the CLI turns it off when NO_COLOR is set). */
@@ -31,41 +43,30 @@ export interface RendererOptions {
 
 interface StageView {
   id: string;
-  type: string;
+  /** Absent for a stage type the renderer was not given (a user stage not loaded). */
+  definition: StageDefinition | undefined;
   /** Position in the pipeline (absent in logs from before it was recorded). */
   index?: number;
+  /** What the stage reported with `ctx.progress`, merged over its progress events. */
   counters: Record<string, unknown>;
+  /** The edge after the stage, as last sampled. */
+  edge?: EdgeReport;
   done: boolean;
   durationMs?: number;
 }
-
-interface TrainView {
-  step: number;
-  epoch: number;
-  loss: number;
-  samplesPerSec: number;
-}
-
-interface EvalView {
-  step: number;
-  accuracy: number;
-  loss: number;
-}
-
-/** How far back the step rate for the ETA looks: long enough to smooth, short enough to follow. */
-const RATE_WINDOW_MS = 10_000;
-/** Bounds the observations kept for the rate (the window is also bounded in time). */
-const RATE_SAMPLES = 64;
 
 const ESC = '\x1b[';
 const SGR = { green: 32, cyan: 36, yellow: 33, dim: 2 } as const;
 
 export class ProgressRenderer {
+  private readonly definitions: ReadonlyMap<string, StageDefinition>;
   private readonly stages = new Map<string, StageView>();
-  private readonly lastEval = new Map<string, EvalView>();
-  private train: TrainView | undefined;
-  /** (step, elapsedMs) of the updater, oldest first, for the step rate behind the ETA. */
-  private readonly steps: { step: number; at: number }[] = [];
+  /** The latest `train` and `eval` events, for the stages whose line reads them. */
+  private readonly run: {
+    train?: RunProgress['train'];
+    evals: Map<string, { step: number; accuracy: number; loss: number }>;
+  } = { evals: new Map() };
+  private readonly rate = new StepRate();
   private elapsedMs = 0;
   private drawnLines = 0;
   private lastDraw = Number.NEGATIVE_INFINITY;
@@ -79,6 +80,8 @@ export class ProgressRenderer {
     private readonly write: (text: string) => void,
     private readonly options: RendererOptions,
   ) {
+    // Later definitions win, as in a config: a user module may replace a built-in type.
+    this.definitions = new Map(options.stages.map((d) => [d.type, d]));
     this.now = options.now ?? (() => performance.now());
     this.setTimer =
       options.setTimer ??
@@ -97,7 +100,7 @@ export class ProgressRenderer {
       case 'stage-started':
         this.stages.set(event.stage, {
           id: event.stage,
-          type: event.stageType,
+          definition: this.definitions.get(event.stageType),
           index: event.index,
           counters: {},
           done: false,
@@ -106,10 +109,11 @@ export class ProgressRenderer {
       case 'stage-progress': {
         const view = this.stages.get(event.stage);
         if (!view) break;
-        const { type: _t, stage: _s, time: _time, elapsedMs: _e, seq: _q, ...counters } = event;
+        const { type: _t, stage: _s, time: _time, elapsedMs: _e, seq: _q, edge, ...counters } = event;
         Object.assign(view.counters, counters);
-        if (view.type === 'sgd' && typeof counters['step'] === 'number')
-          this.observeStep(counters['step'], event.elapsedMs);
+        if (edge) view.edge = edge;
+        const steps = this.describe(view).steps;
+        if (steps) this.rate.observe(steps.done, event.elapsedMs);
         break;
       }
       case 'stage-finished': {
@@ -124,16 +128,16 @@ export class ProgressRenderer {
         break;
       }
       case 'train':
-        this.train = {
+        this.run.train = {
           step: event.step,
           epoch: event.epoch,
           loss: event.loss,
           samplesPerSec: event.samplesPerSec,
         };
-        this.observeStep(event.step, event.elapsedMs);
+        this.rate.observe(event.step, event.elapsedMs);
         break;
       case 'eval':
-        this.lastEval.set(event.split, { step: event.step, accuracy: event.accuracy, loss: event.loss });
+        this.run.evals.set(event.split, { step: event.step, accuracy: event.accuracy, loss: event.loss });
         if (!this.options.tty) {
           this.line(
             `eval ${event.split} at step ${count(event.step)}: accuracy ${event.accuracy.toFixed(4)}, loss ${event.loss.toFixed(4)}`,
@@ -178,25 +182,6 @@ export class ProgressRenderer {
     }
     this.finished = true;
     if (!this.options.tty) this.line(`run ${status} after ${count(steps)} steps in ${duration(durationMs)}`);
-  }
-
-  private observeStep(step: number, at: number): void {
-    const last = this.steps.at(-1);
-    if (last && step <= last.step) return;
-    this.steps.push({ step, at });
-    while (
-      this.steps.length > RATE_SAMPLES ||
-      (this.steps.length > 2 && at - this.steps[0]!.at > RATE_WINDOW_MS)
-    )
-      this.steps.shift();
-  }
-
-  /** Updates per second over the recent window, from the events' own timestamps. */
-  private stepsPerSec(): number | undefined {
-    const first = this.steps[0];
-    const last = this.steps.at(-1);
-    if (!first || !last || last.at <= first.at) return undefined;
-    return ((last.step - first.step) * 1000) / (last.at - first.at);
   }
 
   private schedule(): void {
@@ -251,19 +236,20 @@ export class ProgressRenderer {
 
   /** The TTY frame: the stages that are done on one line, then one line per active stage. */
   private frame(): string[] {
-    const views = this.inPipelineOrder();
+    const views = this.inPipelineOrder().map((v) => ({ v, view: this.describe(v) }));
     const lines: string[] = [];
-    const done = views.filter((v) => v.done && v.type !== 'sgd' && v.type !== 'evaluate');
+    // A stage whose numbers are the run's result (the trainer, an evaluator) keeps its line.
+    const folded = ({ v, view }: (typeof views)[number]) => v.done && !view.keep;
+    const done = views.filter(folded);
     if (done.length) {
-      const text = done.map((v) => `${v.id} ${duration(v.durationMs ?? 0)}`).join(' · ');
+      const text = done.map(({ v }) => `${v.id} ${duration(v.durationMs ?? 0)}`).join(' · ');
       lines.push(`${this.paint('✓', SGR.green)} ${this.fit(text, 2)}`);
     }
-    // The updater and evaluator stay listed once done: their last numbers are the run's result.
-    for (const v of views) {
-      if (v.done && v.type !== 'sgd' && v.type !== 'evaluate') continue;
+    for (const { v, view } of views) {
+      if (folded({ v, view })) continue;
       const mark = v.done ? this.paint('✓', SGR.green) : this.paint('▸', SGR.cyan);
       const name = v.id.padEnd(10);
-      lines.push(`${mark} ${this.fit(`${name} ${this.describe(v)}`, 2)}`);
+      lines.push(`${mark} ${this.fit(`${name} ${this.lineText(v, view)}`, 2)}`);
     }
     return lines;
   }
@@ -281,77 +267,30 @@ export class ProgressRenderer {
     return this.options.color ? `${ESC}${code}m${text}${ESC}0m` : text;
   }
 
-  /** What a stage is doing, from its counters (and train/eval events for the updater/evaluator). */
-  private describe(v: StageView): string {
-    const c = v.counters;
-    const edge = c['edge'] as { depth: number; capacity: number } | undefined;
-    const queue = edge && edge.depth > 0 ? `  [queue ${edge.depth}/${edge.capacity}]` : '';
-    const num = (key: string) => (typeof c[key] === 'number' ? (c[key] as number) : undefined);
-    if (Object.keys(c).length === 0 && v.type !== 'shuffle' && v.type !== 'evaluate')
-      return v.type === 'fetch' ? 'opening' : 'waiting for input';
-    switch (v.type) {
-      case 'fetch': {
-        if (num('bytes') === undefined) return 'opening';
-        const bytes = num('bytes')!;
-        const total = num('total');
-        const parts = [total ? `${formatBytes(bytes)} / ${formatBytes(total)}` : formatBytes(bytes)];
-        if (total) parts.push(`${Math.floor((100 * bytes) / total)}%`);
-        if (num('rate') !== undefined) parts.push(`${formatBytes(num('rate')!)}/s`);
-        if (c['file']) parts.push(String(c['file']));
-        return parts.join('  ') + queue;
-      }
-      case 'untar':
-        return `${count(num('kept') ?? 0)} of ${count(num('entries') ?? 0)} entries, ${formatBytes(num('bytes') ?? 0)}${c['entry'] ? `  ${c['entry']}` : ''}${queue}`;
-      case 'decodeIdx': {
-        const splits = Object.keys(c)
-          .filter((k) => k.endsWith('Examples') && typeof c[k] === 'number')
-          .map((k) => `${k.slice(0, -'Examples'.length)} ${count(c[k] as number)}`);
-        return `${count(num('records') ?? 0)} records decoded${splits.length ? ` (complete: ${splits.join(', ')})` : ''}${queue}`;
-      }
-      case 'shuffle':
-        if (num('population') !== undefined)
-          return `${c['mode']} over ${count(num('population')!)} examples${num('heldOut') ? `, ${count(num('heldOut')!)} held out` : ''}${queue}`;
-        if (num('window') !== undefined)
-          return `buffer ${count(num('window')!)}, ${count(num('emitted') ?? 0)} sampled${queue}`;
-        return `collecting${queue}`;
-      case 'sgd':
-        return this.describeTraining(v) + queue;
-      case 'evaluate':
-        return this.describeEvals() ?? 'waiting for the first snapshot';
-      default:
-        return (
-          Object.entries(c)
-            .filter(([k]) => k !== 'edge')
-            .map(([k, value]) => `${k}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
-            .join(' ') + queue
-        );
+  /** The stage's own view of its progress; its counters as they are when it gives none. */
+  private describe(v: StageView): ProgressView {
+    try {
+      const view = v.definition?.describeProgress?.(v.counters, this.run);
+      if (view) return view;
+    } catch {
+      // Counters of another shape (a log from another version of the stage): shown as they are,
+      // because a progress line is never worth stopping a run or a replay for.
     }
+    return { text: listCounters(v.counters) };
   }
 
-  private describeTraining(v: StageView): string {
-    const c = v.counters;
-    const step = Math.max(typeof c['step'] === 'number' ? c['step'] : 0, this.train?.step ?? 0);
-    const total = typeof c['totalSteps'] === 'number' ? c['totalSteps'] : undefined;
-    const parts = [`step ${count(step)}${total ? `/${count(total)}` : ''}`];
-    const epoch = this.train && this.train.step >= step ? this.train.epoch : c['epoch'];
-    if (typeof epoch === 'number') parts.push(`epoch ${epoch.toFixed(2)}`);
-    // The train event's loss is the mean since the last one; the sampled counter is one batch's.
-    const loss = this.train?.loss ?? (typeof c['loss'] === 'number' ? c['loss'] : undefined);
-    if (loss !== undefined) parts.push(`loss ${loss.toFixed(4)}`);
-    if (this.train) parts.push(`${count(this.train.samplesPerSec)} samples/s`);
-    const rate = this.stepsPerSec();
-    if (total && !v.done && rate && rate > 0) parts.push(`ETA ${duration(((total - step) / rate) * 1000)}`);
-    return parts.join('  ');
+  /** The line after a stage's name: its text, then the ETA and the queue, which are the run's. */
+  private lineText(v: StageView, view: ProgressView): string {
+    if (!reported(v)) return view.idle ?? 'waiting for input';
+    const edge = v.edge;
+    const queue = edge && edge.depth > 0 ? `  [queue ${edge.depth}/${edge.capacity}]` : '';
+    return view.text + this.eta(v, view) + queue;
   }
 
-  private describeEvals(): string | undefined {
-    if (this.lastEval.size === 0) return undefined;
-    return [...this.lastEval.entries()]
-      .map(
-        ([split, e]) =>
-          `${split} accuracy ${e.accuracy.toFixed(4)} loss ${e.loss.toFixed(4)} @ step ${count(e.step)}`,
-      )
-      .join('; ');
+  private eta(v: StageView, view: ProgressView): string {
+    const rate = this.rate.perSecond();
+    if (!view.steps?.total || v.done || !rate || rate <= 0) return '';
+    return `  ETA ${duration(((view.steps.total - view.steps.done) / rate) * 1000)}`;
   }
 
   /**
@@ -367,39 +306,27 @@ export class ProgressRenderer {
 
   /** Off a TTY: training and the last evaluation once training runs, else every busy stage. */
   private statusLine(): string | undefined {
-    const views = this.inPipelineOrder();
-    const sgd = views.find((v) => v.type === 'sgd' && (v.counters['step'] !== undefined || this.train));
-    if (sgd) {
-      const evals = this.describeEvals();
-      return `${sgd.id}: ${this.describeTraining(sgd)}${evals ? ` | ${evals}` : ''}`;
+    const views = this.inPipelineOrder().map((v) => ({ v, view: this.describe(v) }));
+    const trainer = views.find(({ view }) => view.steps);
+    if (trainer) {
+      const summaries = new Set(views.flatMap(({ view }) => (view.summary ? [view.summary] : [])));
+      const { v, view } = trainer;
+      return [`${v.id}: ${view.text}${this.eta(v, view)}`, ...summaries].join(' | ');
     }
-    const busy = views.filter((v) => !v.done && Object.keys(v.counters).length > 0);
+    const busy = views.filter(({ v }) => !v.done && reported(v));
     if (!busy.length) return undefined;
-    return busy.map((v) => `${v.id}: ${this.describe(v)}`).join(' | ');
+    return busy.map(({ v, view }) => `${v.id}: ${this.lineText(v, view)}`).join(' | ');
   }
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+/** Has the stage sent a progress event yet (counters, or only its edge)? */
+function reported(v: StageView): boolean {
+  return Object.keys(v.counters).length > 0 || v.edge !== undefined;
 }
 
-/** An integer with thousands separators, independent of the user's locale. */
-export function count(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
-
-export function duration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  const s = Math.round(ms / 1000);
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+/** A stage that does not describe its progress: its counters as they are. */
+function listCounters(counters: Readonly<Record<string, unknown>>): string {
+  return Object.entries(counters)
+    .map(([k, value]) => `${k}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
+    .join(' ');
 }

@@ -20,8 +20,9 @@ import { z } from 'zod';
 import { type Emitter, transform } from '../flow/index.js';
 import { IdxDecoder, idxIntegers, idxValues } from '../formats/idx.js';
 import type { Examples, FileChunk, Message } from '../pipeline/messages.js';
-import { defineStage, type StageContext } from '../pipeline/stage.js';
+import { defineStage, type ProgressView, type StageContext } from '../pipeline/stage.js';
 import { IdxError, RxtrainError } from '../util/errors.js';
+import { count } from '../util/format.js';
 
 const splitFiles = z.strictObject({
   images: z.string().min(1).describe('glob of the images file'),
@@ -50,6 +51,7 @@ export const decodeIdxStage = defineStage<DecodeIdxSettings>({
   summary: 'decode IDX images and labels as bytes arrive and pair them into examples',
   settings: decodeIdxSettings,
   wiring: (settings) => ({ provides: Object.keys(settings.splits).map((split) => `split:${split}`) }),
+  describeProgress: describeDecodeIdxProgress,
   pure: true,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
@@ -93,7 +95,7 @@ export const decodeIdxStage = defineStage<DecodeIdxSettings>({
           const role = roleOf(message);
           if (!role) return; // not an IDX file of any split: dropped
           decoded += role.pairing.feed(role.role, message, out);
-          ctx.progress({ records: decoded, file: message.file });
+          ctx.progress({ records: decoded, file: message.file } satisfies DecodeIdxCounters);
         },
         complete() {
           for (const m of matchers) {
@@ -266,7 +268,7 @@ class SplitPairing {
     if (!this.ended && this.images?.complete && this.labels?.complete && this.emitted === im!.count) {
       this.ended = true;
       out.push({ kind: 'split-end', split: this.split, count: this.emitted });
-      this.ctx.progress({ [`${this.split}Examples`]: this.emitted });
+      this.ctx.progress({ [completeCounter(this.split)]: this.emitted } satisfies DecodeIdxCounters);
     }
     return n;
   }
@@ -284,4 +286,31 @@ class SplitPairing {
     this.images!.end();
     this.labels!.end();
   }
+}
+
+/** What decodeIdx reports with `ctx.progress`. */
+export interface DecodeIdxCounters {
+  /** Records (images and labels) decoded so far, over every file. */
+  records?: number;
+  /** The file decoded last. */
+  file?: string;
+  /** For each split once it is complete: its examples (see `completeCounter`). */
+  [complete: `${string}Examples`]: number;
+}
+
+/** The counter that says a split is complete, e.g. `testExamples`. */
+export function completeCounter(split: string): `${string}Examples` {
+  return `${split}Examples`;
+}
+
+/** `12,345 records decoded (complete: test 10,000)`. */
+export function describeDecodeIdxProgress(c: Partial<DecodeIdxCounters>): ProgressView {
+  const complete = Object.entries(c).flatMap(([key, n]) =>
+    key.endsWith('Examples') && typeof n === 'number'
+      ? [`${key.slice(0, -'Examples'.length)} ${count(n)}`]
+      : [],
+  );
+  return {
+    text: `${count(c.records ?? 0)} records decoded${complete.length ? ` (complete: ${complete.join(', ')})` : ''}`,
+  };
 }

@@ -41,8 +41,9 @@ import {
 import { EMBEDDED_MNIST, listLocalFiles, resolveSource, type Source } from '../download/sources.js';
 import { concatFlows, deferFlow, type Flow, fromArray, fromReadable, mapFlow } from '../flow/index.js';
 import type { FileChunk, Message } from '../pipeline/messages.js';
-import { defineStage, type StageContext } from '../pipeline/stage.js';
+import { defineStage, type ProgressView, type StageContext } from '../pipeline/stage.js';
 import { FetchError, RxtrainError } from '../util/errors.js';
+import { formatBytes } from '../util/format.js';
 
 const REMOTE = /^https?:\/\//i;
 
@@ -163,6 +164,7 @@ export const fetchStage = defineStage<FetchSettings>({
   summary:
     'read named byte streams from HTTP (cached, verified, resumable), local files or the embedded MNIST',
   settings: fetchSettings,
+  describeProgress: describeFetchProgress,
   fingerprint: (settings, ctx) => sourceFingerprint(settings, ctx),
   create: (settings, ctx) => (input) =>
     concatFlows<Message>([
@@ -276,7 +278,7 @@ class FetchMeter {
       bytes: sum,
       total: totalSum,
       rate: seconds > 0 ? Math.round(sum / seconds) : undefined,
-    });
+    } satisfies FetchCounters);
   }
 }
 
@@ -356,4 +358,26 @@ export function fileFlow(
       ])(r);
     return concatFlows([body, end])(requests);
   };
+}
+
+/** What fetch reports with `ctx.progress`: every file together. */
+export interface FetchCounters {
+  /** The file that moved last. */
+  file: string;
+  /** Bytes received or read, over every file. */
+  bytes: number;
+  /** The files' sizes together, once every one is known. */
+  total?: number;
+  /** Bytes per second since the stage started. */
+  rate?: number;
+}
+
+/** `3.0 MB / 12 MB  25%  6.0 MB/s  a.gz`, or "opening" until the first bytes. */
+export function describeFetchProgress(c: Partial<FetchCounters>): ProgressView {
+  if (c.bytes === undefined) return { text: 'opening', idle: 'opening' };
+  const parts = [c.total ? `${formatBytes(c.bytes)} / ${formatBytes(c.total)}` : formatBytes(c.bytes)];
+  if (c.total) parts.push(`${Math.floor((100 * c.bytes) / c.total)}%`);
+  if (c.rate !== undefined) parts.push(`${formatBytes(c.rate)}/s`);
+  if (c.file) parts.push(c.file);
+  return { text: parts.join('  '), idle: 'opening' };
 }

@@ -22,7 +22,7 @@
 import { z } from 'zod';
 import { transform } from '../flow/index.js';
 import { type Examples, type Features, featuresMessage, type Message } from '../pipeline/messages.js';
-import { defineStage } from '../pipeline/stage.js';
+import { defineStage, type ProgressView } from '../pipeline/stage.js';
 import { RxtrainError } from '../util/errors.js';
 
 export const normaliseSettings = z
@@ -79,6 +79,7 @@ export const normaliseStage = defineStage<NormaliseSettings>({
         : [],
     provides: ['features'],
   }),
+  describeProgress: describeNormaliseProgress,
   pure: true,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
@@ -181,3 +182,19 @@ export const normaliseStage = defineStage<NormaliseSettings>({
       };
     }),
 });
+
+/** What normalise reports with `ctx.progress`, once, when its training statistics are in. */
+export interface NormaliseCounters {
+  /** Training examples the statistics were taken over. */
+  statsExamples: number;
+  /** The mean feature value, averaged over features. */
+  meanAvg: number;
+  /** The smallest standard deviation of a feature. */
+  stdMin: number;
+}
+
+/** `statsExamples=60000 meanAvg=0.130661 stdMin=0.000001`: the counters as they read. */
+export function describeNormaliseProgress(c: Partial<NormaliseCounters>): ProgressView {
+  if (c.statsExamples === undefined) return { text: '' };
+  return { text: `statsExamples=${c.statsExamples} meanAvg=${c.meanAvg} stdMin=${c.stdMin}` };
+}

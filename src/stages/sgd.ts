@@ -30,6 +30,7 @@
  *     schedule: { type: cosine, min: 0 }
  *     momentum: 0.9
  */
+
 import { z } from 'zod';
 import { type Emitter, transform } from '../flow/index.js';
 import { type LearningRatePlan, learningRate, planInSteps } from '../kernels/schedule.js';
@@ -37,9 +38,11 @@ import { initialWeights, SoftmaxSgd } from '../kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
 import type { Message, ModelSnapshot, SampleBlock } from '../pipeline/messages.js';
 import { type MiniBatch, MiniBatcher } from '../pipeline/miniBatches.js';
+import type { ProgressView, RunProgress } from '../pipeline/stage.js';
 import { defineStage } from '../pipeline/stage.js';
 import type { ModelProducer, StepVerdict } from '../pipeline/training.js';
 import { RxtrainError } from '../util/errors.js';
+import { count } from '../util/format.js';
 
 /** A setting given as a bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`. */
 const typed = <T extends z.ZodType>(schema: T) =>
@@ -134,6 +137,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
   type: 'sgd',
   summary: 'softmax regression trained by mini-batch SGD: schedules, momentum, weight decay, clipping',
   settings: sgdSettings,
+  describeProgress: describeSgdProgress,
   wiring: sgdWiring,
   state: sgdState,
   create: (settings, ctx) => (input) =>
@@ -290,7 +294,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
           epoch: epochOf(),
           loss: sgd!.stats.loss / Math.max(1, settings.batchSize),
           lr,
-        });
+        } satisfies SgdCounters);
       };
 
       /** A pass's last, smaller batch. */
@@ -360,4 +364,36 @@ function sgdWiring() {
     needs: [{ token: 'samples', hint: 'add a sampler such as shuffle before it' }],
     provides: ['model'],
   };
+}
+
+/** What sgd reports with `ctx.progress`, once per block of samples. */
+export interface SgdCounters {
+  /** Updates done, and planned in all. */
+  step: number;
+  totalSteps: number;
+  /** Passes over the training population so far (0 while its size is unknown). */
+  epoch: number;
+  /** The last batch's mean loss. */
+  loss: number;
+  /** The learning rate of the last update. */
+  lr: number;
+}
+
+/**
+ * `step 1,000/4,000  epoch 1.25  loss 0.4100  64,000 samples/s`; the renderer adds the ETA. The
+ * train events' numbers win over the sampled counters: their loss is the mean since the last one,
+ * the counter's one batch's.
+ */
+export function describeSgdProgress(c: Partial<SgdCounters>, run: RunProgress): ProgressView {
+  const { train } = run;
+  const step = Math.max(c.step ?? 0, train?.step ?? 0);
+  const total = c.totalSteps;
+  const parts = [`step ${count(step)}${total ? `/${count(total)}` : ''}`];
+  const epoch = train && train.step >= step ? train.epoch : c.epoch;
+  if (epoch !== undefined) parts.push(`epoch ${epoch.toFixed(2)}`);
+  const loss = train?.loss ?? c.loss;
+  if (loss !== undefined) parts.push(`loss ${loss.toFixed(4)}`);
+  if (train) parts.push(`${count(train.samplesPerSec)} samples/s`);
+  const training = c.step !== undefined || train !== undefined;
+  return { text: parts.join('  '), steps: training ? { done: step, total } : undefined, keep: true };
 }

@@ -27,11 +27,14 @@
  *     seed: 7
  *     holdout: { size: 5000 }
  */
+
 import { Observable } from 'rxjs/internal/Observable';
 import { z } from 'zod';
 import type { Message } from '../pipeline/messages.js';
+import type { ProgressView } from '../pipeline/stage.js';
 import { defineStage } from '../pipeline/stage.js';
 import { RxtrainError } from '../util/errors.js';
+import { count } from '../util/format.js';
 import { bufferSampler } from './samplers/bufferSampler.js';
 import { storeSampler } from './samplers/storeSampler.js';
 
@@ -64,14 +67,14 @@ export const shuffleSettings = z.strictObject({
 });
 export type ShuffleSettings = z.output<typeof shuffleSettings>;
 
-const count = z.int().min(0);
+const nonNegative = z.int().min(0);
 const prngState = z.strictObject({ s: z.tuple([z.number(), z.number(), z.number(), z.number()]) });
 
 /** A sampler position: where a block's first sample was drawn from. */
 const samplerPosition = z.discriminatedUnion('mode', [
-  z.strictObject({ mode: z.literal('permutation'), epoch: count, cursor: count, rng: prngState }),
-  z.strictObject({ mode: z.literal('with-replacement'), drawn: count, rng: prngState }),
-  z.strictObject({ mode: z.literal('buffer'), epoch: count, emitted: count, rng: prngState }),
+  z.strictObject({ mode: z.literal('permutation'), epoch: nonNegative, cursor: nonNegative, rng: prngState }),
+  z.strictObject({ mode: z.literal('with-replacement'), drawn: nonNegative, rng: prngState }),
+  z.strictObject({ mode: z.literal('buffer'), epoch: nonNegative, emitted: nonNegative, rng: prngState }),
 ]);
 export type SamplerPosition = z.output<typeof samplerPosition>;
 
@@ -79,13 +82,14 @@ export type SamplerPosition = z.output<typeof samplerPosition>;
  * What a checkpoint holds for the sampler: the position stamped on the block its consumer was
  * reading and how many of that block's samples it used (the sampler itself runs ahead).
  */
-export const samplerState = z.strictObject({ position: samplerPosition, skip: count });
+export const samplerState = z.strictObject({ position: samplerPosition, skip: nonNegative });
 export type SamplerRestore = z.output<typeof samplerState>;
 
 export const shuffleStage = defineStage<ShuffleSettings, SamplerRestore>({
   type: 'shuffle',
   summary: 'seeded sampler: permutation per pass, with replacement, or a bounded buffer window',
   settings: shuffleSettings,
+  describeProgress: describeShuffleProgress,
   wiring: shuffleWiring,
   state: samplerState,
   create: (settings, ctx) => (input) => (requests) =>
@@ -120,4 +124,31 @@ function shuffleWiring(settings: ShuffleSettings) {
     ],
     provides: ['samples', ...(settings.holdout ? [`split:${settings.holdout.split}`] : [])],
   };
+}
+
+/**
+ * What shuffle reports with `ctx.progress`: over the whole split (permutation, with-replacement)
+ * its population once, or in buffer mode its window as it samples.
+ */
+export interface ShuffleCounters {
+  mode?: ShuffleSettings['mode'];
+  /** Examples sampled from, and held out of the split. */
+  population?: number;
+  heldOut?: number;
+  /** Buffer mode: the pass, the window's fill, and samples emitted in the pass. */
+  epoch?: number;
+  window?: number;
+  emitted?: number;
+}
+
+/** `permutation over 54,000 examples, 6,000 held out`, `buffer 10,000, 3,200 sampled` or "collecting". */
+export function describeShuffleProgress(c: Partial<ShuffleCounters>): ProgressView {
+  const idle = 'collecting';
+  if (c.population !== undefined) {
+    const held = c.heldOut ? `, ${count(c.heldOut)} held out` : '';
+    return { text: `${c.mode} over ${count(c.population)} examples${held}`, idle };
+  }
+  if (c.window !== undefined)
+    return { text: `buffer ${count(c.window)}, ${count(c.emitted ?? 0)} sampled`, idle };
+  return { text: idle, idle };
 }
