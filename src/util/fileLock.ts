@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { sleep } from './backoff.js';
 import { RxtrainError } from './errors.js';
+import { isAlive } from './process.js';
 
 export interface LockHolder {
   host: string;
@@ -92,7 +93,7 @@ export async function acquireLock(path: string, options: LockOptions): Promise<F
     // On this host the owner's pid says whether it lives; a busy owner may miss heartbeats, so
     // silence alone counts only when it is very long (the pid may have been reused).
     const abandoned = sameHost
-      ? !processAlive(current.pid) || quiet > 10 * options.staleMs
+      ? !isAlive(current.pid) || quiet > 10 * options.staleMs
       : quiet > options.staleMs;
     if (abandoned) {
       removeStale(path, current, holder);
@@ -142,16 +143,6 @@ export function readHolder(path: string): LockHolder | undefined {
     // Missing, or caught between creation and its first write.
   }
   return undefined;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
