@@ -14,11 +14,9 @@
  * entry), else from the first URL.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { Transform } from 'node:stream';
 import { writeFileAtomic } from '../util/atomicFile.js';
 import { RxtrainError } from '../util/errors.js';
 
@@ -151,30 +149,4 @@ export function verifyingStream(expected: ExpectedDigests, onMismatch: (detail: 
       callback(mismatch ? onMismatch(mismatch) : null);
     },
   });
-}
-
-/** Does the file start with the gzip magic bytes? */
-export function isGzipData(first: Uint8Array): boolean {
-  return first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b;
-}
-
-/**
- * Decompress a gzip file to nowhere: zlib checks each member's CRC-32 and length in its trailer,
- * so a truncated or corrupted file fails here. Resolves with the reason, or undefined when sound.
- */
-export async function gzipDefect(path: string): Promise<string | undefined> {
-  try {
-    await pipeline(
-      createReadStream(path),
-      createGunzip(),
-      new Writable({
-        write(_chunk, _encoding, callback) {
-          callback();
-        },
-      }),
-    );
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
 }

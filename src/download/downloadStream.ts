@@ -29,6 +29,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { Readable } from 'node:stream';
+import { gzipDefect, isGzip } from '../formats/gzip.js';
 import { syncDirectory } from '../util/atomicFile.js';
 import { type BackoffPolicy, backoffDelay, parseRetryAfter, sleep } from '../util/backoff.js';
 import { type ErrorCode, FetchError, RxtrainError } from '../util/errors.js';
@@ -40,8 +41,6 @@ import {
   Digests,
   digestMismatch,
   type ExpectedDigests,
-  gzipDefect,
-  isGzipData,
   writeCacheRecord,
 } from './downloadCache.js';
 import { connectionError, type HttpResponse, httpGet } from './httpClient.js';
@@ -429,7 +428,7 @@ export class DownloadStream extends Readable {
     const { expected } = this.options;
     let defect = digestMismatch(expected, digests);
     let code: ErrorCode = 'E_FETCH_CHECKSUM';
-    if (!defect && !expected.sha256 && !expected.md5 && isGzipData(this.first)) {
+    if (!defect && !expected.sha256 && !expected.md5 && isGzip(this.first)) {
       const gzip = await gzipDefect(this.options.entry.partPath);
       if (gzip) {
         defect = `gzip data is truncated or corrupt (${gzip})`;

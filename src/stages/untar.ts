@@ -26,6 +26,7 @@ import picomatch from 'picomatch';
 import { type Extract, type ExtractEvents, type Header, extract as tarExtract } from 'tar-stream';
 import { z } from 'zod';
 import { type Emitter, StreamPuller, transform } from '../flow/index.js';
+import { isGzip } from '../formats/gzip.js';
 import type { FileChunk, Message } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
 import { ArchiveError, type ErrorCode } from '../util/errors.js';
@@ -191,12 +192,6 @@ class StallWatchdog {
       else if (!this.onStall()) this.arm(this.timeoutMs);
     }, ms);
   }
-}
-
-const GZIP_MAGIC = [0x1f, 0x8b];
-
-function isGzip(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1];
 }
 
 /** A tar header block: `ustar` magic, or (old v7 archives) a checksum that adds up. */
