@@ -14,11 +14,12 @@
  * entry), else from the first URL.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
-import { writeFileAtomic } from '../util/atomicFile.js';
-import { RxtrainError } from '../util/errors.js';
+import { gzipDefect, isGzip } from '../formats/gzip.js';
+import { syncDirectory, writeFileAtomic } from '../util/atomicFile.js';
+import { type ErrorCode, RxtrainError } from '../util/errors.js';
 
 /** Checksums a file must match; lower-case hex. */
 export interface ExpectedDigests {
@@ -96,6 +97,30 @@ export function lookupCache(entry: CacheEntry, expected: ExpectedDigests): Cache
 
 export function writeCacheRecord(entry: CacheEntry, record: CacheRecord): void {
   writeFileAtomic(entry.recordPath, `${JSON.stringify(record, null, 1)}\n`);
+}
+
+/**
+ * Why a downloaded file must not be cached, or undefined when it may: a digest that does not match,
+ * or, without a checksum to go by, gzip data (found by its first bytes) that does not decompress.
+ */
+export async function downloadDefect(
+  partPath: string,
+  first: Uint8Array,
+  actual: { sha256: string; md5: string },
+  expected: ExpectedDigests,
+): Promise<{ code: ErrorCode; detail: string } | undefined> {
+  const mismatch = digestMismatch(expected, actual);
+  if (mismatch) return { code: 'E_FETCH_CHECKSUM', detail: mismatch };
+  if (expected.sha256 || expected.md5 || !isGzip(first)) return undefined;
+  const gzip = await gzipDefect(partPath);
+  return gzip ? { code: 'E_GZIP', detail: `gzip data is truncated or corrupt (${gzip})` } : undefined;
+}
+
+/** Give a verified `.part` file its name, and record where it came from. */
+export function commitDownload(entry: CacheEntry, record: CacheRecord): void {
+  renameSync(entry.partPath, entry.path);
+  writeCacheRecord(entry, record);
+  syncDirectory(entry.dir);
 }
 
 export function removeCacheEntry(entry: CacheEntry): void {
