@@ -240,8 +240,13 @@ function moveAside(path: string, judged: LockFile, self: LockHolder): void {
   const aside = `${path}.stale.${self.token}`;
   try {
     renameSync(path, aside);
-  } catch {
-    return; // gone already
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return; // gone already
+    // Say so rather than judge the same file again and again (another user's, in a sticky /tmp).
+    throw new RxtrainError('E_CACHE', `${path}: cannot take over the abandoned lock (${code})`, {
+      cause: error,
+    });
   }
   if (inspect(aside)?.id !== judged.id) {
     try {
