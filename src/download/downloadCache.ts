@@ -14,13 +14,12 @@
  * entry), else from the first URL.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
-import { writeFileAtomic } from '../util/atomicFile.js';
-import { RxtrainError } from '../util/errors.js';
+import { Transform } from 'node:stream';
+import { gzipDefect, isGzip } from '../formats/gzip.js';
+import { syncDirectory, writeFileAtomic } from '../util/atomicFile.js';
+import { type ErrorCode, RxtrainError } from '../util/errors.js';
 
 /** Checksums a file must match; lower-case hex. */
 export interface ExpectedDigests {
@@ -100,6 +99,30 @@ export function writeCacheRecord(entry: CacheEntry, record: CacheRecord): void {
   writeFileAtomic(entry.recordPath, `${JSON.stringify(record, null, 1)}\n`);
 }
 
+/**
+ * Why a downloaded file must not be cached, or undefined when it may: a digest that does not match,
+ * or, without a checksum to go by, gzip data (found by its first bytes) that does not decompress.
+ */
+export async function downloadDefect(
+  partPath: string,
+  first: Uint8Array,
+  actual: { sha256: string; md5: string },
+  expected: ExpectedDigests,
+): Promise<{ code: ErrorCode; detail: string } | undefined> {
+  const mismatch = digestMismatch(expected, actual);
+  if (mismatch) return { code: 'E_FETCH_CHECKSUM', detail: mismatch };
+  if (expected.sha256 || expected.md5 || !isGzip(first)) return undefined;
+  const gzip = await gzipDefect(partPath);
+  return gzip ? { code: 'E_GZIP', detail: `gzip data is truncated or corrupt (${gzip})` } : undefined;
+}
+
+/** Give a verified `.part` file its name, and record where it came from. */
+export function commitDownload(entry: CacheEntry, record: CacheRecord): void {
+  renameSync(entry.partPath, entry.path);
+  writeCacheRecord(entry, record);
+  syncDirectory(entry.dir);
+}
+
 export function removeCacheEntry(entry: CacheEntry): void {
   rmSync(entry.recordPath, { force: true });
   rmSync(entry.path, { force: true });
@@ -151,30 +174,4 @@ export function verifyingStream(expected: ExpectedDigests, onMismatch: (detail: 
       callback(mismatch ? onMismatch(mismatch) : null);
     },
   });
-}
-
-/** Does the file start with the gzip magic bytes? */
-export function isGzipData(first: Uint8Array): boolean {
-  return first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b;
-}
-
-/**
- * Decompress a gzip file to nowhere: zlib checks each member's CRC-32 and length in its trailer,
- * so a truncated or corrupted file fails here. Resolves with the reason, or undefined when sound.
- */
-export async function gzipDefect(path: string): Promise<string | undefined> {
-  try {
-    await pipeline(
-      createReadStream(path),
-      createGunzip(),
-      new Writable({
-        write(_chunk, _encoding, callback) {
-          callback();
-        },
-      }),
-    );
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
 }

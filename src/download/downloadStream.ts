@@ -3,13 +3,12 @@
  * writes every byte into the cache entry's `.part` file as it passes, and ends only after the
  * file is complete, verified and renamed into the cache. In between it survives the network:
  *
- * - connection errors, idle timeouts, 5xx and 429 are retried with exponential backoff and
- *   jitter (`Retry-After` wins when it asks for longer); an attempt that delivered bytes resets
- *   the count, so a flaky but progressing server is not abandoned;
+ * - connection errors, idle timeouts, 5xx and 429 are retried with backoff, and a mirror that
+ *   fails for good hands over to the next, as MirrorRetry (mirrorRetry.ts) decides;
  * - a body cut short is resumed with `Range: bytes=N-` (and `If-Range`, so a changed file is sent
  *   whole); a server that answers 200 instead is read from the start and the bytes already
  *   delivered are skipped, never delivered twice;
- * - a mirror that fails for good hands over to the next, which continues at the same offset;
+ * - the next mirror continues at the same offset;
  * - the idle timer runs only while the reader is waiting for data, so a slow consumer holding the
  *   socket back is never mistaken for a dead server.
  *
@@ -18,44 +17,33 @@
  * deleted; when its bytes have not been handed on yet (`streaming: false`) the next mirror tries
  * from the start, otherwise the stream fails, as the reader has already seen the bad bytes.
  */
-import {
-  closeSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  renameSync,
-  rmdirSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, openSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { syncDirectory } from '../util/atomicFile.js';
-import { type BackoffPolicy, backoffDelay, parseRetryAfter, sleep } from '../util/backoff.js';
-import { type ErrorCode, FetchError, RxtrainError } from '../util/errors.js';
+import { parseRetryAfter, sleep } from '../util/backoff.js';
+import { FetchError, RxtrainError } from '../util/errors.js';
 import type { FileLock } from '../util/fileLock.js';
-import type { Prng } from '../util/random.js';
 import {
   type CacheEntry,
   type CacheRecord,
+  commitDownload,
   Digests,
-  digestMismatch,
+  downloadDefect,
   type ExpectedDigests,
-  gzipDefect,
-  isGzipData,
-  writeCacheRecord,
 } from './downloadCache.js';
-import { connectionError, type HttpResponse, httpGet } from './httpClient.js';
+import {
+  connectionError,
+  type HttpResponse,
+  headerNumber,
+  httpGet,
+  parseContentRange,
+  strongEtag,
+} from './httpClient.js';
+import { detailOf, MirrorRetry, type NextAttempt, type RetryPolicy, StatusError } from './mirrorRetry.js';
 
 /** How downloads retry and time out, and where they report; shared by every file of a stage. */
-export interface DownloadPolicy {
-  /** Retries per mirror after the first attempt (reset whenever an attempt makes progress). */
-  retries: number;
-  backoff: BackoffPolicy;
-  /** Longest Retry-After honoured, ms; a server asking for more fails that mirror. */
-  maxRetryAfterMs: number;
+export interface DownloadPolicy extends RetryPolicy {
   /** Longest silence while waiting for response headers or body bytes, ms. */
   idleTimeoutMs: number;
-  rng: Prng;
   /** Wall clock, for Retry-After dates and the cache record. */
   now: () => Date;
   /** Monotonic ms, to tell a silent server from a late timer. */
@@ -78,16 +66,13 @@ export interface DownloadOptions extends DownloadPolicy {
 type State = 'requesting' | 'reading' | 'waiting' | 'finishing' | 'done';
 
 export class DownloadStream extends Readable {
-  /** The mirror URL that delivered the bytes (the current one while running). */
-  url: string;
   /** Bytes received, written and handed on. */
   position = 0;
   /** The file's size, once a response announced it. */
   total: number | undefined;
   record: CacheRecord | undefined;
 
-  private mirror = 0;
-  private retry = 0;
+  private readonly mirrors: MirrorRetry;
   private state: State = 'requesting';
   private body: Readable | undefined;
   /** File offset of the next byte the current body will give. */
@@ -95,7 +80,6 @@ export class DownloadStream extends Readable {
   /** ETag or Last-Modified of the file being read, for If-Range. */
   private validator: string | undefined;
   private noRange = false;
-  private progressed = false;
   private wanting = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private attempt: AbortController | undefined;
@@ -103,11 +87,10 @@ export class DownloadStream extends Readable {
   private fd: number | undefined;
   private digests = new Digests();
   private first = new Uint8Array(0);
-  private readonly failures: { url: string; detail: string; code: ErrorCode }[] = [];
 
   constructor(private readonly options: DownloadOptions) {
     super();
-    this.url = options.urls[0]!;
+    this.mirrors = new MirrorRetry(options.urls, options);
     try {
       this.fd = openSync(options.entry.partPath, 'w');
     } catch (error) {
@@ -119,6 +102,11 @@ export class DownloadStream extends Readable {
       );
     }
     this.request();
+  }
+
+  /** The mirror URL that delivered the bytes (the current one while running). */
+  get url(): string {
+    return this.mirrors.url;
   }
 
   override _read(): void {
@@ -147,7 +135,6 @@ export class DownloadStream extends Readable {
 
   private request(): void {
     this.state = 'requesting';
-    this.url = this.options.urls[this.mirror]!;
     const attempt = new AbortController();
     this.attempt = attempt;
     const headers: Record<string, string> = {};
@@ -190,16 +177,15 @@ export class DownloadStream extends Readable {
     const length = headerNumber(headers['content-length']);
     const validator = strongEtag(headers.etag) ?? headers['last-modified'];
     if (status === 206) {
-      const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headers['content-range'] ?? '');
-      const start = range ? Number(range[1]) : Number.NaN;
-      if (!(start <= this.position)) {
+      const range = parseContentRange(headers['content-range']);
+      if (!range || !(range.start <= this.position)) {
         // A range we did not ask for: read the whole file instead.
         this.noRange = true;
         throw new FetchError('E_FETCH', url, `unusable Content-Range "${headers['content-range'] ?? ''}"`, {
           retryable: true,
         });
       }
-      const total = range![3] === '*' ? undefined : Number(range![3]);
+      const { start, total } = range;
       if (this.total !== undefined && total !== undefined && total !== this.total) {
         this.fileChanged(url, total);
         return;
@@ -276,7 +262,7 @@ export class DownloadStream extends Readable {
     this.digests.update(bytes);
     this.bodyOffset += bytes.byteLength;
     this.position += bytes.byteLength;
-    this.progressed = true;
+    this.mirrors.madeProgress();
     this.options.progress(this.position, this.total);
   }
 
@@ -337,70 +323,25 @@ export class DownloadStream extends Readable {
   private attemptFailed(error: unknown): void {
     if (this.state === 'done' || this.state === 'waiting' || this.state === 'finishing') return;
     this.closeAttempt();
-    const failure = asFetchError(error, this.url);
-    if (this.progressed) this.retry = 0;
-    this.progressed = false;
-    const retryAfter = failure instanceof StatusError ? failure.retryAfterMs : undefined;
-    if (failure.retryable && this.retry < this.options.retries) {
-      if (retryAfter !== undefined && retryAfter > this.options.maxRetryAfterMs) {
-        this.mirrorFailed(
-          failure,
-          `${detailOf(failure, this.url)}; the server asks to wait ${Math.ceil(retryAfter / 1000)} s, longer than fetch.maxRetryAfterMs`,
-        );
-        return;
-      }
-      const delay = Math.max(
-        retryAfter ?? 0,
-        backoffDelay(this.retry, this.options.backoff, this.options.rng),
-      );
-      this.retry++;
-      this.options.warn(
-        'W_FETCH_RETRY',
-        `${failure.message}; retry ${this.retry} of ${this.options.retries} in ${delay} ms`,
-      );
+    this.follow(this.mirrors.attemptFailed(error));
+  }
+
+  private follow(next: NextAttempt): void {
+    if (next.kind === 'retry') {
       this.state = 'waiting';
-      sleep(delay, this.stopped.signal).then(
+      sleep(next.delayMs, this.stopped.signal).then(
         () => this.request(),
         () => {},
       );
-      return;
-    }
-    const attempts = this.retry + 1;
-    this.mirrorFailed(
-      failure,
-      failure.retryable && attempts > 1
-        ? `${detailOf(failure, this.url)} (${attempts} attempts)`
-        : detailOf(failure, this.url),
-    );
-  }
-
-  /** This mirror is done for: go on with the next one, or fail with every mirror's reason. */
-  private mirrorFailed(failure: FetchError, detail: string): void {
-    this.failures.push({ url: this.url, detail, code: failure.code });
-    if (this.mirror + 1 < this.options.urls.length) {
-      this.mirror++;
-      this.retry = 0;
+    } else if (next.kind === 'mirror') {
+      // Another server: what we learnt about this one's ranges and version does not carry over.
       this.noRange = false;
       this.validator = undefined;
-      this.options.warn(
-        'W_MIRROR_FAILED',
-        `${this.failures.at(-1)!.url}: ${detail}; trying ${this.options.urls[this.mirror]}`,
-      );
       this.request();
-      return;
+    } else {
+      this.state = 'finishing'; // no more attempts
+      this.destroy(next.error);
     }
-    this.state = 'finishing'; // no more attempts
-    this.destroy(this.finalError());
-  }
-
-  private finalError(): FetchError {
-    const last = this.failures.at(-1)!;
-    if (this.failures.length === 1) return new FetchError(last.code, last.url, last.detail);
-    return new FetchError(
-      last.code,
-      this.options.urls[0]!,
-      `every mirror failed: ${this.failures.map((f) => `${f.url}: ${f.detail}`).join('; ')}`,
-    );
   }
 
   /** The server replaced the file while we were reading it. */
@@ -426,31 +367,21 @@ export class DownloadStream extends Readable {
     this.state = 'finishing';
     fsyncSync(this.fd!);
     const digests = this.digests.hex();
-    const { expected } = this.options;
-    let defect = digestMismatch(expected, digests);
-    let code: ErrorCode = 'E_FETCH_CHECKSUM';
-    if (!defect && !expected.sha256 && !expected.md5 && isGzipData(this.first)) {
-      const gzip = await gzipDefect(this.options.entry.partPath);
-      if (gzip) {
-        defect = `gzip data is truncated or corrupt (${gzip})`;
-        code = 'E_GZIP';
-      }
-    }
+    const { entry } = this.options;
+    const defect = await downloadDefect(entry.partPath, this.first, digests, this.options.expected);
     if (this.destroyed) return;
     if (defect) {
-      const failure = new FetchError(code, this.url, `${defect}; not cached`);
+      const failure = new FetchError(defect.code, this.url, `${defect.detail}; not cached`);
       if (this.options.streaming) {
         this.destroy(failure);
         return;
       }
       this.restartFromZero();
-      this.mirrorFailed(failure, `${defect}; not cached`);
+      this.follow(this.mirrors.mirrorFailed(failure, `${defect.detail}; not cached`));
       return;
     }
     closeSync(this.fd!);
     this.fd = undefined;
-    const { entry } = this.options;
-    renameSync(entry.partPath, entry.path);
     this.record = {
       format: 1,
       url: this.url,
@@ -458,46 +389,9 @@ export class DownloadStream extends Readable {
       ...digests,
       time: this.options.now().toISOString(),
     };
-    writeCacheRecord(entry, this.record);
-    syncDirectory(entry.dir);
+    commitDownload(entry, this.record);
     this.state = 'done';
     this.options.lock.release();
     this.push(null);
   }
-}
-
-/** An HTTP status other than 200/206, retryable or not, with the delay the server asked for. */
-class StatusError extends FetchError {
-  constructor(
-    url: string,
-    status: number,
-    statusText: string,
-    readonly retryAfterMs: number | undefined,
-  ) {
-    super('E_FETCH_STATUS', url, `HTTP ${status}${statusText ? ` ${statusText}` : ''}`, {
-      status,
-      retryable: status === 429 || status >= 500 || status === 416,
-    });
-  }
-}
-
-function asFetchError(error: unknown, url: string): FetchError {
-  if (error instanceof FetchError) return error;
-  if (error instanceof RxtrainError) return new FetchError(error.code, url, error.message, { cause: error });
-  return connectionError(url, error as NodeJS.ErrnoException);
-}
-
-/** A FetchError's message without its `url: ` prefix. */
-function detailOf(error: FetchError, url: string): string {
-  return error.message.startsWith(`${url}: `) ? error.message.slice(url.length + 2) : error.message;
-}
-
-function headerNumber(value: string | undefined): number | undefined {
-  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
-  return Number(value);
-}
-
-/** If-Range needs a strong validator; a weak ETag (W/"…") cannot be used. */
-function strongEtag(etag: string | undefined): string | undefined {
-  return etag && !etag.startsWith('W/') ? etag : undefined;
 }

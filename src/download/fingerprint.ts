@@ -12,7 +12,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
-import type { StageContext } from '../pipeline/stage.js';
 import { writeFileAtomic } from '../util/atomicFile.js';
 import { type LocalFile, listLocalFiles, resolveSource } from './sources.js';
 
@@ -51,10 +50,18 @@ function statedDigest(settings: SourceSettings): string | undefined {
   return parts.length ? parts.join(';') : undefined;
 }
 
+/** Where relative sources and the fingerprint memo are (a stage context has both). */
+export interface FingerprintDirs {
+  /** Relative paths in `url` resolve against it. */
+  baseDir: string;
+  /** The memo goes in `<cacheDir>/stages/`. */
+  cacheDir: string;
+}
+
 /** The fetch stage's fingerprint hook: a digest of what it will emit, or undefined if unknown. */
 export async function sourceFingerprint(
   settings: SourceSettings,
-  ctx: Pick<StageContext, 'baseDir' | 'cacheDir'>,
+  ctx: FingerprintDirs,
 ): Promise<string | undefined> {
   const stated = statedDigest(settings);
   if (stated) return `stated:${stated}`;

@@ -12,7 +12,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import { FetchError } from '../util/errors.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../util/version.js';
 
 export interface HttpResponse {
   status: number;
@@ -101,4 +101,24 @@ export function connectionError(url: string, error: NodeJS.ErrnoException): Fetc
   const detail = known[code] ? `${known[code]} (${code})` : error.message || code || 'connection failed';
   // A host that does not exist will not appear on retry; everything else may be transient.
   return new FetchError('E_FETCH', url, detail, { cause: error, retryable: code !== 'ENOTFOUND' });
+}
+
+/** A Content-Length (or other whole-number header), or undefined if absent or malformed. */
+export function headerNumber(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
+  return Number(value);
+}
+
+/** If-Range needs a strong validator; a weak ETag (W/"…") cannot be used. */
+export function strongEtag(etag: string | undefined): string | undefined {
+  return etag && !etag.startsWith('W/') ? etag : undefined;
+}
+
+/** `Content-Range: bytes <start>-<end>/<total or *>`; undefined if it is not that. */
+export function parseContentRange(
+  value: string | undefined,
+): { start: number; total: number | undefined } | undefined {
+  const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value ?? '');
+  if (!range) return undefined;
+  return { start: Number(range[1]), total: range[3] === '*' ? undefined : Number(range[3]) };
 }

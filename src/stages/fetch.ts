@@ -7,7 +7,7 @@
  * chunks read under demand, so a whole archive is never held in memory. Input items pass through
  * first.
  *
- * Remote files go through a download cache (see src/data/downloadCache.ts): retried with backoff,
+ * Remote files go through a download cache (see src/download/downloadCache.ts): retried with backoff,
  * resumed with `Range`, verified (sha256/md5, or gzip integrity without a checksum), committed by
  * rename, and locked so concurrent runs download a file once. One file without a checksum (or with
  * `verify: streaming`) flows on while it is still arriving; otherwise each file is downloaded and
@@ -38,14 +38,18 @@ import {
   openRemoteFile,
   type RemoteFile,
 } from '../download/remoteFile.js';
-import { EMBEDDED_MNIST, listLocalFiles, resolveSource, type Source } from '../download/sources.js';
+import {
+  EMBEDDED_MNIST,
+  isRemoteSource,
+  listLocalFiles,
+  resolveSource,
+  type Source,
+} from '../download/sources.js';
 import { concatFlows, deferFlow, type Flow, fromArray, fromReadable, mapFlow } from '../flow/index.js';
 import type { FileChunk, Message } from '../pipeline/messages.js';
 import { defineStage, type ProgressView, type StageContext } from '../pipeline/stage.js';
 import { FetchError, RxtrainError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
-
-const REMOTE = /^https?:\/\//i;
 
 const checksum = (algorithm: string, hexDigits: number) => {
   const hex = z
@@ -124,9 +128,9 @@ export const fetchSettings = z
       ),
   })
   .superRefine((s, ctx) => {
-    const remote = REMOTE.test(s.url);
+    const remote = isRemoteSource(s.url);
     for (const [i, m] of s.mirrors.entries()) {
-      if (REMOTE.test(m) !== remote) {
+      if (isRemoteSource(m) !== remote) {
         ctx.addIssue({
           code: 'custom',
           path: ['mirrors', i],
@@ -169,7 +173,7 @@ export const fetchStage = defineStage<FetchSettings>({
   create: (settings, ctx) => (input) =>
     concatFlows<Message>([
       input,
-      REMOTE.test(settings.url) ? remoteFlow(settings, ctx) : localFlow(settings, ctx),
+      isRemoteSource(settings.url) ? remoteFlow(settings, ctx) : localFlow(settings, ctx),
     ]),
 });
 

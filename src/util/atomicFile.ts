@@ -7,6 +7,11 @@
 import * as nodeFs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { RxtrainError } from './errors.js';
+import { isAlive } from './process.js';
+
+// pipeline/run.ts still imports isAlive from here (it is being rewritten elsewhere); the one
+// implementation lives in process.ts.
+export { isAlive };
 
 /** The file-system calls an atomic write makes; tests substitute failing ones (a full disk). */
 export interface AtomicFs {
@@ -111,14 +116,4 @@ export function removeStaleTemps(dir: string): string[] {
     removed.push(name);
   }
   return removed;
-}
-
-/** Is a process with this id running (ours or another user's)? */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

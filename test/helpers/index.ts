@@ -14,6 +14,9 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const BIN = join(ROOT, 'bin/rxtrain.js');
 export const MNIST_DIR = embeddedMnistDir();
 
+/** Above Linux's largest possible pid (2^22) and macOS's (99,999): no process has it. */
+export const NO_SUCH_PID = 2 ** 22 + 1;
+
 const created: string[] = [];
 // Runs leave caches of tens of megabytes: every temporary directory goes when the test file ends.
 process.once('exit', () => {
