@@ -6,7 +6,7 @@
  */
 import { type CliIo, type Command, parseCommandArgs } from './cli/command.js';
 import { ConfigError, describeError, RxtrainError } from './util/errors.js';
-import { VERSION } from './version.js';
+import { VERSION } from './util/version.js';
 
 export type { CliIo } from './cli/command.js';
 

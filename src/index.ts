@@ -60,4 +60,4 @@ export * from './stages/index.js';
 export { builtinStages } from './stages/index.js';
 export * from './util/errors.js';
 export { Prng } from './util/random.js';
-export { VERSION } from './version.js';
+export { VERSION } from './util/version.js';

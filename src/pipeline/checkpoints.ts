@@ -16,7 +16,7 @@
 import { join } from 'node:path';
 import type { AtomicWriteOptions } from '../util/atomicFile.js';
 import { RxtrainError } from '../util/errors.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../util/version.js';
 import {
   type Checkpoint,
   type CheckpointMeta,

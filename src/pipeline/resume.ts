@@ -52,9 +52,9 @@ export async function resumeExperiment(runDir: string, options: ResumeOptions): 
   // Every stateful stage's state present and fitting its schema, before anything changes.
   if (checkpoint) new StageStates(config.stages, checkpoint.states);
 
-  // From here on the directory changes: no other process may be writing it. The run takes the
-  // lock over from us.
-  const unlock = lockRunDir(dir);
+  // From here on the directory changes: no other process may be writing it. The run goes on under
+  // the same lock.
+  const lock = lockRunDir(dir);
   try {
     // Newer files that fail to verify are out of the run's history from here on.
     for (const bad of invalid) setAsideInvalid(bad.file);
@@ -65,10 +65,11 @@ export async function resumeExperiment(runDir: string, options: ResumeOptions): 
       ...options,
       config,
       runDir: dir,
+      lock,
       resume: { checkpoint, invalid: invalid.map((i) => ({ file: i.file, message: i.error.message })) },
     });
   } finally {
-    unlock();
+    lock.release();
   }
 }
 

@@ -8,7 +8,8 @@ import { consume } from '../flow/index.js';
 import { encodeSoftmaxModel } from '../kernels/softmaxModelFile.js';
 import { type AtomicWriteOptions, writeFileAtomic } from '../util/atomicFile.js';
 import { describeError, RxtrainError } from '../util/errors.js';
-import { VERSION } from '../version.js';
+import type { FileLock } from '../util/fileLock.js';
+import { VERSION } from '../util/version.js';
 import { CheckpointWriter } from './checkpoints.js';
 import { buildPipeline, type Pipeline } from './compose.js';
 import type { ExperimentConfig } from './config.js';
@@ -16,9 +17,9 @@ import { type Clock, type EventBus, type EventListener, systemClock } from './ev
 import type { ModelSnapshot } from './messages.js';
 import {
   configHash,
+  createRunDir,
   defaultCacheDir,
   lockRunDir,
-  newRunDir,
   openEventLog,
   prepareRunDir,
   type ResumePoint,
@@ -47,6 +48,8 @@ export interface RunOptions {
   sliceMs?: number;
   /** Continue an earlier run in `runDir` (set by resumeExperiment). */
   resume?: ResumePoint;
+  /** The run directory's lock, when the caller already holds it (resume); released at the end. */
+  lock?: FileLock;
   /** How checkpoint files are written: tests substitute a failing file system (a full disk). */
   checkpointWrite?: AtomicWriteOptions;
 }
@@ -88,11 +91,19 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const started = clock.now();
-  const runDir = resolve(options.runDir ?? newRunDir(options.runsDir ?? 'runs', config.name, clock.date()));
+  const runDir = resolve(
+    options.runDir ?? createRunDir(options.runsDir ?? 'runs', config.name, clock.date()),
+  );
   const hash = configHash(config);
   const resume = options.resume;
-  prepareRunDir(runDir, config, hash, !!resume);
-  const unlock = lockRunDir(runDir);
+  // The lock first: nothing is written into the directory before it is held.
+  const lock = options.lock ?? lockRunDir(runDir);
+  try {
+    prepareRunDir(runDir, config, hash, !!resume);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
 
   const { events, log, eventsCut } = openEventLog(runDir, clock, resume);
   let logFailure: RxtrainError | undefined;
@@ -186,7 +197,7 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
       failure ??= error;
     } finally {
       log.close();
-      unlock();
+      lock.release();
     }
     if (failure) throw failure;
     return summary;

@@ -16,21 +16,13 @@
  * taken, so it stays one history in which no step appears twice.
  */
 import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, truncateSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ioError, isAlive, removeStaleTemps, writeFileAtomic } from '../util/atomicFile.js';
+import { removeStaleTemps, writeFileAtomic } from '../util/atomicFile.js';
 import { RxtrainError } from '../util/errors.js';
-import { VERSION } from '../version.js';
+import { FileLock, tryLockNow } from '../util/fileLock.js';
+import { VERSION } from '../util/version.js';
 import type { LoadedCheckpoint } from './checkpointFile.js';
 import { type ExperimentConfig, resolvedYaml } from './config.js';
 import { type Clock, EventBus, NdjsonLog } from './events.js';
@@ -76,34 +68,72 @@ export function configHash(config: ExperimentConfig): string {
   return createHash('sha256').update(resolvedYaml(config)).digest('hex');
 }
 
-/** A fresh, unused run directory name. */
-export function newRunDir(runsDir: string, name: string, date: Date): string {
+/**
+ * Create a fresh run directory `<runsDir>/<name>-<stamp>` (`-2`, `-3`… when taken): each candidate
+ * is created with an exclusive mkdir, so runs started in the same second never share one.
+ */
+export function createRunDir(runsDir: string, name: string, date: Date): string {
   const stamp = date.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  let dir = join(runsDir, `${name}-${stamp}`);
-  for (let i = 2; existsSync(dir); i++) dir = join(runsDir, `${name}-${stamp}-${i}`);
-  return dir;
+  mkdirIo(runsDir, true);
+  for (let i = 1; ; i++) {
+    const dir = join(runsDir, i === 1 ? `${name}-${stamp}` : `${name}-${stamp}-${i}`);
+    try {
+      mkdirSync(dir);
+      return dir;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw dirError(dir, error);
+    }
+  }
 }
 
+function mkdirIo(dir: string, recursive: boolean): void {
+  try {
+    mkdirSync(dir, { recursive });
+  } catch (error) {
+    throw dirError(dir, error);
+  }
+}
+
+function dirError(dir: string, error: unknown): RxtrainError {
+  return new RxtrainError(
+    'E_IO',
+    `${dir}: cannot create run directory (${(error as NodeJS.ErrnoException).code})`,
+  );
+}
+
+/**
+ * Take `<runDir>/run.lock` (util/fileLock.ts: created with O_EXCL, held with a heartbeat, taken over
+ * only from a holder that is gone — a dead or zombie process on this host — by a safe rename-aside),
+ * so that two processes never write one run. Nothing is written into the directory before it.
+ */
+export function lockRunDir(runDir: string): FileLock {
+  mkdirIo(runDir, true);
+  const path = join(runDir, RUN_FILES.lock);
+  const lock = tryLockNow(path);
+  if (lock instanceof FileLock) return lock;
+  const who = lock.heldBy
+    ? `rxtrain process ${lock.heldBy.pid} on ${lock.heldBy.host}`
+    : 'another rxtrain process';
+  throw new RxtrainError('E_USAGE', `${runDir}: in use by ${who} (if no rxtrain runs there, delete ${path})`);
+}
+
+/**
+ * Lay out a locked run directory: a new run's must hold nothing but its lock; the resolved config
+ * and run.json are written; temporary files a killed writer left are removed.
+ */
 export function prepareRunDir(
   runDir: string,
   config: ExperimentConfig,
   hash: string,
   resuming: boolean,
 ): void {
-  if (!resuming && existsSync(runDir) && readdirSync(runDir).length > 0) {
+  if (!resuming && readdirSync(runDir).some((name) => name !== RUN_FILES.lock)) {
     throw new RxtrainError(
       'E_USAGE',
       `${runDir}: run directory exists and is not empty (use rxtrain resume, or another --run-dir)`,
     );
   }
-  try {
-    mkdirSync(join(runDir, RUN_FILES.checkpoints), { recursive: true });
-  } catch (error) {
-    throw new RxtrainError(
-      'E_IO',
-      `${runDir}: cannot create run directory (${(error as NodeJS.ErrnoException).code})`,
-    );
-  }
+  mkdirIo(join(runDir, RUN_FILES.checkpoints), true);
   removeStaleTemps(runDir);
   removeStaleTemps(join(runDir, RUN_FILES.checkpoints));
   if (resuming) return;
@@ -117,44 +147,8 @@ export function prepareRunDir(
   writeFileAtomic(join(runDir, RUN_FILES.record), JSON.stringify(record, null, 2) + '\n');
 }
 
-/**
- * Take `<runDir>/run.lock` for this process, so that two processes never write one run (a
- * `resume` while the run still goes on). The lock of a process that is gone (killed) is taken over,
- * and so is one of this process (resume.ts takes it before it changes anything). Returns the release.
- */
-export function lockRunDir(runDir: string): () => void {
-  const path = join(runDir, RUN_FILES.lock);
-  for (;;) {
-    try {
-      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
-      return () => {
-        // Only our own: after we let go, another process may hold it.
-        if (lockHolder(path) === process.pid) rmSync(path, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(path, error);
-    }
-    const pid = lockHolder(path);
-    if (pid > 0 && pid !== process.pid && isAlive(pid)) {
-      throw new RxtrainError(
-        'E_USAGE',
-        `${runDir}: in use by rxtrain process ${pid} (if no rxtrain runs there, delete ${path})`,
-      );
-    }
-    rmSync(path, { force: true });
-  }
-}
-
-function lockHolder(path: string): number {
-  try {
-    return Number.parseInt(readFileSync(path, 'utf8'), 10) || 0;
-  } catch {
-    return 0;
-  }
-}
-
-export /** The event bus and log; a resumed run's log is cut where its checkpoint was taken. */
-function openEventLog(
+/** The event bus and log; a resumed run's log is cut where its checkpoint was taken. */
+export function openEventLog(
   runDir: string,
   clock: Clock,
   resume: ResumePoint | undefined,

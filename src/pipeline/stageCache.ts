@@ -31,7 +31,7 @@ import { Observable } from 'rxjs/internal/Observable';
 import { deferFlow, type Flow, Outlet } from '../flow/index.js';
 import { ioError, removeStaleTemps } from '../util/atomicFile.js';
 import { PackError, packParts, pad8, unpack } from '../util/packed.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../util/version.js';
 import type { EventBus } from './events.js';
 import { featuresMessage, type Message } from './messages.js';
 

@@ -4,7 +4,7 @@
  * except data: images, so even a future edit that adds an external reference fails closed.
  */
 import { perClass } from '../stages/evaluate.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../util/version.js';
 import { RUN_COLOURS } from './colormap.js';
 import { escapeHtml as esc } from './escape.js';
 import { divergingBar, type WeightTemplates } from './pictures.js';

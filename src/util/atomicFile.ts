@@ -9,10 +9,6 @@ import { basename, dirname, join } from 'node:path';
 import { RxtrainError } from './errors.js';
 import { isAlive } from './process.js';
 
-// pipeline/run.ts still imports isAlive from here (it is being rewritten elsewhere); the one
-// implementation lives in process.ts.
-export { isAlive };
-
 /** The file-system calls an atomic write makes; tests substitute failing ones (a full disk). */
 export interface AtomicFs {
   openSync(path: string, flags: string): number;
