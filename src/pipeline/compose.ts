@@ -60,6 +60,8 @@ export interface Pipeline {
   summary(): string;
   /** The run's checkpoint policy and the stages' states: the sink writes barriers through it. */
   checkpoints: Checkpoints;
+  /** A model producer has started training: a stop signal now ends with a checkpoint. */
+  readonly trainingBegun: boolean;
   /** Clock time at which the data stages' output was complete (computed or replayed). */
   readonly dataReadyAt: number | undefined;
 }
@@ -93,6 +95,7 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
   const contexts: StageContext[] = [];
   const dataStages = dataStageCount(config.stages);
   let dataReadyAt: number | undefined;
+  let trainingBegun = false;
   let flow: Flow<Message> = emptyFlow;
   for (const [index, stage] of config.stages.entries()) {
     const handle: StageHandle = {
@@ -129,6 +132,9 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
         checkpoints,
         clock: runtime.clock,
         sliceMs: runtime.sliceMs,
+        onBegin: () => {
+          trainingBegun = true;
+        },
       }),
     };
     const operator = stage.definition.create(stage.settings, ctx);
@@ -188,6 +194,9 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
         .join(' -> '),
     get dataReadyAt() {
       return dataReadyAt;
+    },
+    get trainingBegun() {
+      return trainingBegun;
     },
   };
 

@@ -5,15 +5,13 @@
  */
 import { join, resolve } from 'node:path';
 import { consume } from '../flow/index.js';
-import { encodeSoftmaxModel } from '../kernels/softmaxModelFile.js';
-import { type AtomicWriteOptions, writeFileAtomic } from '../util/atomicFile.js';
-import { describeError, RxtrainError } from '../util/errors.js';
+import type { AtomicWriteOptions } from '../util/atomicFile.js';
+import { RxtrainError } from '../util/errors.js';
 import type { FileLock } from '../util/fileLock.js';
-import { VERSION } from '../util/version.js';
 import { CheckpointWriter } from './checkpoints.js';
 import { buildPipeline, type Pipeline } from './compose.js';
 import type { ExperimentConfig } from './config.js';
-import { type Clock, type EventBus, type EventListener, systemClock } from './events.js';
+import { type Clock, type EventListener, systemClock } from './events.js';
 import type { ModelSnapshot } from './messages.js';
 import {
   configHash,
@@ -23,11 +21,11 @@ import {
   openEventLog,
   prepareRunDir,
   type ResumePoint,
-  RUN_FILES,
 } from './runDir.js';
-import { canonical } from './stageCache.js';
+import { RunRecorder, type RunSummary, type SnapshotLike } from './runSummary.js';
 
 export { configHash, defaultCacheDir, type ResumePoint, type RunRecord } from './runDir.js';
+export type { RunSummary, SplitScore } from './runSummary.js';
 
 export interface RunOptions {
   config: ExperimentConfig;
@@ -54,43 +52,9 @@ export interface RunOptions {
   checkpointWrite?: AtomicWriteOptions;
 }
 
-export interface SplitScore {
-  accuracy: number;
-  loss: number;
-}
-
-export interface RunSummary {
-  status: 'completed' | 'failed' | 'interrupted';
-  name: string;
-  runDir: string;
-  seed: number;
-  steps: number;
-  /** Completed passes over the training data (fractional). */
-  epochs: number;
-  samples: number;
-  test?: SplitScore;
-  val?: SplitScore;
-  /** Scores of every evaluated split at the end. */
-  splits: Record<string, SplitScore>;
-  /** sha256 of weights.f32. */
-  weightsSha256?: string;
-  /** This attempt's duration (a resumed run counts from the resume), ms. */
-  durationMs: number;
-  /** Time from start until the data stages' output was complete (computed or replayed), ms. */
-  dataMs?: number;
-  /** What the data-stage cache did: hit (replayed), miss (computed and stored), bypass. */
-  dataCache?: 'hit' | 'miss' | 'bypass';
-  /** The step this attempt resumed from, when it was resumed. */
-  resumedFrom?: number;
-  stages: Record<string, { durationMs?: number; items: number }>;
-  rxtrainVersion: string;
-  error?: { code: string; message: string };
-}
-
 export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   const { config } = options;
   const clock = options.clock ?? systemClock;
-  const started = clock.now();
   const runDir = resolve(
     options.runDir ?? createRunDir(options.runsDir ?? 'runs', config.name, clock.date()),
   );
@@ -123,84 +87,23 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   });
   if (options.onEvent) events.on(options.onEvent);
 
-  const summary: RunSummary = {
-    status: 'completed',
-    name: config.name,
+  const recorder = new RunRecorder({
+    config,
     runDir,
-    seed: config.seed,
-    steps: 0,
-    epochs: 0,
-    samples: 0,
-    splits: {},
-    durationMs: 0,
-    stages: {},
-    rxtrainVersion: VERSION,
-    ...(resume ? { resumedFrom: resume.checkpoint?.meta.step ?? 0 } : {}),
-  };
-  events.emit({
-    type: 'run-started',
-    run: runDir.split(/[\\/]/).pop()!,
-    config: config.name,
-    runDir,
-    version: VERSION,
-    ...(resume ? { resumedFrom: resume.checkpoint?.meta.step ?? 0 } : {}),
+    events,
+    clock,
+    resume,
+    eventsCut,
+    signal: options.signal,
   });
-  if (resume) announceResume(events, resume, eventsCut);
-  else {
-    for (const problem of roundTripProblems(config)) {
-      events.emit({
-        type: 'warning',
-        stage: problem.stage,
-        code: 'W_NOT_RESUMABLE',
-        message: problem.message,
-      });
-    }
-  }
-
+  const summary = recorder.summary;
   const finish = (snap: SnapshotLike | undefined, failure: unknown, interrupted: boolean): RunSummary => {
-    if (snap) {
-      summary.steps = snap.step;
-      summary.epochs = snap.epoch;
-      summary.samples = snap.samples;
-      for (const r of snap.results) summary.splits[r.split] = { accuracy: r.accuracy, loss: r.loss };
-      summary.test = summary.splits['test'];
-      summary.val = summary.splits['val'];
-    }
-    failure ??= logFailure;
-    if (failure) {
-      summary.status = 'failed';
-      const code = failure instanceof RxtrainError ? failure.code : 'E_INTERNAL';
-      summary.error = { code, message: describeError(failure) };
-      events.emit({
-        type: 'error',
-        code,
-        message: describeError(failure),
-        ...(failure instanceof RxtrainError ? failure.toJSON() : {}),
-      });
-    } else if (interrupted || !snap?.final) {
-      summary.status = 'interrupted';
-    }
     try {
-      if (snap?.final && !failure) summary.weightsSha256 = writeModel(runDir, snap);
-      summary.durationMs = Math.round(clock.now() - started);
-      const interruptedCode = options.signal?.reason === 'SIGTERM' ? 143 : 130;
-      events.emit({
-        type: 'run-finished',
-        status: summary.status,
-        steps: summary.steps,
-        durationMs: summary.durationMs,
-        exitCode: summary.status === 'completed' ? 0 : summary.status === 'failed' ? 1 : interruptedCode,
-      });
-      writeFileAtomic(join(runDir, RUN_FILES.summary), JSON.stringify(summary, null, 2) + '\n');
-    } catch (error) {
-      // On a full disk the outputs may fail too; the first failure is the one to report.
-      failure ??= error;
+      return recorder.finish(snap, failure ?? logFailure, interrupted);
     } finally {
       log.close();
       lock.release();
     }
-    if (failure) throw failure;
-    return summary;
   };
 
   // A checkpoint of the finished model: only the outputs are missing.
@@ -267,13 +170,10 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
     };
   });
   stopForLog = cancelled;
-  // Training has begun once a stage reports a step (the updater, the evaluator after step 0).
-  const training = () =>
-    lastSnapshot !== undefined || pipeline.stages.some((h) => Number(h.counters['step']) > 0);
   const onAbort = () => {
     interrupted = true;
     // Loading data, or told not to checkpoint on a signal: there is nothing to save; stop at once.
-    if (!config.checkpoint.onSignal || !training()) cancelled();
+    if (!config.checkpoint.onSignal || !pipeline.trainingBegun) cancelled();
     else stop.abort();
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -290,7 +190,7 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   }
   pipeline.sampleProgress();
 
-  if (pipeline.dataReadyAt !== undefined) summary.dataMs = Math.round(pipeline.dataReadyAt - started);
+  if (pipeline.dataReadyAt !== undefined) summary.dataMs = recorder.since(pipeline.dataReadyAt);
   for (const s of pipeline.stages) {
     summary.stages[s.id] = {
       durationMs: s.durationMs === undefined ? undefined : Math.round(s.durationMs),
@@ -300,67 +200,4 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   // A signal that came after the last step does not make a finished run interrupted.
   const snap = finalSnapshot ?? lastSnapshot;
   return finish(snap, failure, interrupted && !finalSnapshot);
-}
-
-/** What the outputs are made from: a final snapshot, or a checkpoint of one. */
-type SnapshotLike = Pick<
-  ModelSnapshot,
-  'step' | 'epoch' | 'samples' | 'weights' | 'rows' | 'classes' | 'transform' | 'results' | 'final'
->;
-
-/**
- * Stages whose resolved settings (as config.yaml records them) do not validate to the same
- * settings again: `rxtrain resume` could not load that config, or would run another experiment.
- */
-function roundTripProblems(config: ExperimentConfig): { stage: string; message: string }[] {
-  const problems: { stage: string; message: string }[] = [];
-  for (const s of config.stages) {
-    const again = s.definition.settings.safeParse(s.settings);
-    if (!again.success || JSON.stringify(canonical(again.data)) !== JSON.stringify(canonical(s.settings))) {
-      problems.push({
-        stage: s.id,
-        message: `${s.id}: its resolved settings do not validate to themselves again, so this run cannot be resumed (a bug in the ${s.type} stage's schema)`,
-      });
-    }
-  }
-  return problems;
-}
-
-function announceResume(events: EventBus, resume: ResumePoint, eventsCut: number): void {
-  const cp = resume.checkpoint;
-  events.emit({
-    type: 'resumed',
-    step: cp?.meta.step ?? 0,
-    checkpoint: cp?.file ?? null,
-    eventsCut,
-    invalid: resume.invalid.map((i) => i.file),
-  });
-  for (const bad of resume.invalid) {
-    events.emit({
-      type: 'warning',
-      code: 'W_CHECKPOINT_INVALID',
-      message: `${bad.message}; set aside as ${bad.file}.invalid, ${cp ? `using ${cp.file}` : 'no valid checkpoint left'}`,
-    });
-  }
-  if (!cp) {
-    events.emit({
-      type: 'warning',
-      code: 'W_RESUME_FROM_START',
-      message: 'no valid checkpoint: the run starts again from the beginning in the same directory',
-    });
-  } else if (cp.meta.rxtrainVersion !== VERSION) {
-    events.emit({
-      type: 'warning',
-      code: 'W_RESUME_VERSION',
-      message: `${cp.file} was written by rxtrain ${cp.meta.rxtrainVersion}, this is ${VERSION}; results may differ from an uninterrupted run`,
-    });
-  }
-}
-
-/** Write weights.f32 and model.json; returns the weights' sha256. */
-function writeModel(runDir: string, snap: SnapshotLike): string {
-  const files = encodeSoftmaxModel(snap);
-  writeFileAtomic(join(runDir, RUN_FILES.weights), files.weights);
-  writeFileAtomic(join(runDir, RUN_FILES.model), files.json);
-  return files.sha256;
 }

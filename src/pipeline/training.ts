@@ -107,6 +107,8 @@ export interface TrainingGateOptions {
   clock: Clock;
   /** Max ms of CPU-bound work between yields to the event loop. */
   sliceMs: number;
+  /** Told when training begins (the producer's first input). */
+  onBegin?: () => void;
 }
 
 export class TrainingGate {
@@ -134,6 +136,7 @@ export class TrainingGate {
   begin(producer: ModelProducer, out: Emitter<Message>, resumed: boolean): void {
     this.sliceStarted = this.o.clock.now();
     this.o.checkpoints.startClock();
+    this.o.onBegin?.();
     if (!resumed && this.o.plan.atStart) out.push(producer.model(true, false));
   }
 

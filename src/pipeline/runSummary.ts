@@ -1,0 +1,221 @@
+/**
+ * What a run records about itself in its directory: the events that open it (`run-started`, what a
+ * resume found, settings that would not survive a resume), and at the end the outputs —
+ * `weights.f32` and `model.json` from the final model, the `error` and `run-finished` events, and
+ * `summary.json`.
+ */
+import { join } from 'node:path';
+import { encodeSoftmaxModel } from '../kernels/softmaxModelFile.js';
+import { writeFileAtomic } from '../util/atomicFile.js';
+import { describeError, RxtrainError } from '../util/errors.js';
+import { VERSION } from '../util/version.js';
+import type { ExperimentConfig } from './config.js';
+import type { Clock, EventBus } from './events.js';
+import type { ModelSnapshot } from './messages.js';
+import { type ResumePoint, RUN_FILES } from './runDir.js';
+import { canonical } from './stageCache.js';
+
+export interface SplitScore {
+  accuracy: number;
+  loss: number;
+}
+
+export interface RunSummary {
+  status: 'completed' | 'failed' | 'interrupted';
+  name: string;
+  runDir: string;
+  seed: number;
+  steps: number;
+  /** Completed passes over the training data (fractional). */
+  epochs: number;
+  samples: number;
+  test?: SplitScore;
+  val?: SplitScore;
+  /** Scores of every evaluated split at the end. */
+  splits: Record<string, SplitScore>;
+  /** sha256 of weights.f32. */
+  weightsSha256?: string;
+  /** This attempt's duration (a resumed run counts from the resume), ms. */
+  durationMs: number;
+  /** Time from start until the data stages' output was complete (computed or replayed), ms. */
+  dataMs?: number;
+  /** What the data-stage cache did: hit (replayed), miss (computed and stored), bypass. */
+  dataCache?: 'hit' | 'miss' | 'bypass';
+  /** The step this attempt resumed from, when it was resumed. */
+  resumedFrom?: number;
+  stages: Record<string, { durationMs?: number; items: number }>;
+  rxtrainVersion: string;
+  error?: { code: string; message: string };
+}
+
+/** What the outputs are made from: a final snapshot, or a checkpoint of one. */
+export type SnapshotLike = Pick<
+  ModelSnapshot,
+  'step' | 'epoch' | 'samples' | 'weights' | 'rows' | 'classes' | 'transform' | 'results' | 'final'
+>;
+
+export interface RunRecorderOptions {
+  config: ExperimentConfig;
+  runDir: string;
+  events: EventBus;
+  clock: Clock;
+  resume: ResumePoint | undefined;
+  /** Bytes cut from the event log by the resume. */
+  eventsCut: number;
+  /** The signal that stops the run: SIGTERM's exit code is 143, any other 130. */
+  signal?: AbortSignal;
+}
+
+/** The run's summary, filled in as the run goes, and the events and files that open and close it. */
+export class RunRecorder {
+  readonly summary: RunSummary;
+  private readonly started: number;
+
+  constructor(private readonly o: RunRecorderOptions) {
+    const { config, runDir, resume, events } = o;
+    this.started = o.clock.now();
+    const resumedFrom = resume ? { resumedFrom: resume.checkpoint?.meta.step ?? 0 } : {};
+    this.summary = {
+      status: 'completed',
+      name: config.name,
+      runDir,
+      seed: config.seed,
+      steps: 0,
+      epochs: 0,
+      samples: 0,
+      splits: {},
+      durationMs: 0,
+      stages: {},
+      rxtrainVersion: VERSION,
+      ...resumedFrom,
+    };
+    events.emit({
+      type: 'run-started',
+      run: runDir.split(/[\\/]/).pop()!,
+      config: config.name,
+      runDir,
+      version: VERSION,
+      ...resumedFrom,
+    });
+    if (resume) announceResume(events, resume, o.eventsCut);
+    else {
+      for (const problem of roundTripProblems(config)) {
+        events.emit({
+          type: 'warning',
+          stage: problem.stage,
+          code: 'W_NOT_RESUMABLE',
+          message: problem.message,
+        });
+      }
+    }
+  }
+
+  /** Clock ms since the run started. */
+  since(time: number): number {
+    return Math.round(time - this.started);
+  }
+
+  /**
+   * Close the run: its status from the last model and how it ended, the model files when it
+   * finished, the `run-finished` event and summary.json. Throws the first failure.
+   */
+  finish(snap: SnapshotLike | undefined, failure: unknown, interrupted: boolean): RunSummary {
+    const { summary, o } = this;
+    if (snap) {
+      summary.steps = snap.step;
+      summary.epochs = snap.epoch;
+      summary.samples = snap.samples;
+      for (const r of snap.results) summary.splits[r.split] = { accuracy: r.accuracy, loss: r.loss };
+      summary.test = summary.splits['test'];
+      summary.val = summary.splits['val'];
+    }
+    if (failure) {
+      summary.status = 'failed';
+      const code = failure instanceof RxtrainError ? failure.code : 'E_INTERNAL';
+      summary.error = { code, message: describeError(failure) };
+      o.events.emit({
+        type: 'error',
+        code,
+        message: describeError(failure),
+        ...(failure instanceof RxtrainError ? failure.toJSON() : {}),
+      });
+    } else if (interrupted || !snap?.final) {
+      summary.status = 'interrupted';
+    }
+    try {
+      if (snap?.final && !failure) summary.weightsSha256 = writeModel(o.runDir, snap);
+      summary.durationMs = this.since(o.clock.now());
+      const interruptedCode = o.signal?.reason === 'SIGTERM' ? 143 : 130;
+      o.events.emit({
+        type: 'run-finished',
+        status: summary.status,
+        steps: summary.steps,
+        durationMs: summary.durationMs,
+        exitCode: summary.status === 'completed' ? 0 : summary.status === 'failed' ? 1 : interruptedCode,
+      });
+      writeFileAtomic(join(o.runDir, RUN_FILES.summary), JSON.stringify(summary, null, 2) + '\n');
+    } catch (error) {
+      // On a full disk the outputs may fail too; the first failure is the one to report.
+      failure ??= error;
+    }
+    if (failure) throw failure;
+    return summary;
+  }
+}
+
+/**
+ * Stages whose resolved settings (as config.yaml records them) do not validate to the same
+ * settings again: `rxtrain resume` could not load that config, or would run another experiment.
+ */
+function roundTripProblems(config: ExperimentConfig): { stage: string; message: string }[] {
+  const problems: { stage: string; message: string }[] = [];
+  for (const s of config.stages) {
+    const again = s.definition.settings.safeParse(s.settings);
+    if (!again.success || JSON.stringify(canonical(again.data)) !== JSON.stringify(canonical(s.settings))) {
+      problems.push({
+        stage: s.id,
+        message: `${s.id}: its resolved settings do not validate to themselves again, so this run cannot be resumed (a bug in the ${s.type} stage's schema)`,
+      });
+    }
+  }
+  return problems;
+}
+
+function announceResume(events: EventBus, resume: ResumePoint, eventsCut: number): void {
+  const cp = resume.checkpoint;
+  events.emit({
+    type: 'resumed',
+    step: cp?.meta.step ?? 0,
+    checkpoint: cp?.file ?? null,
+    eventsCut,
+    invalid: resume.invalid.map((i) => i.file),
+  });
+  for (const bad of resume.invalid) {
+    events.emit({
+      type: 'warning',
+      code: 'W_CHECKPOINT_INVALID',
+      message: `${bad.message}; set aside as ${bad.file}.invalid, ${cp ? `using ${cp.file}` : 'no valid checkpoint left'}`,
+    });
+  }
+  if (!cp) {
+    events.emit({
+      type: 'warning',
+      code: 'W_RESUME_FROM_START',
+      message: 'no valid checkpoint: the run starts again from the beginning in the same directory',
+    });
+  } else if (cp.meta.rxtrainVersion !== VERSION) {
+    events.emit({
+      type: 'warning',
+      code: 'W_RESUME_VERSION',
+      message: `${cp.file} was written by rxtrain ${cp.meta.rxtrainVersion}, this is ${VERSION}; results may differ from an uninterrupted run`,
+    });
+  }
+}
+
+/** Write weights.f32 and model.json; returns the weights' sha256. */
+function writeModel(runDir: string, snap: SnapshotLike): string {
+  const files = encodeSoftmaxModel(snap);
+  writeFileAtomic(join(runDir, RUN_FILES.weights), files.weights);
+  writeFileAtomic(join(runDir, RUN_FILES.model), files.json);
+  return files.sha256;
+}
