@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The rxtrain command: signals become an AbortSignal the run turns into a checkpoint and exit
-// 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once.
+// 129 (SIGHUP: the terminal closed), 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once,
+// saying what it skipped.
 let cli;
 try {
   cli = await import('../dist/src/cli.js');
@@ -14,12 +15,22 @@ try {
   throw error;
 }
 
+const EXIT_CODES = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 const controller = new AbortController();
 let signals = 0;
-for (const signal of ['SIGINT', 'SIGTERM']) {
+for (const signal of Object.keys(EXIT_CODES)) {
   process.on(signal, () => {
     signals++;
-    if (signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (signals > 1) {
+      try {
+        process.stderr.write(
+          `rxtrain: ${signal} again: exiting at once, without the checkpoint and summary the first ${controller.signal.reason} was writing; rxtrain resume continues from the last checkpoint\n`,
+        );
+      } catch {
+        // The terminal may be gone (SIGHUP).
+      }
+      process.exit(EXIT_CODES[signal]);
+    }
     controller.abort(signal);
   });
 }

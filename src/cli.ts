@@ -1,6 +1,6 @@
 /**
  * The `rxtrain` command line: a table of commands, one file each under src/cli/. Exit codes:
- * 0 done, 1 runtime failure, 2 usage or config error, 130/143 stopped by SIGINT/SIGTERM (after a
+ * 0 done, 1 runtime failure, 2 usage or config error, 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM (after a
  * checkpoint). Progress goes to stderr, the result line to stdout; errors are one line each, with
  * a stack trace only under --debug.
  */
@@ -65,7 +65,8 @@ ${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 Run \`rxtrain <command> --help\` for a command's options. Every command takes --debug (stack
 traces) and --help. \`rxtrain --version\` prints the version.
 
-Exit codes: 0 done, 1 runtime failure, 2 usage or config error, 130/143 interrupted (SIGINT/SIGTERM).`;
+Exit codes: 0 done, 1 runtime failure, 2 usage or config error, 129/130/143 interrupted
+(SIGHUP/SIGINT/SIGTERM, after a checkpoint).`;
 }
 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {

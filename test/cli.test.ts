@@ -100,7 +100,10 @@ test('run writes config.yaml, events.ndjson, summary.json and the weights; one r
   ]);
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.split('\n').filter(Boolean).length, 1);
-  t.regex(r.stdout, /^completed mnist-notebook: test accuracy 0\.\d{4} \(loss \d+\.\d{4}\) after 300 steps/);
+  t.regex(
+    r.stdout,
+    /^completed mnist-notebook: test accuracy 0\.\d{4} \(loss \d+\.\d{4}\); best test\.accuracy 0\.\d{4} at step 300; step cap reached after 300 steps/,
+  );
   t.notRegex(r.stderr, /\x1b\[/, 'no escape codes off a TTY');
   const resolved = parse(readFileSync(join(runDir, 'config.yaml'), 'utf8'));
   t.is(resolved.stages[5].steps, 300, 'the resolved config has the override');

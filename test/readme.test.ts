@@ -16,7 +16,7 @@ test('the Quick start shows exactly two command lines: run the default experimen
     readme.indexOf('\n## ', readme.indexOf('## Quick start') + 1),
   );
   const block = quick.match(/```sh\n([\s\S]*?)```/)![1]!;
-  t.deepEqual(block.trim().split('\n'), ['npm ci && npm start', 'npm ci && npm test']);
+  t.deepEqual(block.trim().split('\n'), ['npm install && npm start', 'npm install && npm test']);
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   t.regex(pkg.scripts.start, /run config\/mnist-logreg\.yaml$/);
 });

@@ -11,7 +11,7 @@ export interface CliIo {
   /** The terminal's current width when stderr is a TTY (the progress frame is cut to it). */
   stderrColumns?: () => number | undefined;
   env: NodeJS.ProcessEnv;
-  /** Aborted on SIGINT/SIGTERM; `reason` is the signal name. */
+  /** Aborted on SIGHUP/SIGINT/SIGTERM; `reason` is the signal name. */
   signal?: AbortSignal;
 }
 

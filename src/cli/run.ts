@@ -1,6 +1,7 @@
 import { type ExperimentConfig, loadConfig } from '../pipeline/config.js';
 import type { RxtrainEvent } from '../pipeline/events.js';
 import { type RunSummary, runExperiment } from '../pipeline/run.js';
+import { interruptedExitCode } from '../pipeline/runSummary.js';
 import type { StageDefinition } from '../pipeline/stage.js';
 import { ProgressRenderer } from '../progress/renderer.js';
 import { builtinStages } from '../stages/index.js';
@@ -86,13 +87,35 @@ export async function runWithProgress(
 }
 
 export function exitCodeOf(summary: RunSummary, io: CliIo): number {
-  if (summary.status === 'interrupted') return io.signal?.reason === 'SIGTERM' ? 143 : 130;
+  if (summary.status === 'interrupted') return interruptedExitCode(io.signal);
   return summary.status === 'completed' ? 0 : 1;
 }
 
+const STOPS: Record<NonNullable<RunSummary['stop']>['reason'], string> = {
+  epochs: 'every pass done',
+  steps: 'step cap reached',
+  'early-stop': 'stopped early',
+  input: 'the samples ran out',
+  signal: 'stopped by',
+  error: 'failed',
+};
+
+/**
+ * `completed mnist-logreg: test accuracy 0.9251 (loss 0.2671) at step 4,690; best test.accuracy
+ * 0.9266 at step 3,500; every pass done after 4,690 steps (5.00 epochs) in 1.4s; run dir …`
+ */
 export function resultLine(s: RunSummary): string {
+  const n = (x: number) => x.toLocaleString('en-US');
   const scores = Object.entries(s.splits)
-    .map(([split, r]) => `${split} accuracy ${r.accuracy.toFixed(4)} (loss ${r.loss.toFixed(4)})`)
+    .map(
+      ([split, r]) =>
+        `${split} accuracy ${r.accuracy.toFixed(4)} (loss ${r.loss.toFixed(4)})${r.step !== s.steps ? ` at step ${n(r.step)}` : ''}`,
+    )
     .join(', ');
-  return `${s.status} ${s.name}: ${scores || 'no evaluation'} after ${s.steps.toLocaleString('en-US')} steps (${s.epochs.toFixed(2)} epochs) in ${(s.durationMs / 1000).toFixed(1)}s; run dir ${s.runDir}`;
+  const best = s.best ? `; best ${s.best.metric} ${s.best.value.toFixed(4)} at step ${n(s.best.step)}` : '';
+  const stop =
+    s.stop && s.stop.reason !== 'error'
+      ? `; ${STOPS[s.stop.reason]}${s.stop.reason === 'signal' ? ` ${s.stop.detail}` : s.stop.detail ? ` (${s.stop.detail})` : ''}`
+      : '';
+  return `${s.status} ${s.name}: ${scores || 'no evaluation'}${best}${stop} after ${n(s.steps)} steps (${s.epochs.toFixed(2)} epochs) in ${(s.durationMs / 1000).toFixed(1)}s; run dir ${s.runDir}`;
 }

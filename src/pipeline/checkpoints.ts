@@ -239,9 +239,15 @@ export class CheckpointWriter {
   private best: CheckpointMeta['best'];
   readonly dir: string;
 
+  /** The evaluator's best by the keepBest metric, from its `eval` events. */
+  private evaluatorBest: { step: number; value: number } | undefined;
+
   constructor(private readonly o: CheckpointWriterOptions) {
     this.best = o.best;
     this.dir = join(o.runDir, 'checkpoints');
+    o.events.on((e) => {
+      if (e.type === 'eval' && e.best && e.best.metric === o.policy.keepBest) this.evaluatorBest = e.best;
+    });
   }
 
   /** Write `barrier` and settle it; a failure settles it too and is thrown. */
@@ -259,16 +265,24 @@ export class CheckpointWriter {
     const { policy, events, log } = this.o;
     const name = checkpointFileName(snap.step);
     const metric = policy.keepBest;
-    const value = metric ? metricOf(snap.results, metric) : undefined;
-    const lowerIsBetter = metric?.endsWith('.loss') ?? false;
-    const best = this.best;
-    if (
-      metric &&
-      value !== undefined &&
-      Number.isFinite(value) &&
-      (best === null || (lowerIsBetter ? value < best.value : value > best.value))
-    ) {
-      this.best = { metric, value, file: name };
+    if (metric) {
+      // The evaluator's own notion of best (its minDelta included) when it judges by this metric;
+      // otherwise the plain comparison of this checkpoint's results.
+      const judged = this.evaluatorBest;
+      if (judged) {
+        if (judged.step === snap.step) this.best = { metric, value: judged.value, file: name };
+      } else {
+        const value = metricOf(snap.results, metric);
+        const lowerIsBetter = metric.endsWith('.loss');
+        const best = this.best;
+        if (
+          value !== undefined &&
+          Number.isFinite(value) &&
+          (best === null || (lowerIsBetter ? value < best.value : value > best.value))
+        ) {
+          this.best = { metric, value, file: name };
+        }
+      }
     }
     // The event first, then the log made durable: a resume cuts the log at the recorded offset.
     events.emit({ type: 'checkpoint', step: snap.step, reason, file: join(this.dir, name) });

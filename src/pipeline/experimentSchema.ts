@@ -25,7 +25,7 @@ export const checkpointSchema = z
       .nullable()
       .default(null)
       .describe('also keep the best checkpoint by this evaluation metric'),
-    onSignal: z.boolean().default(true).describe('checkpoint and stop on SIGINT/SIGTERM'),
+    onSignal: z.boolean().default(true).describe('checkpoint and stop on SIGHUP/SIGINT/SIGTERM'),
     atEnd: z.boolean().default(true).describe('checkpoint the final model'),
   })
   .describe('when to write checkpoints');

@@ -164,7 +164,15 @@ export interface ModelSnapshot {
   results: EvalResult[];
   /** Set by a stage that asks training to stop early (e.g. early stopping). */
   stopReason?: string;
+  /** On the final snapshot: why training ended. */
+  endedBy?: TrainingEnd;
 }
+
+/**
+ * Why training ended: every pass done (`epochs`), the step cap reached (`steps`), an evaluator's
+ * early stopping (`early-stop`), or the samples ran out before either (`input`).
+ */
+export type TrainingEnd = 'epochs' | 'steps' | 'early-stop' | 'input';
 
 export type Message =
   | FileChunk

@@ -69,7 +69,7 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
     throw error;
   }
 
-  const { events, log, eventsCut } = openEventLog(runDir, clock, resume);
+  const { events, log, eventsCut, earlier } = openEventLog(runDir, clock, resume);
   let logFailure: RxtrainError | undefined;
   let stopForLog: (() => void) | undefined;
   events.on((e) => {
@@ -94,6 +94,7 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
     clock,
     resume,
     eventsCut,
+    earlier,
     signal: options.signal,
   });
   const summary = recorder.summary;

@@ -16,7 +16,7 @@
  * taken, so it stays one history in which no step appears twice.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync, truncateSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { removeStaleTemps, writeFileAtomic } from '../util/atomicFile.js';
@@ -25,7 +25,7 @@ import { FileLock, tryLockNow } from '../util/fileLock.js';
 import { VERSION } from '../util/version.js';
 import type { LoadedCheckpoint } from './checkpointFile.js';
 import { type ExperimentConfig, resolvedYaml } from './config.js';
-import { type Clock, EventBus, NdjsonLog } from './events.js';
+import { type Clock, EventBus, NdjsonLog, parseEvents, type RxtrainEvent } from './events.js';
 
 /** The files of a run directory, by role. */
 export const RUN_FILES = {
@@ -152,16 +152,18 @@ export function openEventLog(
   runDir: string,
   clock: Clock,
   resume: ResumePoint | undefined,
-): { events: EventBus; log: NdjsonLog & { path: string }; eventsCut: number } {
+): { events: EventBus; log: NdjsonLog & { path: string }; eventsCut: number; earlier: RxtrainEvent[] } {
   const path = join(runDir, RUN_FILES.events);
   let offset = 0;
   let eventsCut = 0;
+  let earlier: RxtrainEvent[] = [];
   if (resume && existsSync(path)) {
     const size = statSync(path).size;
     offset = Math.min(resume.checkpoint?.meta.eventsOffset ?? 0, size);
     eventsCut = size - offset;
     truncateSync(path, offset);
+    earlier = parseEvents(readFileSync(path, 'utf8'));
   }
   const log = Object.assign(new NdjsonLog(path, offset), { path });
-  return { events: new EventBus(clock, resume?.checkpoint?.meta.eventsSeq ?? 0), log, eventsCut };
+  return { events: new EventBus(clock, resume?.checkpoint?.meta.eventsSeq ?? 0), log, eventsCut, earlier };
 }

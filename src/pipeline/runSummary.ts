@@ -10,8 +10,8 @@ import { writeFileAtomic } from '../util/atomicFile.js';
 import { describeError, RxtrainError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import type { ExperimentConfig } from './config.js';
-import type { Clock, EventBus } from './events.js';
-import type { ModelSnapshot } from './messages.js';
+import type { Clock, EventBus, RxtrainEvent } from './events.js';
+import type { ModelSnapshot, TrainingEnd } from './messages.js';
 import { type ResumePoint, RUN_FILES } from './runDir.js';
 import { canonical } from './stageCache.js';
 
@@ -31,8 +31,16 @@ export interface RunSummary {
   samples: number;
   test?: SplitScore;
   val?: SplitScore;
-  /** Scores of every evaluated split at the end. */
-  splits: Record<string, SplitScore>;
+  /** The last evaluation of every evaluated split (of an interrupted run too), with its step. */
+  splits: Record<string, SplitScore & { step: number }>;
+  /** The evaluator's best evaluation by its own metric (and `minDelta`), when it has one. */
+  best?: { metric: string; step: number; value: number };
+  /**
+   * Why the run ended: every pass done (`epochs`), the step cap (`steps`), early stopping
+   * (`early-stop`, with the evaluator's reason), the samples ran out (`input`), a signal
+   * (`signal`, with its name), or an error (`error`, with its line).
+   */
+  stop?: { reason: TrainingEnd | 'signal' | 'error'; detail?: string };
   /** sha256 of weights.f32. */
   weightsSha256?: string;
   /** This attempt's duration (a resumed run counts from the resume), ms. */
@@ -52,7 +60,8 @@ export interface RunSummary {
 export type SnapshotLike = Pick<
   ModelSnapshot,
   'step' | 'epoch' | 'samples' | 'weights' | 'rows' | 'classes' | 'transform' | 'results' | 'final'
->;
+> &
+  Partial<Pick<ModelSnapshot, 'endedBy' | 'stopReason'>>;
 
 export interface RunRecorderOptions {
   config: ExperimentConfig;
@@ -62,6 +71,8 @@ export interface RunRecorderOptions {
   resume: ResumePoint | undefined;
   /** Bytes cut from the event log by the resume. */
   eventsCut: number;
+  /** The events the log kept from earlier attempts (a resumed run's evaluations so far). */
+  earlier?: readonly RxtrainEvent[];
   /** The signal that stops the run: SIGTERM's exit code is 143, any other 130. */
   signal?: AbortSignal;
 }
@@ -89,6 +100,8 @@ export class RunRecorder {
       rxtrainVersion: VERSION,
       ...resumedFrom,
     };
+    for (const e of o.earlier ?? []) this.observe(e);
+    events.on((e) => this.observe(e));
     events.emit({
       type: 'run-started',
       run: runDir.split(/[\\/]/).pop()!,
@@ -110,6 +123,13 @@ export class RunRecorder {
     }
   }
 
+  /** Evaluations as they are reported: the last of each split, the evaluator's best. */
+  private observe(e: RxtrainEvent): void {
+    if (e.type !== 'eval') return;
+    this.summary.splits[e.split] = { accuracy: e.accuracy, loss: e.loss, step: e.step };
+    if (e.best) this.summary.best = { ...e.best };
+  }
+
   /** Clock ms since the run started. */
   since(time: number): number {
     return Math.round(time - this.started);
@@ -125,14 +145,24 @@ export class RunRecorder {
       summary.steps = snap.step;
       summary.epochs = snap.epoch;
       summary.samples = snap.samples;
-      for (const r of snap.results) summary.splits[r.split] = { accuracy: r.accuracy, loss: r.loss };
-      summary.test = summary.splits['test'];
-      summary.val = summary.splits['val'];
+      for (const r of snap.results) {
+        summary.splits[r.split] = { accuracy: r.accuracy, loss: r.loss, step: r.step };
+      }
+    }
+    const score = (split: string) => {
+      const r = summary.splits[split];
+      return r && { accuracy: r.accuracy, loss: r.loss };
+    };
+    summary.test = score('test');
+    summary.val = score('val');
+    if (snap?.final && snap.endedBy) {
+      summary.stop = { reason: snap.endedBy, ...(snap.stopReason ? { detail: snap.stopReason } : {}) };
     }
     if (failure) {
       summary.status = 'failed';
       const code = failure instanceof RxtrainError ? failure.code : 'E_INTERNAL';
       summary.error = { code, message: describeError(failure) };
+      summary.stop = { reason: 'error', detail: `${code}: ${describeError(failure)}` };
       o.events.emit({
         type: 'error',
         code,
@@ -141,11 +171,12 @@ export class RunRecorder {
       });
     } else if (interrupted || !snap?.final) {
       summary.status = 'interrupted';
+      summary.stop = { reason: 'signal', detail: signalName(o.signal) };
     }
     try {
       if (snap?.final && !failure) summary.weightsSha256 = writeModel(o.runDir, snap);
       summary.durationMs = this.since(o.clock.now());
-      const interruptedCode = o.signal?.reason === 'SIGTERM' ? 143 : 130;
+      const interruptedCode = interruptedExitCode(o.signal);
       o.events.emit({
         type: 'run-finished',
         status: summary.status,
@@ -161,6 +192,18 @@ export class RunRecorder {
     if (failure) throw failure;
     return summary;
   }
+}
+
+/** The name of the signal that stopped a run (an abort reason that is not one: `SIGINT`). */
+function signalName(signal: AbortSignal | undefined): string {
+  const reason = signal?.reason;
+  return typeof reason === 'string' && reason.startsWith('SIG') ? reason : 'SIGINT';
+}
+
+/** 128 + the signal's number, as a shell reports a process killed by it: SIGHUP 129, SIGINT 130, SIGTERM 143. */
+export function interruptedExitCode(signal: AbortSignal | undefined): number {
+  const codes: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+  return codes[signalName(signal)] ?? 130;
 }
 
 /**

@@ -66,7 +66,7 @@ export interface StageContext<St = unknown> {
    * called at once with the checkpoint's state, before any input arrives.
    */
   state(handlers: StageState<St>): void;
-  /** Aborted when the run is asked to stop (SIGINT/SIGTERM): take a checkpoint and end. */
+  /** Aborted when the run is asked to stop (SIGHUP/SIGINT/SIGTERM): take a checkpoint and end. */
   readonly stopSignal: AbortSignal;
   /** How long CPU-bound work may run before yielding to the event loop, in ms. */
   readonly sliceMs: number;

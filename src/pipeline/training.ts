@@ -10,7 +10,7 @@
 import type { Emitter } from '../flow/index.js';
 import type { Checkpoints, ReadPoint } from './checkpoints.js';
 import type { Clock } from './events.js';
-import type { CheckpointBarrier, Message, ModelSnapshot } from './messages.js';
+import type { CheckpointBarrier, Message, ModelSnapshot, TrainingEnd } from './messages.js';
 
 /** When downstream stages need a copy of the model. */
 export interface SnapshotRequest {
@@ -91,7 +91,7 @@ export class TrainingControl {
 
 /** What the gate needs from the producer: the model, copied, and where it stands in its input. */
 export interface ModelProducer {
-  model(evaluate: boolean, final: boolean, stopReason?: string): ModelSnapshot;
+  model(evaluate: boolean, final: boolean): ModelSnapshot;
   readPoint(): ReadPoint | undefined;
 }
 
@@ -187,12 +187,15 @@ export class TrainingGate {
     return 'go';
   }
 
-  /** The last model: evaluated, then checkpointed by the run's sink under the `atEnd` policy. */
-  finish(producer: ModelProducer, out: Emitter<Message>, stopReason?: string): void {
+  /**
+   * The last model, and why training ended (with an evaluator's reason when it stopped early):
+   * evaluated, then checkpointed by the run's sink under the `atEnd` policy.
+   */
+  finish(producer: ModelProducer, out: Emitter<Message>, endedBy: TrainingEnd, stopReason?: string): void {
     if (this.done) return;
     this.done = true;
     this.o.checkpoints.recordReadPoint(producer.readPoint());
-    out.push(producer.model(true, true, stopReason));
+    out.push({ ...producer.model(true, true), endedBy, ...(stopReason ? { stopReason } : {}) });
     out.end();
   }
 }

@@ -36,7 +36,7 @@ import { type Emitter, transform } from '../flow/index.js';
 import { type LearningRatePlan, learningRate, planInSteps } from '../kernels/schedule.js';
 import { initialWeights, SoftmaxSgd } from '../kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
-import type { Message, ModelSnapshot, SampleBlock } from '../pipeline/messages.js';
+import type { Message, ModelSnapshot, SampleBlock, TrainingEnd } from '../pipeline/messages.js';
 import { type MiniBatch, MiniBatcher } from '../pipeline/miniBatches.js';
 import type { ProgressView, RunProgress } from '../pipeline/stage.js';
 import { defineStage } from '../pipeline/stage.js';
@@ -180,7 +180,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
       const epochOf = () => (population ? samples / population : 0);
 
       const producer: ModelProducer = {
-        model: (evaluate, final, stopReason): ModelSnapshot => ({
+        model: (evaluate, final): ModelSnapshot => ({
           kind: 'snapshot',
           step,
           epoch: epochOf(),
@@ -192,7 +192,6 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
           evaluate,
           final,
           results: [],
-          ...(stopReason ? { stopReason } : {}),
         }),
         readPoint: () => batches.readPoint(),
       };
@@ -260,10 +259,10 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
         return gate.afterStep(step, producer, out);
       };
 
-      const finish = (out: Emitter<Message>, stopReason?: string): void => {
+      const finish = (out: Emitter<Message>, endedBy: TrainingEnd, stopReason?: string): void => {
         if (gate.ended) return;
         trainEvent();
-        gate.finish(producer, out, stopReason);
+        gate.finish(producer, out, endedBy, stopReason);
       };
 
       /** Go on after a verdict: finish, pause (then stop if an evaluator asked to meanwhile), or `go`. */
@@ -272,13 +271,13 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
         out: Emitter<Message>,
         go: () => void | Promise<void>,
       ): void | Promise<void> => {
-        if (verdict === 'stop') return finish(out);
+        if (verdict === 'stop') return finish(out, 'steps');
         if (verdict === 'ended') return;
         if (verdict === 'go') return go();
         return verdict.then(() => {
           if (gate.ended) return;
           const reason = gate.stopRequested;
-          return reason ? finish(out, reason) : go();
+          return reason ? finish(out, 'early-stop', reason) : go();
         });
       };
 
@@ -311,7 +310,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
         const lastOfRun = () => {
           if (gate.ended || block.epoch + 1 < settings.epochs || block.index + block.count < block.population)
             return;
-          return flush(out, () => finish(out));
+          return flush(out, () => finish(out, 'epochs'));
         };
         const ran = run(out);
         return ran ? ran.then(lastOfRun) : lastOfRun();
@@ -331,7 +330,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
         // A pass ended: finish its last (smaller) batch, then stop if that was the last pass.
         return flush(out, () => {
           epoch = block.epoch;
-          if (epoch >= settings.epochs) return finish(out);
+          if (epoch >= settings.epochs) return finish(out, 'epochs');
           return trainBlock(block, out);
         });
       };
@@ -352,7 +351,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
               'E_DATA',
               'sgd: no training samples arrived (is there a shuffle stage before sgd?)',
             );
-          return flush(out, () => finish(out));
+          return flush(out, () => finish(out, 'input'));
         },
       };
     }),
