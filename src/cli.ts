@@ -62,8 +62,8 @@ Usage: rxtrain <command> [arguments] [options]
 Commands:
 ${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Run \`rxtrain <command> --help\` for a command's options. Every command takes --debug (stack
-traces) and --help. \`rxtrain --version\` prints the version.
+Run \`rxtrain help <command>\` (or \`rxtrain <command> --help\`) for a command's options. Every
+command takes --debug (stack traces) and --help. \`rxtrain --version\` prints the version.
 
 Exit codes: 0 done, 1 runtime failure, 2 usage or config error, 129/130/143 interrupted
 (SIGHUP/SIGINT/SIGTERM, after a checkpoint).`;
@@ -77,18 +77,16 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       io.stdout(`${VERSION}\n`);
       return 0;
     }
+    if (name === 'help' && rest[0] !== undefined) {
+      // `rxtrain help run` is `rxtrain run --help`.
+      io.stdout(`${(await find(rest[0]).load()).help}\n`);
+      return 0;
+    }
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       io.stdout(`${help()}\n`);
       return name === undefined ? 2 : 0;
     }
-    const entry = commands.find((c) => c.name === name);
-    if (!entry) {
-      throw new RxtrainError(
-        'E_USAGE',
-        `unknown command "${name}" (commands: ${commands.map((c) => c.name).join(', ')}; see rxtrain --help)`,
-      );
-    }
-    const command = await entry.load();
+    const command = await find(name).load();
     const { values, positionals } = parseCommandArgs(command, rest);
     if (values.help) {
       io.stdout(`${command.help}\n`);
@@ -98,6 +96,17 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   } catch (error) {
     return reportError(error, io, debug);
   }
+}
+
+function find(name: string): (typeof commands)[number] {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
+    throw new RxtrainError(
+      'E_USAGE',
+      `unknown command "${name}" (commands: ${commands.map((c) => c.name).join(', ')}; see rxtrain --help)`,
+    );
+  }
+  return entry;
 }
 
 function reportError(error: unknown, io: CliIo, debug: boolean): number {

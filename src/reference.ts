@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { StageDefinition } from './pipeline/stage.js';
+import { RxtrainError } from './util/errors.js';
 
 interface JsonSchema {
   type?: string | string[];
@@ -74,8 +75,12 @@ export function stageReference(
   options: { type?: string; markdown?: boolean } = {},
 ): string {
   const chosen = options.type ? definitions.filter((d) => d.type === options.type) : definitions;
-  if (chosen.length === 0)
-    return `no stage type "${options.type}" (known: ${definitions.map((d) => d.type).join(', ')})\n`;
+  if (chosen.length === 0) {
+    throw new RxtrainError(
+      'E_USAGE',
+      `no stage type "${options.type}" (known: ${definitions.map((d) => d.type).join(', ')})`,
+    );
+  }
   let text = '';
   for (const d of chosen) {
     const table = settingRows(d);

@@ -70,7 +70,13 @@ test('usage errors exit 2 with a hint', async (t) => {
   );
   const option = await runCli(['run', 'config/mnist-logreg.yaml', '--bogus']);
   t.is(option.code, 2);
-  t.regex(option.stderr, /Unknown option '--bogus'/);
+  t.is(option.stderr, "rxtrain: E_USAGE: Unknown option '--bogus' (see rxtrain run --help)\n");
+  const stage = await runCli(['stages', 'nosuch']);
+  t.deepEqual([stage.code, stage.stdout], [2, '']);
+  t.regex(stage.stderr, /^rxtrain: E_USAGE: no stage type "nosuch" \(known: fetch, untar, /);
+  const topic = await runCli(['help', 'nosuch']);
+  t.is(topic.code, 2);
+  t.regex(topic.stderr, /unknown command "nosuch"/);
   const missing = await runCli(['run', 'no/such/config.yaml']);
   t.is(missing.code, 2);
   t.regex(missing.stderr, /no\/such\/config\.yaml: cannot read config \(ENOENT\)/);
@@ -84,6 +90,8 @@ test('--help and --version', async (t) => {
   t.regex(help.stdout, /Usage: rxtrain <command>/);
   const runHelp = await runCli(['run', '--help']);
   t.regex(runHelp.stdout, /--set K=V/);
+  const helpRun = await runCli(['help', 'run']);
+  t.deepEqual([helpRun.code, helpRun.stdout], [0, runHelp.stdout]);
   const version = await runCli(['--version']);
   t.regex(version.stdout, /^\d+\.\d+\.\d+\n$/);
 });

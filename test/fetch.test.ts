@@ -90,8 +90,19 @@ test('reads are demand-driven: a consumer that stops holds the socket back, and 
     const { flow, ctx } = fetchFlow({ url: server.url('/big.bin'), idleTimeoutMs: 300 }, scratchDir(t));
     const run = subscribeManually(flow);
     run.demand.request(2);
+    // Counted, not timed: wait (bounded) for the two chunks asked for, then hold them well past
+    // the idle timeout until the server can send no more — however slow the machine is.
+    await until('the two chunks asked for', () => run.items.length >= 2 || run.error !== undefined);
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    t.is(run.items.length, 2);
+    let last = -1;
+    await until('the server to stop sending', () => {
+      const sent = server.requests[0]!.sent;
+      const settled = sent === last;
+      last = sent;
+      return settled;
+    });
+    t.is(run.error, undefined);
+    t.is(run.items.length, 2, 'no more than the demand');
     const sent = server.requests[0]!.sent;
     t.log(`the server could send ${sent} of ${big.length} bytes while the consumer held two chunks`);
     t.true(sent < 16 * 2 ** 20, `the server could send only ${sent} of ${big.length} bytes`);
@@ -228,3 +239,11 @@ test('when the download holding the lock fails, the run waiting for it downloads
     await server.close();
   }
 });
+
+/** Poll `done` every 100 ms until it holds; fail after 60 s (a hang, not slowness). */
+async function until(what: string, done: () => boolean): Promise<void> {
+  for (let waited = 0; !done(); waited += 100) {
+    if (waited > 60_000) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,5 +1,5 @@
 /** `rxtrain inspect`: the label and the picture of one example, checked against the raw IDX bytes. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { PNG } from 'pngjs';
@@ -129,4 +129,21 @@ test('usage errors: exit 2 and one line', async (t) => {
     t.regex(r.stderr, message);
     t.is(r.stderr.trimEnd().split('\n').length, 1);
   }
+});
+
+test('--out: scaled up 8× by default so a digit can be seen; a name that is not .png is refused', async (t) => {
+  const dir = scratchDir(t);
+  const out = join(dir, 'digit.png');
+  const r = await runCli(['inspect', CONFIG, '--split', 'test', '--index', '0', '--out', out]);
+  t.is(r.code, 0, r.stderr);
+  const png = PNG.sync.read(readFileSync(out));
+  t.deepEqual([png.width, png.height], [224, 224]);
+  const jpg = join(dir, 'digit.jpg');
+  const refused = await runCli(['inspect', CONFIG, '--split', 'test', '--index', '0', '--out', jpg]);
+  t.is(refused.code, 2);
+  t.regex(
+    refused.stderr,
+    /^rxtrain: E_USAGE: --out .*digit\.jpg: inspect writes PNG images; name the file \*\.png\n$/,
+  );
+  t.false(existsSync(jpg));
 });

@@ -40,8 +40,21 @@ export function parseCommandArgs(command: Command, argv: readonly string[]) {
       strict: true,
     });
   } catch (error) {
-    throw new RxtrainError('E_USAGE', `${(error as Error).message} (see rxtrain ${command.name} --help)`);
+    throw new RxtrainError(
+      'E_USAGE',
+      `${optionMessage(error as Error)} (see rxtrain ${command.name} --help)`,
+    );
   }
+}
+
+/**
+ * node:util parseArgs's message, first sentence only: its advice on positionals starting with
+ * "-" quotes them oddly and is rarely what was meant (`Unknown option '--epochs'`).
+ */
+function optionMessage(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return error.message.split('. ')[0]!;
+  return error.message;
 }
 
 export function exactlyOne(positionals: string[], usage: string): string {

@@ -15,14 +15,14 @@ export const inspectCommand: Command = {
   name: 'inspect',
   help: `Usage: rxtrain inspect <config.yaml> --split <name> --index N [--out FILE.png] [options]
 
-Runs the config's data stages (everything up to its decodeIdx stage) only as far as example N
+Runs the config's data stages (its source and the pure stages after it) only as far as example N
 of the split, prints its label, and draws it: in the terminal with Unicode half-blocks in
 greyscale, or, with --out, as an 8-bit greyscale PNG.
 
   --split NAME   the split, e.g. train or test
   --index N      0-based index of the example within the split
-  --out FILE     write a PNG instead of drawing in the terminal
-  --scale K      with --out, draw each pixel as a K×K square (default 1)
+  --out FILE.png write a PNG instead of drawing in the terminal (only .png)
+  --scale K      with --out, draw each pixel as a K×K square (default 8: 224×224 for MNIST)
   --set K=V      override a setting, as for run; repeatable
   --cache DIR    download cache (default $RXTRAIN_CACHE or ~/.cache/rxtrain)
 
@@ -41,8 +41,12 @@ or off at half brightness.`,
     const split = values.split as string | undefined;
     if (!split) throw new RxtrainError('E_USAGE', 'inspect needs --split (e.g. --split train)');
     const index = wholeNumber(values.index as string | undefined, '--index');
-    const scale = values.scale === undefined ? 1 : wholeNumber(values.scale as string, '--scale');
+    const scale = values.scale === undefined ? 8 : wholeNumber(values.scale as string, '--scale');
     if (scale < 1 || scale > 64) throw new RxtrainError('E_USAGE', '--scale must be between 1 and 64');
+    const out = values.out as string | undefined;
+    if (out !== undefined && !out.toLowerCase().endsWith('.png')) {
+      throw new RxtrainError('E_USAGE', `--out ${out}: inspect writes PNG images; name the file *.png`);
+    }
 
     const config = await loadConfig(file, {
       stages: builtinStages,

@@ -14,6 +14,8 @@ export const runCommand: Command = {
   --set K=V      override a setting: <stageId>.<key>=<value> (the value is parsed as YAML),
                  or a top-level key such as seed=3; repeatable
   --run-dir DIR  where to write the run (default runs/<name>-<timestamp>)
+  --force        with --run-dir: replace whatever run is there (default: refuse, saying how to
+                 resume it)
   --runs DIR     parent of default run directories (default ./runs)
   --cache DIR    download and stage cache (default $RXTRAIN_CACHE or ~/.cache/rxtrain)
   --quiet        no progress on stderr
@@ -22,6 +24,7 @@ export const runCommand: Command = {
   options: {
     set: { type: 'string', multiple: true },
     'run-dir': { type: 'string' },
+    force: { type: 'boolean' },
     runs: { type: 'string' },
     cache: { type: 'string' },
     quiet: { type: 'boolean' },
@@ -38,6 +41,7 @@ export const runCommand: Command = {
         config,
         runDir: values['run-dir'] as string | undefined,
         runsDir: values.runs as string | undefined,
+        replace: !!values.force,
         cacheDir: values.cache as string | undefined,
         signal: io.signal,
         onEvent,

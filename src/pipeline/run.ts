@@ -48,6 +48,8 @@ export interface RunOptions {
   resume?: ResumePoint;
   /** The run directory's lock, when the caller already holds it (resume); released at the end. */
   lock?: FileLock;
+  /** Empty a run directory that is not (`--force`); without it such a directory is an error. */
+  replace?: boolean;
   /** How checkpoint files are written: tests substitute a failing file system (a full disk). */
   checkpointWrite?: AtomicWriteOptions;
 }
@@ -63,7 +65,7 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   // The lock first: nothing is written into the directory before it is held.
   const lock = options.lock ?? lockRunDir(runDir);
   try {
-    prepareRunDir(runDir, config, hash, !!resume);
+    prepareRunDir(runDir, config, hash, resume ? 'resume' : options.replace ? 'replace' : 'new');
   } catch (error) {
     lock.release();
     throw error;

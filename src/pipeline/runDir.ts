@@ -16,7 +16,7 @@
  * taken, so it stays one history in which no step appears twice.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { removeStaleTemps, writeFileAtomic } from '../util/atomicFile.js';
@@ -125,13 +125,15 @@ export function prepareRunDir(
   runDir: string,
   config: ExperimentConfig,
   hash: string,
-  resuming: boolean,
+  mode: 'new' | 'resume' | 'replace',
 ): void {
-  if (!resuming && readdirSync(runDir).some((name) => name !== RUN_FILES.lock)) {
-    throw new RxtrainError(
-      'E_USAGE',
-      `${runDir}: run directory exists and is not empty (use rxtrain resume, or another --run-dir)`,
-    );
+  const resuming = mode === 'resume';
+  const earlier = readdirSync(runDir).filter((name) => name !== RUN_FILES.lock);
+  if (mode === 'replace') {
+    // Under the lock: whatever an earlier run left goes, and this one starts afresh.
+    for (const name of earlier) rmSync(join(runDir, name), { recursive: true, force: true });
+  } else if (!resuming && earlier.length > 0) {
+    throw new RxtrainError('E_USAGE', `${runDir}: ${whatIsThere(runDir)}`);
   }
   mkdirIo(join(runDir, RUN_FILES.checkpoints), true);
   removeStaleTemps(runDir);
@@ -145,6 +147,23 @@ export function prepareRunDir(
     configHash: hash,
   };
   writeFileAtomic(join(runDir, RUN_FILES.record), JSON.stringify(record, null, 2) + '\n');
+}
+
+/** What holds a run directory that is not empty, and how to go on. */
+function whatIsThere(runDir: string): string {
+  let status: string | undefined;
+  try {
+    status = (JSON.parse(readFileSync(join(runDir, RUN_FILES.summary), 'utf8')) as { status?: string })
+      .status;
+  } catch {
+    // No summary: a run that was killed, or not a run directory at all.
+  }
+  const how = `rxtrain resume ${runDir} continues it; --force replaces it`;
+  if (status === 'completed')
+    return 'holds a completed run (--force replaces it, or choose another --run-dir)';
+  if (status) return `holds a run that ${status === 'failed' ? 'failed' : 'was interrupted'} (${how})`;
+  if (existsSync(join(runDir, RUN_FILES.config))) return `holds a run that did not finish (${how})`;
+  return 'exists and is not empty (choose another --run-dir, or --force to empty it)';
 }
 
 /** The event bus and log; a resumed run's log is cut where its checkpoint was taken. */
