@@ -7,7 +7,7 @@ import { exitCodeOf, runWithProgress, stagesOf } from './run.js';
 
 export const resumeCommand: Command = {
   name: 'resume',
-  help: `Usage: rxtrain resume <run-dir> [--cache DIR] [--quiet] [--json] [--debug]
+  help: `Usage: rxtrain resume <run-dir> [--cache DIR] [--allow-changed-data] [--quiet] [--json] [--debug]
 
 Continues the run in <run-dir> with the config it was started with (config.yaml there; a changed
 config is refused) from the newest checkpoint that verifies; newer ones that are corrupt or
@@ -16,13 +16,18 @@ was taken, so no step appears twice, and a "resumed" event marks the join. With 
 checkpoint the run starts again in the same directory. A completed run is left as it is.
 
   --cache DIR    download and stage cache (default $RXTRAIN_CACHE or ~/.cache/rxtrain)
+  --allow-changed-data
+                 go on although the data or a stage module changed since the checkpoint
+                 (refused by default: the resumed run would not be the one that was started)
   --quiet        no progress on stderr
   --json         stream every event to stdout as NDJSON (instead of the result line)
   --debug        print stack traces
 
-Exit codes as for run: 0 done, 1 failure, 2 usage, 130/143 interrupted again (SIGINT/SIGTERM).`,
+Exit codes as for run: 0 done, 1 failure, 2 usage, 129/130/143 interrupted again
+(SIGHUP/SIGINT/SIGTERM).`,
   options: {
     cache: { type: 'string' },
+    'allow-changed-data': { type: 'boolean' },
     quiet: { type: 'boolean' },
     json: { type: 'boolean' },
   },
@@ -38,6 +43,7 @@ Exit codes as for run: 0 done, 1 failure, 2 usage, 130/143 interrupted again (SI
       const result = await resumeExperiment(runDir, {
         stages: builtinStages,
         cacheDir: values.cache as string | undefined,
+        allowChangedData: !!values['allow-changed-data'],
         signal: io.signal,
         onEvent,
       });

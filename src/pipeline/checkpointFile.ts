@@ -44,6 +44,16 @@ export interface CheckpointMeta {
   eventsSeq: number;
   /** The best value of the keepBest metric up to this checkpoint, and the file holding it. */
   best: { metric: string; value: number; file: string } | null;
+  /** What the run depended on (absent in checkpoints of older versions): resume checks it. */
+  depends?: RunDependencies;
+}
+
+/** What a run's results depend on besides its config: resume refuses a change. */
+export interface RunDependencies {
+  /** The data stages' cache key: a digest of the source's bytes and the stages' settings. */
+  data?: string;
+  /** sha256 of each user stage module, by path. */
+  modules: Record<string, string>;
 }
 
 /** The model at the checkpoint's step, as the run's outputs need it. */

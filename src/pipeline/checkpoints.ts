@@ -21,6 +21,7 @@ import {
   type Checkpoint,
   type CheckpointMeta,
   checkpointFileName,
+  type RunDependencies,
   writeCheckpoint,
 } from './checkpointFile.js';
 import type { Clock, EventBus, NdjsonLog } from './events.js';
@@ -232,6 +233,8 @@ export interface CheckpointWriterOptions {
   best: CheckpointMeta['best'];
   /** How files are written (tests substitute a failing file system). */
   write?: AtomicWriteOptions;
+  /** What the run depends on, as known when each checkpoint is written. */
+  depends: () => RunDependencies;
 }
 
 /** Writes the barriers that reach the run's sink, in order. */
@@ -301,6 +304,7 @@ export class CheckpointWriter {
         eventsOffset: log.offset,
         eventsSeq: events.seq,
         best: this.best,
+        depends: this.o.depends(),
       },
       model: {
         weights: snap.weights,

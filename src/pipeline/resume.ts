@@ -10,7 +10,7 @@ import { loadLatestCheckpoint, setAsideInvalid } from './checkpointFile.js';
 import { StageStates } from './checkpoints.js';
 import { loadConfig } from './config.js';
 import { type RunOptions, type RunSummary, runExperiment } from './run.js';
-import { configHash, lockRunDir, type RunRecord } from './runDir.js';
+import { configHash, lockRunDir, moduleDigests, type RunRecord } from './runDir.js';
 import type { StageDefinition } from './stage.js';
 
 export interface ResumeOptions extends Omit<RunOptions, 'config' | 'runDir' | 'runsDir' | 'resume'> {
@@ -48,6 +48,20 @@ export async function resumeExperiment(runDir: string, options: ResumeOptions): 
       'E_RESUME',
       `${checkpoint.file}: taken under a different config (hash ${checkpoint.meta.configHash.slice(0, 12)}, config.yaml has ${hash.slice(0, 12)}); it cannot be resumed with this one`,
     );
+  }
+  // The stage modules the checkpoint was taken with (their code decides what resuming does).
+  const taken = checkpoint?.meta.depends?.modules;
+  if (checkpoint && taken && !options.allowChangedData) {
+    const now = moduleDigests(config);
+    const changed = [...new Set([...Object.keys(taken), ...Object.keys(now)])].filter(
+      (m) => taken[m] !== now[m],
+    );
+    if (changed.length > 0) {
+      throw new RxtrainError(
+        'E_RESUME',
+        `${changed.join(', ')}: the stage module${changed.length > 1 ? 's' : ''} changed since ${checkpoint.file} was taken; restore ${changed.length > 1 ? 'them' : 'it'}, or pass --allow-changed-data`,
+      );
+    }
   }
   // Every stateful stage's state present and fitting its schema, before anything changes.
   if (checkpoint) new StageStates(config.stages, checkpoint.states);

@@ -8,6 +8,7 @@ import { consume } from '../flow/index.js';
 import type { AtomicWriteOptions } from '../util/atomicFile.js';
 import { RxtrainError } from '../util/errors.js';
 import type { FileLock } from '../util/fileLock.js';
+import type { RunDependencies } from './checkpointFile.js';
 import { CheckpointWriter } from './checkpoints.js';
 import { buildPipeline, type Pipeline } from './compose.js';
 import type { ExperimentConfig } from './config.js';
@@ -18,6 +19,7 @@ import {
   createRunDir,
   defaultCacheDir,
   lockRunDir,
+  moduleDigests,
   openEventLog,
   prepareRunDir,
   type ResumePoint,
@@ -48,6 +50,8 @@ export interface RunOptions {
   resume?: ResumePoint;
   /** The run directory's lock, when the caller already holds it (resume); released at the end. */
   lock?: FileLock;
+  /** Resume although the data or the stage modules changed since the checkpoint. */
+  allowChangedData?: boolean;
   /** Empty a run directory that is not (`--force`); without it such a directory is an error. */
   replace?: boolean;
   /** How checkpoint files are written: tests substitute a failing file system (a full disk). */
@@ -129,12 +133,10 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   } catch (error) {
     return finish(undefined, error, false);
   }
-  events.on((e) => {
-    if (e.type === 'cache' && e.action !== 'write') summary.dataCache = e.action;
-  });
   const timer = setInterval(() => pipeline.sampleProgress(), config.progressIntervalMs);
   timer.unref();
 
+  const depends: RunDependencies = { modules: moduleDigests(config) };
   let finalSnapshot: ModelSnapshot | undefined;
   let lastSnapshot: ModelSnapshot | undefined;
   const writer = new CheckpointWriter({
@@ -146,6 +148,7 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
     log,
     best: from?.meta.best ?? null,
     write: options.checkpointWrite,
+    depends: () => depends,
   });
 
   // The sink: checkpoint barriers are written as they arrive; the final model is checkpointed
@@ -173,6 +176,23 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
     };
   });
   stopForLog = cancelled;
+  // What the results depend on besides the config; a resume refuses a change (resume.ts checks
+  // the modules before it starts, the data here, as soon as the source's digest is known).
+  const recorded = from?.meta.depends?.data;
+  let dependencyFailure: RxtrainError | undefined;
+  events.on((e) => {
+    if (e.type !== 'cache' || e.action === 'write') return;
+    summary.dataCache = e.action;
+    if (!e.key) return;
+    depends.data = e.key;
+    if (recorded && recorded !== e.key && !options.allowChangedData && !dependencyFailure) {
+      dependencyFailure = new RxtrainError(
+        'E_RESUME',
+        `the data changed since ${from!.file} was taken (data digest ${recorded.slice(0, 12)}, now ${e.key.slice(0, 12)}): resuming would train on other data; restore it, or pass --allow-changed-data`,
+      );
+      cancelled();
+    }
+  });
   const onAbort = () => {
     interrupted = true;
     // Loading data, or told not to checkpoint on a signal: there is nothing to save; stop at once.
@@ -202,5 +222,5 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   }
   // A signal that came after the last step does not make a finished run interrupted.
   const snap = finalSnapshot ?? lastSnapshot;
-  return finish(snap, failure, interrupted && !finalSnapshot);
+  return finish(snap, failure ?? dependencyFailure, interrupted && !finalSnapshot);
 }

@@ -149,6 +149,23 @@ export function prepareRunDir(
   writeFileAtomic(join(runDir, RUN_FILES.record), JSON.stringify(record, null, 2) + '\n');
 }
 
+/** sha256 of each user stage module of a config, by resolved path. */
+export function moduleDigests(config: ExperimentConfig): Record<string, string> {
+  const digests: Record<string, string> = {};
+  for (const m of config.modules) {
+    const path = resolve(config.baseDir, m);
+    try {
+      digests[path] = createHash('sha256').update(readFileSync(path)).digest('hex');
+    } catch (error) {
+      throw new RxtrainError(
+        'E_IO',
+        `${path}: cannot read stage module (${(error as NodeJS.ErrnoException).code})`,
+      );
+    }
+  }
+  return digests;
+}
+
 /** What holds a run directory that is not empty, and how to go on. */
 function whatIsThere(runDir: string): string {
   let status: string | undefined;
