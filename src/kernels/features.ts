@@ -22,3 +22,11 @@ export function featureTransform(parts: FeatureTransform): FeatureTransform {
   const { width, scale, shift, bias } = parts;
   return Object.freeze({ width, scale, shift, bias });
 }
+
+/** The largest feature magnitude the transform makes of byte inputs (0…255). */
+export function byteFeatureReach(t: FeatureTransform): number {
+  let reach = 0;
+  for (let j = 0; j < t.width; j++)
+    reach = Math.max(reach, Math.abs(255 * t.scale[j]!) + Math.abs(t.shift?.[j] ?? 0));
+  return reach;
+}

@@ -14,11 +14,13 @@ import { pathToFileURL } from 'node:url';
 import {
   type Document,
   isMap,
+  isScalar,
   isSeq,
   LineCounter,
   parseDocument,
   parse as parseYamlValue,
   stringify,
+  visit,
 } from 'yaml';
 import { ConfigError, type ConfigIssue, RxtrainError } from '../util/errors.js';
 import { Locator, pathString, sortIssues, suggest } from './configLocator.js';
@@ -58,6 +60,14 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
       );
     }
   }
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError(file, [
+      {
+        path: '',
+        message: `the file is ${text.length} bytes; a config is at most ${MAX_CONFIG_BYTES} (1 MiB)`,
+      },
+    ]);
+  }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const locate = new Locator(doc, lines);
@@ -75,12 +85,35 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
     );
   }
   const issues: ConfigIssue[] = [];
+  // Keys that would reach an object's prototype are no setting anywhere (`__proto__: {lr: 5}`
+  // would otherwise set lr through the prototype).
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && RESERVED_KEYS.has(String(pair.key.value)) && pair.key.range) {
+        const pos = lines.linePos(pair.key.range[0]);
+        issues.push({
+          path: '',
+          message: `"${pair.key.value}" is not a setting name`,
+          line: pos.line,
+          column: pos.col,
+        });
+      }
+    },
+  });
   // Phase 2: overrides, applied to the document so later errors still point somewhere useful.
   const overridden = new Map<string, string>();
-  for (const override of options.overrides ?? []) applyOverride(doc, override, issues, overridden);
+  const nested: NestedOverride[] = [];
+  for (const override of options.overrides ?? []) applyOverride(doc, override, issues, overridden, nested);
 
   // Phase 3: top level.
-  const raw = doc.toJS() as unknown;
+  let raw: unknown;
+  try {
+    // Aliases expand here; a document that expands to more than a few hundred nodes through them
+    // is an attack (billion laughs), not a config.
+    raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (error) {
+    throw new ConfigError(file, [...issues, { path: '', message: (error as Error).message.split('\n')[0]! }]);
+  }
   const top = experimentSchema.safeParse(raw ?? {});
   if (!top.success) {
     for (const issue of top.error.issues)
@@ -158,6 +191,11 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
     }
     const settingsInput: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(entry)) if (!WIRING_KEYS.has(key)) settingsInput[key] = value;
+    mergeNested(
+      settingsInput,
+      definition,
+      nested.filter((n) => n.stage === i),
+    );
     const parsed = definition.settings.safeParse(settingsInput);
     if (!parsed.success) {
       for (const issue of parsed.error.issues)
@@ -177,7 +215,8 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
 
   // Phase 6: across stages, from what each stage declares it needs and provides.
   issues.push(...checkWiring(byPosition, locate, overridden));
-  if (experiment) issues.push(...checkCheckpointPolicy(experiment.checkpoint, locate, overridden));
+  if (experiment)
+    issues.push(...checkCheckpointPolicy(experiment.checkpoint, byPosition, locate, overridden));
   if (issues.length > 0 || !experiment) throw new ConfigError(file, sortIssues(issues));
   return {
     file,
@@ -251,11 +290,27 @@ function isStageDefinition(value: unknown): value is StageDefinition {
   );
 }
 
+/** The largest config file read: a config is a few kB; 50 MB of YAML took 15 s and 1.9 GB. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** Keys that would reach an object's prototype: never a setting, anywhere. */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** An override of a key inside a map the file does not write (a default): merged in phase 5. */
+interface NestedOverride {
+  stage: number;
+  /** The setting the map belongs to, and the path inside it. */
+  key: string;
+  inner: string[];
+  value: unknown;
+}
+
 function applyOverride(
   doc: Document,
   override: string,
   issues: ConfigIssue[],
   overridden: Map<string, string>,
+  nested: NestedOverride[],
 ) {
   const origin = `--set ${override}`;
   const eq = override.indexOf('=');
@@ -264,6 +319,15 @@ function applyOverride(
     return;
   }
   const keyPath = override.slice(0, eq).split('.');
+  const reserved = keyPath.find((k) => RESERVED_KEYS.has(k) || k === '');
+  if (reserved !== undefined) {
+    issues.push({
+      path: keyPath.join('.'),
+      message: reserved ? `"${reserved}" is not a setting name` : 'empty key in the path',
+      origin,
+    });
+    return;
+  }
   let value: unknown;
   try {
     value = parseYamlValue(override.slice(eq + 1));
@@ -294,6 +358,40 @@ function applyOverride(
     });
     return;
   }
-  doc.setIn(path, doc.createNode(value));
   overridden.set(pathString(path), origin);
+  // `decodeIdx.splits.train.images=…` where the file leaves `splits` to its default: change that
+  // one key of the default map once the stage's schema is known, rather than replace the map.
+  if (index >= 0 && path.length > 3 && !doc.hasIn(path.slice(0, 3))) {
+    nested.push({ stage: index, key: String(path[2]), inner: path.slice(3).map(String), value });
+    return;
+  }
+  doc.setIn(path, doc.createNode(value));
+}
+
+/**
+ * Apply nested overrides to a stage's settings: the map they reach into starts as the stage's
+ * default for that key (its schema applied to the settings without it), so sibling keys stay.
+ */
+function mergeNested(
+  settings: Record<string, unknown>,
+  definition: StageDefinition,
+  overrides: NestedOverride[],
+) {
+  if (overrides.length === 0) return;
+  const defaults = definition.settings.safeParse(settings);
+  for (const o of overrides) {
+    const base = defaults.success ? (defaults.data as Record<string, unknown>)[o.key] : undefined;
+    let map: Record<string, unknown> =
+      settings[o.key] && typeof settings[o.key] === 'object'
+        ? (settings[o.key] as Record<string, unknown>)
+        : base && typeof base === 'object'
+          ? structuredClone(base as Record<string, unknown>)
+          : {};
+    settings[o.key] = map;
+    for (const k of o.inner.slice(0, -1)) {
+      const next = map[k];
+      map = map[k] = next && typeof next === 'object' ? { ...(next as Record<string, unknown>) } : {};
+    }
+    map[o.inner.at(-1)!] = o.value;
+  }
 }

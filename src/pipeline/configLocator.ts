@@ -98,8 +98,12 @@ export function originOf(
   overridden: Map<string, string>,
   path: readonly (string | number)[],
 ): { origin?: string } {
-  const origin = overridden.get(pathString(path));
-  return origin ? { origin } : {};
+  // The --set that gave this key, or a map or list above it (`--set 'sgd.init={std: abc}'`).
+  for (let n = path.length; n > 0; n--) {
+    const origin = overridden.get(pathString(path.slice(0, n)));
+    if (origin) return { origin };
+  }
+  return {};
 }
 
 export function pathString(path: readonly (string | number)[]): string {

@@ -9,8 +9,19 @@ import type { StageDefinition } from './stage.js';
 
 export const capacitySchema = z
   .strictObject({
-    items: z.int().min(1).default(8).describe('most items buffered between this stage and the next'),
-    bytes: z.int().min(1).optional().describe('most bytes buffered (chunks, decoded examples)'),
+    // An edge holds blocks or chunks of up to a few MB each: thousands already exceed any memory.
+    items: z
+      .int()
+      .min(1)
+      .max(4096)
+      .default(8)
+      .describe('most items buffered between this stage and the next'),
+    bytes: z
+      .int()
+      .min(1)
+      .max(4 * 2 ** 30)
+      .optional()
+      .describe('most bytes buffered (chunks, decoded examples; at most 4 GiB)'),
   })
   .describe('capacity of the edge after this stage');
 

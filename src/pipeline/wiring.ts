@@ -54,21 +54,39 @@ export function checkWiring(
 /** `keepBest` picks among periodic checkpoints; with none it keeps nothing but the final one. */
 export function checkCheckpointPolicy(
   policy: CheckpointPolicy,
+  stages: readonly (ResolvedStage | undefined)[],
   locate: Locator,
   overridden: Map<string, string>,
 ): ConfigIssue[] {
-  if (policy.keepBest === null || policy.every > 0 || policy.everySeconds > 0) return [];
+  if (policy.keepBest === null) return [];
   const path = ['checkpoint', 'keepBest'];
-  return [
-    {
-      ...locate.at(
-        path,
-        `keeping the best checkpoint needs checkpoints to choose from: set checkpoint.every or ` +
-          `checkpoint.everySeconds (both are 0, so only the final checkpoint is taken)`,
-      ),
-      ...originOf(overridden, path),
-    },
-  ];
+  const issue = (message: string) => [{ ...locate.at(path, message), ...originOf(overridden, path) }];
+  if (policy.every === 0 && policy.everySeconds === 0) {
+    return issue(
+      `keeping the best checkpoint needs checkpoints to choose from: set checkpoint.every or ` +
+        `checkpoint.everySeconds (both are 0, so only the final checkpoint is taken)`,
+    );
+  }
+  // The metric's split must be one an evaluator scores (a stage that provides `metric:<split>`).
+  // Unknown when a stage did not validate: its errors are reported already.
+  if (stages.some((s) => s === undefined)) return [];
+  const split = policy.keepBest.split('.')[0]!;
+  const scored = stages.flatMap((s) =>
+    (safeWiring(s!)?.provides ?? []).filter((t) => t.startsWith('metric:')).map((t) => t.slice(7)),
+  );
+  if (scored.includes(split)) return [];
+  const hint = suggest(split, scored);
+  return issue(
+    `no stage evaluates a "${split}" split${hint ? ` (did you mean "${hint}"?)` : ''}; evaluated: ${scored.join(', ') || 'none'}`,
+  );
+}
+
+function safeWiring(stage: ResolvedStage): StageWiring | undefined {
+  try {
+    return stage.definition.wiring?.(stage.settings);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A stage's declaration, checked for shape: a user stage's `wiring` is code we did not write. */

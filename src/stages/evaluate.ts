@@ -343,9 +343,13 @@ export function macroF1(confusion: readonly number[], classes: number): number {
   return f1.reduce((a, b) => a + b, 0) / classes;
 }
 
-/** Evaluates the model of a producer before it on splits that stages before it provide. */
+/**
+ * Evaluates the model of a producer before it on splits that stages before it provide; provides
+ * `metric:<split>` for each split it scores (what `checkpoint.keepBest` may name).
+ */
 function evaluateWiring(settings: EvaluateSettings) {
   return {
+    provides: settings.splits.map((split) => `metric:${split}`),
     needs: [
       { token: 'model', hint: 'add a model producer such as sgd before it' },
       ...settings.splits.map((split, i) => ({

@@ -87,6 +87,8 @@ export const normaliseStage = defineStage<NormaliseSettings>({
       const global = settings.standardise === 'global';
       /** Values per example, from the first batch; every later batch must match it. */
       let width: number | undefined;
+      /** The first batch: its shape is every batch's. */
+      let first: Examples | undefined;
       let sent = false;
       let sum: Float64Array | undefined;
       let sumSquares: Float64Array | undefined;
@@ -151,6 +153,7 @@ export const normaliseStage = defineStage<NormaliseSettings>({
           if (message.kind === 'examples') {
             if (width === undefined) {
               width = message.width;
+              first = message;
               if (fromData) {
                 sum = new Float64Array(global ? 1 : width);
                 sumSquares = new Float64Array(global ? 1 : width);
@@ -159,10 +162,12 @@ export const normaliseStage = defineStage<NormaliseSettings>({
                 out.push(fixed(width));
                 sent = true;
               }
-            } else if (message.width !== width) {
+            } else if (message.width !== width || message.shape.join('×') !== first!.shape.join('×')) {
+              // One transform, one model: every split's examples must have the same shape (a
+              // 14×56 test image has as many pixels as a 28×28 one, but not the same features).
               throw new RxtrainError(
                 'E_DATA',
-                `${message.source}: examples of width ${message.width}, expected ${width}`,
+                `${message.source}: ${message.split} examples of shape ${message.shape.join('×')}, but ${first!.split} examples (${first!.source}) are ${first!.shape.join('×')}`,
               );
             }
             if (fromData && message.split === settings.statsSplit) accumulate(message);

@@ -33,16 +33,18 @@
 
 import { z } from 'zod';
 import { type Emitter, transform } from '../flow/index.js';
+import { byteFeatureReach } from '../kernels/features.js';
 import { type LearningRatePlan, learningRate, planInSteps } from '../kernels/schedule.js';
 import { initialWeights, SoftmaxSgd } from '../kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
 import type { Message, ModelSnapshot, SampleBlock, TrainingEnd } from '../pipeline/messages.js';
 import { type MiniBatch, MiniBatcher } from '../pipeline/miniBatches.js';
-import type { ProgressView, RunProgress } from '../pipeline/stage.js';
 import { defineStage } from '../pipeline/stage.js';
 import type { ModelProducer, StepVerdict } from '../pipeline/training.js';
 import { RxtrainError } from '../util/errors.js';
-import { count } from '../util/format.js';
+import { describeSgdProgress, type SgdCounters } from './sgd/progress.js';
+
+export type { SgdCounters };
 
 /** A setting given as a bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`. */
 const typed = <T extends z.ZodType>(schema: T) =>
@@ -221,6 +223,14 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
         kernel.writeWeights(initialWeights(rows * classes, settings.init, ctx.rng(settings.seed)));
       };
 
+      /** What to change when the loss diverges: features far from unit scale point at normalise. */
+      const divergenceHint = () => {
+        const reach = last!.data instanceof Uint8Array ? byteFeatureReach(last!.transform) : 0;
+        return reach > 100
+          ? `the features reach ${reach.toPrecision(3)} in magnitude: check normalise.scale (1/255 maps pixels to [0, 1]), or lower sgd.lr`
+          : 'lower sgd.lr';
+      };
+
       const trainEvent = () => {
         if (interval.samples === 0) return;
         const now = ctx.clock.now();
@@ -246,7 +256,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
         if (!Number.isFinite(stats.loss)) {
           throw new RxtrainError(
             'E_DATA',
-            `sgd: the loss became ${stats.loss} at step ${step + 1}; lower sgd.lr`,
+            `sgd: the loss became ${stats.loss} at step ${step + 1}; ${divergenceHint()}`,
           );
         }
         step++;
@@ -363,36 +373,4 @@ function sgdWiring() {
     needs: [{ token: 'samples', hint: 'add a sampler such as shuffle before it' }],
     provides: ['model'],
   };
-}
-
-/** What sgd reports with `ctx.progress`, once per block of samples. */
-export interface SgdCounters {
-  /** Updates done, and planned in all. */
-  step: number;
-  totalSteps: number;
-  /** Passes over the training population so far (0 while its size is unknown). */
-  epoch: number;
-  /** The last batch's mean loss. */
-  loss: number;
-  /** The learning rate of the last update. */
-  lr: number;
-}
-
-/**
- * `step 1,000/4,000  epoch 1.25  loss 0.4100  64,000 samples/s`; the renderer adds the ETA. The
- * train events' numbers win over the sampled counters: their loss is the mean since the last one,
- * the counter's one batch's.
- */
-export function describeSgdProgress(c: Partial<SgdCounters>, run: RunProgress): ProgressView {
-  const { train } = run;
-  const step = Math.max(c.step ?? 0, train?.step ?? 0);
-  const total = c.totalSteps;
-  const parts = [`step ${count(step)}${total ? `/${count(total)}` : ''}`];
-  const epoch = train && train.step >= step ? train.epoch : c.epoch;
-  if (epoch !== undefined) parts.push(`epoch ${epoch.toFixed(2)}`);
-  const loss = train?.loss ?? c.loss;
-  if (loss !== undefined) parts.push(`loss ${loss.toFixed(4)}`);
-  if (train) parts.push(`${count(train.samplesPerSec)} samples/s`);
-  const training = c.step !== undefined || train !== undefined;
-  return { text: parts.join('  '), steps: training ? { done: step, total } : undefined, keep: true };
 }

@@ -50,7 +50,13 @@ export const shuffleSettings = z.strictObject({
     .optional()
     .describe('sampler seed (default: derived from the run seed)'),
   split: z.string().default('train').describe('the split to sample from'),
-  bufferSize: z.int().min(1).default(10000).describe('window size in buffer mode'),
+  // The window holds bufferSize examples: 10 million 28×28 images would be 7.8 GB.
+  bufferSize: z
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(10000)
+    .describe('window size in buffer mode (at most 1,000,000)'),
   blockSize: z.int().min(1).max(65536).default(256).describe('samples per emitted block'),
   holdout: z
     .strictObject({

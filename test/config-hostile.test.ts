@@ -1,0 +1,87 @@
+/**
+ * Configs that pass validation and then run away, or `--set`s that land somewhere else than meant:
+ * each is a config error (exit 2) with its key, line or `--set`, before anything runs.
+ */
+import { join } from 'node:path';
+import test from 'ava';
+import { loadConfig } from '../src/pipeline/config.js';
+import { builtinStages } from '../src/stages/index.js';
+import { ConfigError } from '../src/util/errors.js';
+import { ROOT, runCli, tempDir } from './helpers/index.js';
+
+const DEFAULT = join(ROOT, 'config/mnist-logreg.yaml');
+const DATA = 'stages:\n  - type: fetch\n  - type: untar\n  - type: decodeIdx\n  - type: normalise\n';
+
+async function problems(text: string | undefined, overrides: string[] = []) {
+  const error = await loadConfig(text === undefined ? DEFAULT : 'x.yaml', {
+    stages: builtinStages,
+    overrides,
+    ...(text === undefined ? {} : { text }),
+  }).catch((e) => e);
+  if (!(error instanceof ConfigError)) throw new Error(`expected a ConfigError, got ${error}`);
+  return error.issues.map((i) => `${i.origin ?? `${i.line}:${i.column}`} ${i.path}: ${i.message}`);
+}
+
+test('a --set into a map the file leaves to its default changes that key and keeps the others', async (t) => {
+  const config = await loadConfig(DEFAULT, {
+    stages: builtinStages,
+    overrides: ['decodeIdx.splits.train.images=**/train-images.idx'],
+  });
+  const splits = (config.stages.find((s) => s.id === 'decodeIdx')!.settings as { splits: unknown })
+    .splits as Record<string, { images: string; labels: string }>;
+  t.deepEqual(Object.keys(splits), ['train', 'test'], 'the test split stays');
+  t.is(splits['train']!.images, '**/train-images.idx');
+  t.is(splits['train']!.labels, '**/train-labels-idx1-ubyte', 'the sibling key stays');
+});
+
+test('an error inside a map given by --set is reported against that --set', async (t) => {
+  t.deepEqual(await problems(undefined, ['sgd.init={type: normal, std: abc}']), [
+    '--set sgd.init={type: normal, std: abc} stages[5].init.std: expected number, got "abc"',
+  ]);
+});
+
+test('__proto__, constructor and prototype are never setting names', async (t) => {
+  const lines = await problems(undefined, ['sgd.__proto__.lr=abc', 'sgd.constructor=1']);
+  t.deepEqual(lines, [
+    '--set sgd.__proto__.lr=abc sgd.__proto__.lr: "__proto__" is not a setting name',
+    '--set sgd.constructor=1 sgd.constructor: "constructor" is not a setting name',
+  ]);
+  const inFile = await problems(`${DATA}  - type: shuffle\n  - type: sgd\n    __proto__: { lr: 5 }\n`);
+  t.deepEqual(inFile, ['8:5 : "__proto__" is not a setting name']);
+});
+
+test('sizes that would exhaust memory are config errors with the bound', async (t) => {
+  const lines = await problems(undefined, ['capacity={items: 1000000000}', 'shuffle.bufferSize=1e12']);
+  t.is(lines.length, 2);
+  t.regex(lines[0]!, /^--set capacity=\{items: 1000000000\} capacity\.items: .*4096/);
+  t.regex(lines[1]!, /^--set shuffle\.bufferSize=1e12 stages\[4\]\.bufferSize: .*1000000/);
+});
+
+test('checkpoint.keepBest must name a split an evaluator scores', async (t) => {
+  const lines = await problems(undefined, ['checkpoint.every=100', 'checkpoint.keepBest=tset.accuracy']);
+  t.deepEqual(lines, [
+    '--set checkpoint.keepBest=tset.accuracy checkpoint.keepBest: no stage evaluates a "tset" split (did you mean "test"?); evaluated: test',
+  ]);
+});
+
+test('a billion-laughs YAML and an oversized file are config errors, exit 2, not internal errors', async (t) => {
+  let laughs = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
+  for (let i = 1; i < 9; i++)
+    laughs += `a${i}: &a${i} [${Array(10)
+      .fill(`*a${i - 1}`)
+      .join(', ')}]\n`;
+  laughs += 'stages: *a8\n';
+  const dir = tempDir();
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(dir, 'laughs.yaml'), laughs);
+  writeFileSync(join(dir, 'huge.yaml'), `# ${'x'.repeat(2 * 1024 * 1024)}\n${DATA}`);
+  for (const [file, message] of [
+    ['laughs.yaml', /alias/i],
+    ['huge.yaml', /a config is at most 1048576 \(1 MiB\)/],
+  ] as const) {
+    const r = await runCli(['validate', join(dir, file)]);
+    t.is(r.code, 2, file);
+    t.regex(r.stderr, message, file);
+    t.notRegex(r.stderr, /internal error/);
+  }
+});
