@@ -53,9 +53,17 @@ export {
   type RunProgress,
   type StageContext,
   type StageDefinition,
+  type StageState,
   type StageWiring,
   type WiringNeed,
 } from './pipeline/stage.js';
+export type {
+  ModelProducer,
+  SnapshotRequest,
+  StepVerdict,
+  TrainingControl,
+  TrainingGate,
+} from './pipeline/training.js';
 export * from './stages/index.js';
 export { builtinStages } from './stages/index.js';
 export * from './util/errors.js';
