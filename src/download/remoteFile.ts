@@ -37,6 +37,8 @@ export interface DownloadEnv extends DownloadPolicy {
   cacheEvent: (action: 'hit' | 'miss' | 'write', entry: CacheEntry) => void;
   /** Absolute progress of one file. */
   progress: (file: string, bytes: number, total: number | undefined) => void;
+  /** No network: a file must already be in the cache (a report reading a run's data). */
+  offline?: boolean;
 }
 
 /** A readable file ready to stream, and how to name it in messages. */
@@ -109,6 +111,12 @@ async function lockedMiss(
   };
   let record = hit();
   if (record) return { entry, record };
+  if (env.offline) {
+    throw new RxtrainError(
+      'E_OFFLINE',
+      `${file.urls[0]}: not in the download cache (${env.cacheDir}), and this command does not use the network`,
+    );
+  }
   ensureEntryDir(entry);
   const lock = await acquireLock(entry.lockPath, {
     staleMs: env.lockStaleMs,

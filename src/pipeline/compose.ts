@@ -30,6 +30,8 @@ export interface PipelineRuntime {
    * edge itself: backpressure tests and diagnostics. Off (no wrapping) when absent.
    */
   probe?: (stage: string, event: 'in' | 'out') => void;
+  /** No network: remote sources come from the download cache or fail (E_OFFLINE). */
+  offline?: boolean;
   /** Where the data stages' output is cached (stageCache.ts); absent: never cached. */
   stageCacheDir?: string;
 }
@@ -115,6 +117,7 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       type: stage.type,
       baseDir: config.baseDir,
       cacheDir: runtime.cacheDir,
+      offline: runtime.offline,
       clock: runtime.clock,
       events: runtime.events,
       rng: (seed) => new Prng(seed ?? deriveSeed(config.seed, stage.id)),

@@ -44,6 +44,11 @@ export interface LoadOptions {
   overrides?: readonly string[];
   /** Text to use instead of reading `file` (the API's in-memory configs). */
   text?: string;
+  /**
+   * Import the config's `modules:` (default true). Off for a config from a run directory that is
+   * only read (the report): code from there is never run; a stage type they define is unknown.
+   */
+  importModules?: boolean;
 }
 
 /** Read, override, validate and resolve a config; throws a ConfigError listing every problem. */
@@ -131,7 +136,7 @@ export async function loadConfig(file: string, options: LoadOptions): Promise<Ex
   // Phase 4: user stage modules.
   const definitions = new Map<string, StageDefinition>();
   for (const def of options.stages) definitions.set(def.type, def);
-  for (const [i, spec] of (experiment?.modules ?? []).entries()) {
+  for (const [i, spec] of (options.importModules === false ? [] : (experiment?.modules ?? [])).entries()) {
     try {
       for (const def of await importStageModule(resolve(baseDir, spec))) definitions.set(def.type, def);
     } catch (error) {

@@ -54,6 +54,8 @@ export interface StageContext<St = unknown> {
   readonly baseDir: string;
   /** Where downloads and stage caches live. */
   readonly cacheDir: string;
+  /** No network: remote sources are read from the download cache only (a report, an inspection). */
+  readonly offline?: boolean;
   readonly clock: Clock;
   readonly events: EventBus;
   /** A generator for this stage, seeded with `seed` when given, else from the run seed and the id. */

@@ -37,7 +37,11 @@ export async function pickExamples(
   indices: readonly number[],
   options: PickOptions,
 ): Promise<PickedExamples> {
-  const config = await loadConfig(configFile, { stages: options.stages ?? builtinStages });
+  // Read, never run: no user modules from the run directory, no network (the download cache only).
+  const config = await loadConfig(configFile, {
+    stages: options.stages ?? builtinStages,
+    importModules: false,
+  });
   const stop = new AbortController();
   const dataStages = dataStagesOnly(config).stages;
   const pipeline = buildPipeline(
@@ -48,6 +52,7 @@ export async function pickExamples(
       cacheDir: options.cacheDir,
       stopSignal: stop.signal,
       sliceMs: 25,
+      offline: true,
     },
   );
 

@@ -254,6 +254,7 @@ function downloadEnv(settings: FetchSettings, ctx: StageContext, meter: FetchMet
     cacheEvent: (action, entry) =>
       ctx.events.emit({ type: 'cache', stage: ctx.id, action, key: entry.key, path: entry.path }),
     progress: (file, bytes, total) => meter.update(file, bytes, total),
+    offline: ctx.offline,
   };
 }
 

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'E_USAGE'
   | 'E_FETCH'
   | 'E_FETCH_STATUS'
+  | 'E_OFFLINE'
   | 'E_FETCH_CHECKSUM'
   | 'E_FETCH_TIMEOUT'
   | 'E_CACHE'
