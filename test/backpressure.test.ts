@@ -152,7 +152,7 @@ test.serial(
       'shuffle.bufferSize=2000',
       'sgd.steps=100',
       'evaluate.every=5',
-      'capacity={items: 1000000000}',
+      'capacity={items: 4096}', // the largest allowed: far more than the 20 snapshots
     ]);
     await consume(pipeline.flow, () => stillFor(40)).done;
     const lead = counts.get('evaluate')!.maxLead;
@@ -203,13 +203,23 @@ test.serial(
           done = true;
         },
       });
-      // Nobody downstream asks: the edges fill, then fetch stops reading the socket.
-      await sleep(500);
+      // Nobody downstream asks: the edges fill, then fetch stops reading the socket. Counted, not
+      // timed: wait (bounded) until the edge after fetch is full and the server has sent nothing
+      // for ten looks in a row, however slow the machine.
+      const fetchEdge = pipeline.stages[0]!.edge;
+      let quiet = 0;
+      let last = -1;
+      for (let waited = 0; quiet < 10; waited += 50) {
+        if (waited > 60_000) throw new Error('the server never stalled');
+        await sleep(50);
+        const written = server.stats.written;
+        quiet = written === last && fetchEdge.depth === 8 ? quiet + 1 : 0;
+        last = written;
+      }
       const stalled = server.stats.written;
       await sleep(300);
       t.is(server.stats.written, stalled, 'no more bytes leave the server while there is no demand');
       t.true(stalled < 16 * 1024 * 1024, `${stalled} of ${body.byteLength} bytes sent with no demand`);
-      const fetchEdge = pipeline.stages[0]!.edge;
       t.is(fetchEdge.depth, 8, 'the edge after fetch is full');
       demand.request(Number.POSITIVE_INFINITY);
       while (!done && !failure) await sleep(20);

@@ -76,8 +76,9 @@ test('a server that always stalls: idle timeout on every attempt', async (t) => 
   await permanent(
     t,
     [serve(archive, { stallAfter: 0 })],
-    /^rxtrain: E_FETCH_TIMEOUT: http:\S+: no data for 300 ms after 0 bytes \(fetch.idleTimeoutMs\) \(3 attempts\)$/,
-    ['fetch.idleTimeoutMs=300'],
+    // Long enough that a loaded machine's late response headers are not taken for the stall.
+    /^rxtrain: E_FETCH_TIMEOUT: http:\S+: no data for 1500 ms after 0 bytes \(fetch.idleTimeoutMs\) \(3 attempts\)$/,
+    ['fetch.idleTimeoutMs=1500'],
   );
 });
 

@@ -11,6 +11,7 @@ import { Prng } from '../src/util/random.js';
 import { FaultServer, serve } from './helpers/faultServer.js';
 import { collect, mnistFiles, notebookArchive, subscribeManually } from './helpers/index.js';
 import { assertCache, cacheFiles, embeddedReference, runRemote, scratchDir } from './helpers/remoteRun.js';
+import { waitFor } from './helpers/resume.js';
 import { stageContext } from './helpers/stageContext.js';
 
 let archive: Buffer;
@@ -87,20 +88,26 @@ test('reads are demand-driven: a consumer that stops holds the socket back, and 
   for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
   const server = await FaultServer.start({ '/big.bin': [serve(big, { chunkBytes: 16 * 1024 })] });
   try {
-    const { flow, ctx } = fetchFlow({ url: server.url('/big.bin'), idleTimeoutMs: 300 }, scratchDir(t));
+    const { flow, ctx } = fetchFlow({ url: server.url('/big.bin'), idleTimeoutMs: 1000 }, scratchDir(t));
     const run = subscribeManually(flow);
     run.demand.request(2);
     // Counted, not timed: wait (bounded) for the two chunks asked for, then hold them well past
     // the idle timeout until the server can send no more — however slow the machine is.
-    await until('the two chunks asked for', () => run.items.length >= 2 || run.error !== undefined);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await waitFor('the two chunks asked for', () => run.items.length >= 2 || run.error !== undefined);
+    // Held well past the 1 s idle timeout: the pause is the consumer's, not the server's.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
     let last = -1;
-    await until('the server to stop sending', () => {
-      const sent = server.requests[0]!.sent;
-      const settled = sent === last;
-      last = sent;
-      return settled;
-    });
+    await waitFor(
+      'the server to stop sending',
+      () => {
+        const sent = server.requests[0]!.sent;
+        const settled = sent === last;
+        last = sent;
+        return settled;
+      },
+      60_000,
+      100,
+    );
     t.is(run.error, undefined);
     t.is(run.items.length, 2, 'no more than the demand');
     const sent = server.requests[0]!.sent;
@@ -239,11 +246,3 @@ test('when the download holding the lock fails, the run waiting for it downloads
     await server.close();
   }
 });
-
-/** Poll `done` every 100 ms until it holds; fail after 60 s (a hang, not slowness). */
-async function until(what: string, done: () => boolean): Promise<void> {
-  for (let waited = 0; !done(); waited += 100) {
-    if (waited > 60_000) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

@@ -7,6 +7,7 @@ import type { FileChunk, Message } from '../src/pipeline/messages.js';
 import { unsafeEntry, untarSettings, untarStage } from '../src/stages/untar.js';
 import { ArchiveError } from '../src/util/errors.js';
 import { collect, makeTar, notebookArchive, subscribeManually } from './helpers/index.js';
+import { waitFor } from './helpers/resume.js';
 import { fileChunks, stageContext } from './helpers/stageContext.js';
 
 function untar(input: Flow<Message>, settings: Record<string, unknown> = {}) {
@@ -169,11 +170,14 @@ test.serial('a slow consumer is not a stall', async (t) => {
     untar(fromArray<Message>(fileChunks('x.tar.gz', archive, 4096)), { stallTimeoutMs: 200 }).flow,
   );
   run.demand.request(1);
+  // The first item (however slow the machine), then a hold four times the stall timeout: the
+  // watchdog must take the consumer's pause for what it is.
+  await waitFor('the first item', () => run.items.length >= 1 || run.error !== undefined);
   await new Promise((resolve) => setTimeout(resolve, 800));
   t.is(run.items.length, 1, 'holding one item for the consumer');
   t.is(run.error, undefined);
   run.demand.request(1_000_000);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await waitFor('the end', () => run.completed || run.error !== undefined);
   t.is(run.error, undefined);
   t.true(run.completed);
   t.is(files(run.items).get('raw/a')!.length, 300_000);

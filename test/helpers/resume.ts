@@ -43,11 +43,16 @@ export function checkpointFiles(runDir: string): string[] {
 }
 
 /** Poll until `condition` holds; fails after `timeoutMs`. */
-export async function waitFor(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  condition: () => boolean,
+  timeoutMs = 60_000,
+  everyMs = 3,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(3);
+    await sleep(everyMs);
   }
 }
 
