@@ -47,6 +47,11 @@ export const commands: readonly { name: string; summary: string; load: () => Pro
     load: async () => (await import('./cli/report.js')).reportCommand,
   },
   {
+    name: 'schema',
+    summary: 'print the JSON Schema of experiment files (with --config, its user stages too)',
+    load: async () => (await import('./cli/schema.js')).schemaCommand,
+  },
+  {
     name: 'synth',
     summary: 'write a synthetic MNIST-like dataset of any size (IDX files, .tar or .tar.gz)',
     load: async () => (await import('./cli/synth.js')).synthCommand,

@@ -44,9 +44,9 @@ import type { ModelProducer, StepVerdict } from '../pipeline/training.js';
 import { RxtrainError } from '../util/errors.js';
 import { count } from '../util/format.js';
 
-/** A setting given as a bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`. */
+/** A bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`; so says `shorthand` to editors. */
 const typed = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (typeof v === 'string' ? { type: v } : v), schema);
+  z.preprocess((v) => (typeof v === 'string' ? { type: v } : v), schema).meta({ shorthand: 'type' });
 
 const initSchema = typed(
   z.discriminatedUnion('type', [
