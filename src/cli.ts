@@ -47,6 +47,11 @@ export const commands: readonly { name: string; summary: string; load: () => Pro
     load: async () => (await import('./cli/report.js')).reportCommand,
   },
   {
+    name: 'serve',
+    summary: 'a live page of every run under the given directories, updated as their logs grow',
+    load: async () => (await import('./cli/serve.js')).serveCommand,
+  },
+  {
     name: 'schema',
     summary: 'print the JSON Schema of experiment files (with --config, its user stages too)',
     load: async () => (await import('./cli/schema.js')).schemaCommand,
