@@ -64,8 +64,8 @@ export function axis(lo: number, hi: number, pad = 0): Axis {
     min -= room;
     max += room;
   }
-  // Asking for six keeps a band of 0.05 at steps of 0.01 rather than 0.02.
-  const values = niceTicks(min, max, 6).filter((v) => v >= min - 1e-12 && v <= max + 1e-12);
+  // Asking for seven gives 3–7 labels: a band of 0.05 at steps of 0.01, one of 0.13 at 0.02.
+  const values = niceTicks(min, max, 7).filter((v) => v >= min - 1e-12 && v <= max + 1e-12);
   const step = values.length > 1 ? values[1]! - values[0]! : Math.abs(values[0] ?? 1) || 1;
   return { min, max, ticks: values.map((value) => ({ value, label: tickLabel(value, step) })) };
 }
