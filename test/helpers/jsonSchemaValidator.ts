@@ -31,10 +31,11 @@ export async function jsonSchemaValidator(): Promise<Validator | undefined> {
   let Ajv = mod.default as { default?: unknown } | undefined;
   if (Ajv && typeof Ajv !== 'function') Ajv = Ajv.default as typeof Ajv;
   if (typeof Ajv !== 'function') return undefined;
-  // Strict, but for strictRequired: `if: {required: [size]}` without restating `size`'s schema is plain JSON Schema.
+  // Strict, but for strictRequired (`if: {required: [size]}` is plain JSON Schema) and union types (`type: [number, string]`).
   return new (Ajv as unknown as new (o: object) => Validator)({
     allErrors: true,
     strict: true,
     strictRequired: false,
+    allowUnionTypes: true,
   });
 }
