@@ -47,6 +47,16 @@ export const commands: readonly { name: string; summary: string; load: () => Pro
     load: async () => (await import('./cli/report.js')).reportCommand,
   },
   {
+    name: 'serve',
+    summary: 'a live page of every run under the given directories, updated as their logs grow',
+    load: async () => (await import('./cli/serve.js')).serveCommand,
+  },
+  {
+    name: 'schema',
+    summary: 'print the JSON Schema of experiment files (with --config, its user stages too)',
+    load: async () => (await import('./cli/schema.js')).schemaCommand,
+  },
+  {
     name: 'synth',
     summary: 'write a synthetic MNIST-like dataset of any size (IDX files, .tar or .tar.gz)',
     load: async () => (await import('./cli/synth.js')).synthCommand,

@@ -36,14 +36,17 @@ export {
   loadConfig,
   resolvedYaml,
 } from './pipeline/config.js';
+export { EVENT_TYPES, eventSchema } from './pipeline/eventSchema.js';
 export {
   type Clock,
+  EVENTS_VERSION,
   EventBus,
   parseEvents,
   type RxtrainEvent,
   type RxtrainEventInput,
   systemClock,
 } from './pipeline/events.js';
+export { experimentJsonSchema } from './pipeline/jsonSchema.js';
 export type * from './pipeline/messages.js';
 export { type ResumeOptions, type ResumeResult, resumeExperiment } from './pipeline/resume.js';
 export { defaultCacheDir, type RunOptions, type RunSummary, runExperiment } from './pipeline/run.js';
@@ -64,6 +67,7 @@ export type {
   TrainingControl,
   TrainingGate,
 } from './pipeline/training.js';
+export { type RunningServer, type ServeOptions, startServer } from './serve/server.js';
 export * from './stages/index.js';
 export { builtinStages } from './stages/index.js';
 export * from './util/errors.js';

@@ -22,9 +22,10 @@ const RANK: Record<string, number> = {
   progress: 5,
   report: 5,
   'reference.ts': 5,
-  cli: 6,
-  'cli.ts': 7,
-  'index.ts': 7,
+  serve: 6,
+  cli: 7,
+  'cli.ts': 8,
+  'index.ts': 8,
 };
 
 function sources(dir: string): string[] {

@@ -129,7 +129,7 @@ test('a report of a real run: curves with every logged point, confusion summing 
       html.indexOf('</svg>', html.indexOf(`data-chart="${id}"`)),
     );
   const points = (svg: string) => [
-    ...svg.matchAll(/<circle class="point"[^>]*data-x="([\d.]+)" data-y="([\d.e-]+)"/g),
+    ...svg.matchAll(/<circle class="point[^"]*"[^>]*data-x="([\d.]+)" data-y="([\d.e-]+)"/g),
   ];
   const loss = points(chart('loss'));
   t.is(loss.length, trains.length + evals.length);
@@ -213,26 +213,34 @@ test('several runs overlay their curves; what a run directory lacks becomes a no
     cacheDir: tempDir(),
     onWarning: (w) => warnings.push(w),
   });
+  // Named by the setting in which they differ; a and killed share theirs, so their directories follow.
   t.deepEqual(
     runs.map((r) => [r.label, r.status]),
     [
-      ['a', 'completed'],
-      ['b', 'completed'],
-      ['killed', 'running'],
+      ['lr=1 (a)', 'completed'],
+      ['lr=0.01', 'completed'],
+      ['lr=1 (killed)', 'running'],
     ],
   );
-  const series = [...html.matchAll(/<g class="series" data-series="\d+" data-label="([^"]+)"/g)].map(
+  const series = [...html.matchAll(/<g class="series[^"]*" data-series="\d+" data-label="([^"]+)"/g)].map(
     (m) => m[1],
   );
   for (const label of [
-    'a · train loss',
-    'b · train loss',
-    'killed · train loss',
-    'a · test accuracy',
-    'b · test accuracy',
+    'lr=1 (a) · train loss',
+    'lr=0.01 · train loss',
+    'lr=1 (killed) · train loss',
+    'lr=1 (a) · test accuracy',
+    'lr=0.01 · test accuracy',
   ])
     t.true(series.includes(label), label);
   t.regex(html, /no summary\.json: the run is still going/);
+  // The one setting that differs, in a table; the full configs folded away.
+  t.regex(
+    html,
+    /<tr data-key="sgd\.lr"><td><code>sgd\.lr<\/code><\/td><td>1<\/td><td>0\.01<\/td><td>1<\/td><\/tr>/,
+  );
+  t.is([...html.matchAll(/<tr data-key=/g)].length, 1);
+  t.is([...html.matchAll(/<details class="config"/g)].length, 3);
   t.regex(html, /No final weights/);
   t.deepEqual(warnings, []);
 });

@@ -9,11 +9,12 @@ export const reportCommand: Command = {
   name: 'report',
   help: `Usage: rxtrain report <run-dir>… [--out FILE] [--cache DIR]
 
-Writes one HTML file that needs nothing else (no network, no script): the training loss and the
-test/validation accuracy by step, with the curves of several run directories overlaid; and for
-each run the last confusion matrix as a heat map with per-class precision, recall and F1, the
-learned weight templates as images, the misclassified test examples with true and predicted
-labels, and the resolved config. The examples' pixels are read by running the run's data stages
+Writes one HTML file that needs nothing else (no network, no script): the runs, named by the
+settings in which they differ, and a table of those settings; the training loss and the
+test/validation accuracy by step, with the curves of several run directories overlaid and the
+best step and early stopping marked; and for each run the last confusion matrix as a heat map with
+per-class precision, recall and F1, the learned weight templates as images, the misclassified test
+examples with true and predicted labels, and the resolved config, folded away. The examples' pixels are read by running the run's data stages
 (local for embedded:mnist; downloads come from the cache).
 
   --out FILE   where to write the page (default report.html)

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isScalar, LineCounter, parseDocument, stringify, visit } from 'yaml';
+import { isScalar, LineCounter, parseDocument, parse as parseYamlValue, stringify, visit } from 'yaml';
 import { ConfigError, type ConfigIssue, RxtrainError } from '../util/errors.js';
 import { Locator, sortIssues, suggest } from './configLocator.js';
 import { applyOverride, mergeNested, type NestedOverride, RESERVED_KEYS } from './configOverrides.js';
@@ -259,6 +259,46 @@ export function resolvedYaml(config: ExperimentConfig): string {
     })),
   };
   return stringify(doc, { lineWidth: 0 });
+}
+
+/**
+ * The stage definitions exported by the user modules a config names under `modules:` (for
+ * `rxtrain schema --config`). Reads nothing else of the file, so a config with mistakes still
+ * gives the schema that shows them.
+ */
+export async function stageModulesOf(file: string): Promise<StageDefinition[]> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new RxtrainError(
+      'E_USAGE',
+      `${file}: cannot read config (${(error as NodeJS.ErrnoException).code})`,
+    );
+  }
+  let modules: unknown;
+  try {
+    modules = (parseYamlValue(text) as { modules?: unknown } | null)?.modules ?? [];
+  } catch (error) {
+    throw new RxtrainError(
+      'E_CONFIG',
+      `${file}: not valid YAML (${(error as Error).message.split('\n')[0]})`,
+    );
+  }
+  if (!Array.isArray(modules) || !modules.every((m) => typeof m === 'string'))
+    throw new RxtrainError('E_CONFIG', `${file}: modules: expected a list of paths`);
+  const found: StageDefinition[] = [];
+  for (const [i, spec] of modules.entries()) {
+    try {
+      found.push(...(await importStageModule(resolve(dirname(resolve(file)), spec))));
+    } catch (error) {
+      throw new RxtrainError(
+        'E_CONFIG',
+        `${file}: modules[${i}]: cannot load stage module: ${(error as Error).message}`,
+      );
+    }
+  }
+  return found;
 }
 
 async function importStageModule(path: string): Promise<StageDefinition[]> {

@@ -19,6 +19,12 @@ export interface EdgeReport {
   consumed?: number;
 }
 
+/**
+ * The version of the event format, written in every run-started event. Within a version changes
+ * are additive (a new event type, a new optional field); docs/events.md is the contract.
+ */
+export const EVENTS_VERSION = 1;
+
 export type RxtrainEventInput =
   | {
       type: 'run-started';
@@ -26,6 +32,8 @@ export type RxtrainEventInput =
       config: string;
       runDir: string;
       version: string;
+      /** The version of the event format (eventSchema.ts: EVENTS_VERSION). */
+      eventsVersion?: number;
       resumedFrom?: number;
     }
   | {

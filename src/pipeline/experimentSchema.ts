@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { EdgeCapacity } from '../flow/index.js';
 import type { CheckpointPolicy } from './checkpoints.js';
+import { jsonIf } from './jsonRule.js';
 import type { StageDefinition } from './stage.js';
 
 export const capacitySchema = z
@@ -39,6 +40,21 @@ export const checkpointSchema = z
     onSignal: z.boolean().default(true).describe('checkpoint and stop on SIGHUP/SIGINT/SIGTERM'),
     atEnd: z.boolean().default(true).describe('checkpoint the final model'),
   })
+  // wiring.ts's rule that keepBest needs checkpoints to choose from, said in JSON Schema for editors.
+  .meta(
+    jsonIf(
+      { properties: { keepBest: { type: 'string' } }, required: ['keepBest'] },
+      {
+        anyOf: [
+          { properties: { every: { type: 'integer', minimum: 1 } }, required: ['every'] },
+          {
+            properties: { everySeconds: { type: 'number', exclusiveMinimum: 0 } },
+            required: ['everySeconds'],
+          },
+        ],
+      },
+    ),
+  )
   .describe('when to write checkpoints');
 
 /** The top level of an experiment file. Stage settings are checked by each stage's own schema. */

@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../util/atomicFile.js';
 import { describeError, RxtrainError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import type { ExperimentConfig } from './config.js';
-import type { Clock, EventBus, RxtrainEvent } from './events.js';
+import { type Clock, EVENTS_VERSION, type EventBus, type RxtrainEvent } from './events.js';
 import type { ModelSnapshot, TrainingEnd } from './messages.js';
 import { type ResumePoint, RUN_FILES } from './runDir.js';
 import { canonical } from './stageCache.js';
@@ -108,6 +108,7 @@ export class RunRecorder {
       config: config.name,
       runDir,
       version: VERSION,
+      eventsVersion: EVENTS_VERSION,
       ...resumedFrom,
     });
     if (resume) announceResume(events, resume, o.eventsCut);

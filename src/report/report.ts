@@ -6,6 +6,7 @@
 
 import type { StageDefinition } from '../pipeline/stage.js';
 import { describeError } from '../util/errors.js';
+import { type Comparison, compareSettings, flattenConfig, runLabels } from './compare.js';
 import { pickExamples } from './examples.js';
 import { type RunPictures, renderReport } from './page.js';
 import { examplePng, imageShape, weightTemplates } from './pictures.js';
@@ -26,24 +27,28 @@ export interface Report {
 }
 
 export async function buildReport(dirs: readonly string[], options: ReportOptions): Promise<Report> {
-  const runs = dirs.map((dir) => readRunDir(dir));
-  uniqueLabels(runs);
+  const runs = dirs.map((dir, i) => readRunDir(dir, String(i)));
+  const comparison = labelRuns(runs);
   const pictures: RunPictures[] = [];
   for (const run of runs) pictures.push(await picturesOf(run, options));
-  return { html: renderReport(runs, pictures), runs };
+  return { html: renderReport(runs, pictures, comparison), runs };
 }
 
-/** Two runs of the same name from different parents get their parent's name in front. */
-function uniqueLabels(runs: RunData[]): void {
-  const seen = new Map<string, number>();
-  for (const run of runs) {
-    const n = (seen.get(run.label) ?? 0) + 1;
-    seen.set(run.label, n);
-    if (n > 1) run.label = `${run.label} (${n})`;
-  }
+/** Name each run by the settings in which it differs from the others (compare.ts). */
+export function labelRuns(runs: RunData[]): Comparison {
+  const comparison = compareSettings(runs.map((r) => flattenConfig(r.configText)));
+  const labels = runLabels(
+    runs.map((r) => r.dirName),
+    comparison,
+  );
+  runs.forEach((run, i) => {
+    run.label = labels[i]!;
+  });
+  return comparison;
 }
 
-async function picturesOf(run: RunData, options: ReportOptions): Promise<RunPictures> {
+/** The pictures of a run: its weight templates and its misclassified examples' pixels. */
+export async function picturesOf(run: RunData, options: ReportOptions): Promise<RunPictures> {
   // The test split first: its indices name examples of a file; a held-out split's depend on the sampler.
   const evals = finalEvals(run).filter((e) => e.misclassified);
   const last = evals.find((e) => e.split === 'test') ?? evals[0];

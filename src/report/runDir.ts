@@ -35,11 +35,15 @@ export interface RunModel {
 
 export interface RunData {
   dir: string;
-  /** The directory's name, made unique among the runs of one report. */
+  /** Identifies the run in the page's anchors and element ids (its position in a report). */
+  key: string;
+  /** The directory's name. */
+  dirName: string;
+  /** The run's name in the page: the settings in which it differs from the others (compare.ts). */
   label: string;
   /** The experiment's name (from the events or the summary). */
   name: string;
-  /** `completed`, `failed`, `interrupted`, or `running` when there is no summary yet. */
+  /** `completed`, `failed`, `interrupted`, or `running` when the log has not said it finished. */
   status: string;
   summary?: RunSummary;
   configFile?: string;
@@ -51,59 +55,95 @@ export interface RunData {
   notes: string[];
 }
 
-export function readRunDir(dir: string): RunData {
+/** What the event log says, gathered one event at a time (a live view feeds it as the log grows). */
+export interface RunLog {
+  name?: string;
+  train: TrainPoint[];
+  evals: EvalPoint[];
+  /** The status of the run-finished event, once there is one. */
+  finished?: string;
+}
+
+export function emptyLog(): RunLog {
+  return { train: [], evals: [] };
+}
+
+/** Add one event to what the log says; true when the report shows something new. */
+export function absorbEvent(log: RunLog, e: RxtrainEvent): boolean {
+  if (e.type === 'run-started') {
+    if (typeof e.config === 'string') log.name ??= e.config;
+    // A resumed run's log goes on after its last checkpoint: it has not finished any more.
+    log.finished = undefined;
+    return true;
+  }
+  if (e.type === 'run-finished') {
+    log.finished = typeof e.status === 'string' ? e.status : 'failed';
+    return true;
+  }
+  if (e.type === 'train' && finite(e.step, e.loss)) {
+    log.train.push({ step: e.step, epoch: e.epoch, loss: e.loss, accuracy: e.accuracy });
+    return true;
+  }
+  if (e.type === 'eval' && typeof e.split === 'string' && finite(e.step, e.accuracy, e.loss)) {
+    const { type: _t, time: _time, elapsedMs: _e, seq: _s, ...point } = e;
+    log.evals.push(point);
+    return true;
+  }
+  return false;
+}
+
+export function readRunDir(dir: string, key = '0'): RunData {
   const abs = resolve(dir);
   if (!existsSync(abs) || !statSync(abs).isDirectory())
     throw new RxtrainError('E_USAGE', `${dir}: no such run directory`);
   const eventsFile = join(abs, 'events.ndjson');
   if (!existsSync(eventsFile))
     throw new RxtrainError('E_USAGE', `${dir}: not a run directory (no events.ndjson; see rxtrain run)`);
+  const log = emptyLog();
+  for (const e of parseEvents(readText(eventsFile))) absorbEvent(log, e);
+  return runData(abs, key, log);
+}
 
+/** A run's data from what its log says and the other files of its directory, read now. */
+export function runData(abs: string, key: string, log: RunLog): RunData {
   const notes: string[] = [];
-  const events = parseEvents(readText(eventsFile));
-  const train: TrainPoint[] = [];
-  const evals: EvalPoint[] = [];
-  let name: string | undefined;
-  for (const e of events) {
-    if (e.type === 'run-started' && typeof e.config === 'string') name ??= e.config;
-    else if (e.type === 'train' && finite(e.step, e.loss)) {
-      train.push({ step: e.step, epoch: e.epoch, loss: e.loss, accuracy: e.accuracy });
-    } else if (e.type === 'eval' && typeof e.split === 'string' && finite(e.step, e.accuracy, e.loss)) {
-      const { type: _t, time: _time, elapsedMs: _e, seq: _s, ...point } = e;
-      evals.push(point);
-    }
-  }
-
   const summaryFile = join(abs, 'summary.json');
   let summary: RunSummary | undefined;
   if (existsSync(summaryFile)) summary = parseJson<RunSummary>(summaryFile);
-  else notes.push('no summary.json: the run is still going, or was killed before it could write one');
+  else if (!log.finished)
+    notes.push('no summary.json: the run is still going, or was killed before it could write one');
 
   const configFile = join(abs, 'config.yaml');
   const configText = existsSync(configFile) ? readText(configFile) : undefined;
   if (configText === undefined) notes.push('no config.yaml in the run directory');
 
-  const model = readModel(abs, notes);
+  const model = readModel(abs, notes, !log.finished && !summary);
   return {
     dir: abs,
+    key,
+    dirName: basename(abs),
     label: basename(abs),
-    name: name ?? summary?.name ?? basename(abs),
-    status: summary?.status ?? 'running',
+    name: log.name ?? summary?.name ?? basename(abs),
+    status: summary?.status ?? log.finished ?? 'running',
     summary,
     configFile: configText === undefined ? undefined : configFile,
     configText,
-    train,
-    evals,
+    train: log.train,
+    evals: log.evals,
     model,
     notes,
   };
 }
 
 /** model.json + weights.f32, checked against each other; absent when the run has no final weights. */
-function readModel(dir: string, notes: string[]): RunModel | undefined {
+function readModel(dir: string, notes: string[], running: boolean): RunModel | undefined {
   const modelFile = join(dir, 'model.json');
   if (!existsSync(modelFile)) {
-    notes.push('no model.json: the run did not finish, so there are no final weights to draw');
+    notes.push(
+      running
+        ? 'no model.json yet: the final weights are drawn when the run has finished'
+        : 'no model.json: the run did not finish, so there are no final weights to draw',
+    );
     return undefined;
   }
   const meta = parseJson<{

@@ -27,6 +27,7 @@ import { type Emitter, transform } from '../flow/index.js';
 import { evaluateSet } from '../kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
 import { ExampleStore } from '../pipeline/exampleStore.js';
+import { jsonIf } from '../pipeline/jsonRule.js';
 import type { EvalResult, Message, ModelSnapshot } from '../pipeline/messages.js';
 import type { ProgressView, RunProgress } from '../pipeline/stage.js';
 import { defineStage } from '../pipeline/stage.js';
@@ -71,7 +72,14 @@ export const evaluateSettings = z
       ctx.addIssue({ code: 'custom', path: ['metric'], message: `split ${split} is not in splits` });
     if (s.patience > 0 && s.every === 0)
       ctx.addIssue({ code: 'custom', path: ['patience'], message: 'early stopping needs every > 0' });
-  });
+  })
+  // The second rule, said in JSON Schema for editors (the first needs the splits' values).
+  .meta(
+    jsonIf(
+      { properties: { patience: { type: 'integer', minimum: 1 } }, required: ['patience'] },
+      { properties: { every: { type: 'integer', minimum: 1 } } },
+    ),
+  );
 export type EvaluateSettings = z.output<typeof evaluateSettings>;
 
 /** The best evaluation so far by the chosen metric. */

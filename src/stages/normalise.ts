@@ -64,7 +64,9 @@ export const normaliseSettings = z
         message: 'fixed mean/std apply to standardise: global only',
       });
     }
-  });
+  })
+  // The first rule, said in JSON Schema for editors.
+  .meta({ dependencies: { mean: ['std'], std: ['mean'] } });
 export type NormaliseSettings = z.output<typeof normaliseSettings>;
 
 export const normaliseStage = defineStage<NormaliseSettings>({

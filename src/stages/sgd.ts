@@ -46,9 +46,9 @@ import { describeSgdProgress, type SgdCounters } from './sgd/progress.js';
 
 export type { SgdCounters };
 
-/** A setting given as a bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`. */
+/** A bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`; so says `shorthand` to editors. */
 const typed = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (typeof v === 'string' ? { type: v } : v), schema);
+  z.preprocess((v) => (typeof v === 'string' ? { type: v } : v), schema).meta({ shorthand: 'type' });
 
 const initSchema = typed(
   z.discriminatedUnion('type', [

@@ -30,6 +30,7 @@
 
 import { Observable } from 'rxjs/internal/Observable';
 import { z } from 'zod';
+import { jsonIf } from '../pipeline/jsonRule.js';
 import type { Message } from '../pipeline/messages.js';
 import type { ProgressView } from '../pipeline/stage.js';
 import { defineStage } from '../pipeline/stage.js';
@@ -68,6 +69,7 @@ export const shuffleSettings = z.strictObject({
       if ((h.size === undefined) === (h.fraction === undefined))
         ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of size or fraction' });
     })
+    .meta(jsonIf({ required: ['size'] }, { not: { required: ['fraction'] } }, { required: ['fraction'] }))
     .optional()
     .describe('a validation split held out from training'),
 });
