@@ -52,7 +52,8 @@ export interface RunSummary {
 export type SnapshotLike = Pick<
   ModelSnapshot,
   'step' | 'epoch' | 'samples' | 'weights' | 'rows' | 'classes' | 'transform' | 'results' | 'final'
->;
+> &
+  Partial<Pick<ModelSnapshot, 'shape' | 'classNames'>>;
 
 export interface RunRecorderOptions {
   config: ExperimentConfig;
@@ -214,7 +215,7 @@ function announceResume(events: EventBus, resume: ResumePoint, eventsCut: number
 
 /** Write weights.f32 and model.json; returns the weights' sha256. */
 function writeModel(runDir: string, snap: SnapshotLike): string {
-  const files = encodeSoftmaxModel(snap);
+  const files = encodeSoftmaxModel({ ...snap, inputShape: snap.shape });
   writeFileAtomic(join(runDir, RUN_FILES.weights), files.weights);
   writeFileAtomic(join(runDir, RUN_FILES.model), files.json);
   return files.sha256;

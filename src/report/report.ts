@@ -78,7 +78,7 @@ async function picturesOf(run: RunData, options: ReportOptions): Promise<RunPict
     }
     if (misclassified.note) options.onWarning?.(`${run.label}: ${misclassified.note}`);
   }
-  const templates = run.model ? weightTemplates(run.model, shape) : undefined;
+  const templates = run.model ? weightTemplates(run.model, shape ?? run.model.inputShape) : undefined;
   return { templates, misclassified };
 }
 

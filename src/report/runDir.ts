@@ -31,6 +31,8 @@ export interface RunModel {
   /** Row-major [rows, classes]. */
   weights: Float32Array;
   step: number;
+  /** One input example's shape, when model.json records it. */
+  inputShape?: number[];
 }
 
 export interface RunData {
@@ -112,6 +114,7 @@ function readModel(dir: string, notes: string[]): RunModel | undefined {
     rows?: number;
     classes?: number;
     step?: number;
+    inputShape?: unknown;
     features?: { width?: number; bias?: boolean };
   }>(modelFile);
   const { rows, classes } = meta;
@@ -150,6 +153,9 @@ function readModel(dir: string, notes: string[]): RunModel | undefined {
     bias,
     weights,
     step: meta.step ?? 0,
+    ...(Array.isArray(meta.inputShape) && meta.inputShape.every((d) => Number.isInteger(d) && d > 0)
+      ? { inputShape: meta.inputShape as number[] }
+      : {}),
   };
 }
 
