@@ -4,6 +4,7 @@
  */
 import type { StageDefinition } from '../pipeline/stage.js';
 import { decodeIdxStage } from './decodeIdx.js';
+import { decodeRecordsStage } from './decodeRecords.js';
 import { evaluateStage } from './evaluate.js';
 import { fetchStage } from './fetch.js';
 import { normaliseStage } from './normalise.js';
@@ -15,10 +16,20 @@ export const builtinStages: readonly StageDefinition[] = [
   fetchStage,
   untarStage,
   decodeIdxStage,
+  decodeRecordsStage,
   normaliseStage,
   shuffleStage,
   sgdStage,
   evaluateStage,
 ];
 
-export { decodeIdxStage, evaluateStage, fetchStage, normaliseStage, sgdStage, shuffleStage, untarStage };
+export {
+  decodeIdxStage,
+  decodeRecordsStage,
+  evaluateStage,
+  fetchStage,
+  normaliseStage,
+  sgdStage,
+  shuffleStage,
+  untarStage,
+};
