@@ -45,6 +45,7 @@ export {
   systemClock,
 } from './pipeline/events.js';
 export type * from './pipeline/messages.js';
+export { sampleRow } from './pipeline/messages.js';
 export { type ResumeOptions, type ResumeResult, resumeExperiment } from './pipeline/resume.js';
 export { defaultCacheDir, type RunOptions, type RunSummary, runExperiment } from './pipeline/run.js';
 export {
@@ -59,5 +60,5 @@ export {
 export * from './stages/index.js';
 export { builtinStages } from './stages/index.js';
 export * from './util/errors.js';
-export { Prng } from './util/random.js';
+export { Prng, sampleSeed } from './util/random.js';
 export { VERSION } from './util/version.js';

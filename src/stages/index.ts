@@ -3,6 +3,7 @@
  * a module the config names). Nothing registers itself as a side effect of being imported.
  */
 import type { StageDefinition } from '../pipeline/stage.js';
+import { augmentStage } from './augment.js';
 import { decodeIdxStage } from './decodeIdx.js';
 import { decodeRecordsStage } from './decodeRecords.js';
 import { evaluateStage } from './evaluate.js';
@@ -19,11 +20,13 @@ export const builtinStages: readonly StageDefinition[] = [
   decodeRecordsStage,
   normaliseStage,
   shuffleStage,
+  augmentStage,
   sgdStage,
   evaluateStage,
 ];
 
 export {
+  augmentStage,
   decodeIdxStage,
   decodeRecordsStage,
   evaluateStage,
