@@ -4,6 +4,7 @@
  * wherever the block boundaries fall; and, end to end on a small run, the same weights twice and
  * after a stop and resume.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_SYNTH, writeSynthDataset } from '../src/formats/synth.js';
@@ -16,6 +17,7 @@ import { augmentBlock } from '../src/stages/augment.js';
 import { builtinStages } from '../src/stages/index.js';
 import { ConfigError } from '../src/util/errors.js';
 import { Prng } from '../src/util/random.js';
+import { ROOT } from './helpers/index.js';
 import { scratchDir } from './helpers/remoteRun.js';
 
 /** A generator that answers the shift and the flip as told (the kernel draws dy, dx, then flip). */
@@ -137,67 +139,83 @@ test('augmented blocks hold their own data; each pass differs; block boundaries 
   );
 });
 
-test('augment: the same weights twice, and after a stop and resume; it must sit after a sampler', async (t) => {
-  const root = scratchDir(t);
+/** A small run's config with `stage` between the sampler and sgd (none: without it). */
+async function smallExperiment(root: string, stage: Record<string, unknown> | undefined) {
   const data = join(root, 'data');
-  await writeSynthDataset(data, { ...DEFAULT_SYNTH, train: 1200, test: 300, seed: 11 });
-  const experiment = {
-    name: 'augment-small',
-    seed: 0,
-    checkpoint: { every: 20 },
-    stages: [
-      { type: 'fetch', url: data },
-      { type: 'untar' },
-      { type: 'decodeIdx' },
-      { type: 'normalise' },
-      { type: 'shuffle', blockSize: 50 },
-      { type: 'augment', translate: 2, noise: 20 },
-      { type: 'sgd', batchSize: 32, epochs: 2 },
-      { type: 'evaluate', every: 0 },
-    ],
-  };
-  const config = await configFromObject(experiment, { stages: builtinStages });
-  const cacheDir = join(root, 'cache');
-  const a = await runExperiment({ config, runDir: join(root, 'a'), cacheDir });
-  const b = await runExperiment({ config, runDir: join(root, 'b'), cacheDir });
-  t.is(a.status, 'completed');
-  t.is(a.steps, 76);
-  t.is(a.weightsSha256, b.weightsSha256);
-  t.true(a.test!.accuracy > 0.5, `accuracy ${a.test!.accuracy}`);
+  if (!existsSync(data))
+    await writeSynthDataset(data, { ...DEFAULT_SYNTH, train: 1200, test: 300, seed: 11 });
+  const stages = [
+    { type: 'fetch', url: data },
+    { type: 'untar' },
+    { type: 'decodeIdx' },
+    { type: 'normalise' },
+    { type: 'shuffle', blockSize: 50 },
+    ...(stage ? [stage] : []),
+    { type: 'sgd', batchSize: 32, epochs: 2 },
+    { type: 'evaluate', every: 0 },
+  ];
+  return configFromObject(
+    { name: 'augment-small', seed: 0, modules: ['./cutout-stage.js'], checkpoint: { every: 20 }, stages },
+    { stages: builtinStages, baseDir: join(ROOT, 'examples') },
+  );
+}
 
-  // Stopped once the checkpoint of step 40 is written (mid-pass, mid-block), then resumed.
-  const stop = new AbortController();
-  const dir = join(root, 'stopped');
-  const stopped = await runExperiment({
-    config,
-    runDir: dir,
-    cacheDir,
-    signal: stop.signal,
-    onEvent: (e) => {
-      if (e.type === 'checkpoint' && e.step >= 40) stop.abort('SIGINT');
-    },
+for (const stage of [
+  { type: 'augment', translate: 2, noise: 20 },
+  { type: 'cutout', size: 6 }, // the README's user-module example
+]) {
+  test(`${stage.type}: the same weights twice, and after a stop and resume mid-block`, async (t) => {
+    const root = scratchDir(t);
+    const config = await smallExperiment(root, stage);
+    const cacheDir = join(root, 'cache');
+    const a = await runExperiment({ config, runDir: join(root, 'a'), cacheDir });
+    const b = await runExperiment({ config, runDir: join(root, 'b'), cacheDir });
+    t.is(a.status, 'completed');
+    t.is(a.steps, 76);
+    t.is(a.weightsSha256, b.weightsSha256);
+    t.true(a.test!.accuracy > 0.5, `accuracy ${a.test!.accuracy}`);
+
+    // Stopped once the checkpoint of step 40 is written (pass 2, inside a block), then resumed.
+    const stop = new AbortController();
+    const dir = join(root, 'stopped');
+    const stopped = await runExperiment({
+      config,
+      runDir: dir,
+      cacheDir,
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (e.type === 'checkpoint' && e.step >= 40) stop.abort('SIGINT');
+      },
+    });
+    t.is(stopped.status, 'interrupted');
+    const resumed = await resumeExperiment(dir, { stages: builtinStages, cacheDir });
+    t.true(resumed.resumedFrom! >= 40 && resumed.resumedFrom! < 76, `resumed from ${resumed.resumedFrom}`);
+    t.is(resumed.weightsSha256, a.weightsSha256);
+
+    // Without the stage: other weights (it did something).
+    const plain = await runExperiment({
+      config: await smallExperiment(root, undefined),
+      runDir: join(root, 'c'),
+      cacheDir,
+    });
+    t.not(plain.weightsSha256, a.weightsSha256);
   });
-  t.is(stopped.status, 'interrupted');
-  const resumed = await resumeExperiment(dir, { stages: builtinStages, cacheDir });
-  t.true(resumed.resumedFrom! >= 40 && resumed.resumedFrom! < 76, `resumed from ${resumed.resumedFrom}`);
-  t.is(resumed.weightsSha256, a.weightsSha256);
+}
 
-  // Without augment: other weights (the stage did something).
-  const plain = await configFromObject(
-    { ...experiment, stages: experiment.stages.filter((s) => s.type !== 'augment') },
-    { stages: builtinStages },
-  );
-  const c = await runExperiment({ config: plain, runDir: join(root, 'c'), cacheDir });
-  t.not(c.weightsSha256, a.weightsSha256);
-
-  // Before the sampler there are no samples to augment: a wiring error at validation.
-  const misplaced = experiment.stages.filter((s) => s.type !== 'augment');
-  misplaced.splice(4, 0, { type: 'augment', translate: 1, noise: 0 });
+test('augment before the sampler is a wiring error: there are no samples there yet', async (t) => {
+  const stages = [{ type: 'fetch' }, { type: 'untar' }, { type: 'decodeIdx' }, { type: 'normalise' }];
   const error = await t.throwsAsync(
-    configFromObject({ ...experiment, stages: misplaced }, { stages: builtinStages }),
-    {
-      instanceOf: ConfigError,
-    },
+    configFromObject(
+      {
+        name: 'x',
+        stages: [...stages, { type: 'augment', translate: 1 }, { type: 'shuffle' }, { type: 'sgd' }],
+      },
+      { stages: builtinStages },
+    ),
+    { instanceOf: ConfigError },
   );
-  t.regex(error?.message ?? '', /"samples" is produced by no stage before augment/);
+  t.regex(
+    error?.message ?? '',
+    /"samples" is produced by no stage before augment \(.*shuffle at stages\[5\] produces it, but only after augment\)/,
+  );
 });
