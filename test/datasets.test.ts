@@ -140,6 +140,9 @@ test('a wrong checksum from the server fails the run with one line naming the UR
   t.is(result.code, 1, result.stderr);
   const lines = result.stderr.trimEnd().split('\n');
   t.is(lines.length, 1, result.stderr);
-  t.regex(lines[0]!, /^rxtrain: E_FETCH_CHECKSUM: http:\/\/127\.0\.0\.1:\d+\/fashion\/\S+-ubyte\.gz: md5 mismatch/);
+  t.regex(
+    lines[0]!,
+    /^rxtrain: E_FETCH_CHECKSUM: http:\/\/127\.0\.0\.1:\d+\/fashion\/\S+-ubyte\.gz: md5 mismatch/,
+  );
   t.true(lines[0]!.startsWith(`rxtrain: E_FETCH_CHECKSUM: ${url}`));
 });
