@@ -107,7 +107,7 @@ export class LabelClasses {
       typeof this.settings.classes === 'number'
         ? `${this.stage}.classes`
         : this.settings.classNames
-          ? `${this.settings.classNames.length} ${this.stage}.classNames`
+          ? `${this.stage}.classNames: ${this.settings.classNames.length} classes`
           : `${this.stage}.classes: auto, the largest ${this.settings.classesFrom} label + 1`;
     return `label ${label} of example ${example} ${range} (${why})`;
   }
