@@ -25,7 +25,7 @@ export const subsetStage = defineStage({
               out.push({
                 ...message,
                 count: n,
-                splitSize: Math.min(message.splitSize, settings.size),
+                splitSize: Math.min(message.splitSize ?? settings.size, settings.size),
                 data: message.data.subarray(0, n * message.width),
                 labels: message.labels.subarray(0, n),
               });

@@ -48,6 +48,7 @@ export {
 } from './pipeline/events.js';
 export { experimentJsonSchema } from './pipeline/jsonSchema.js';
 export type * from './pipeline/messages.js';
+export { sampleRow } from './pipeline/messages.js';
 export { type ResumeOptions, type ResumeResult, resumeExperiment } from './pipeline/resume.js';
 export { defaultCacheDir, type RunOptions, type RunSummary, runExperiment } from './pipeline/run.js';
 export {
@@ -71,5 +72,5 @@ export { type RunningServer, type ServeOptions, startServer } from './serve/serv
 export * from './stages/index.js';
 export { builtinStages } from './stages/index.js';
 export * from './util/errors.js';
-export { Prng } from './util/random.js';
+export { Prng, sampleSeed } from './util/random.js';
 export { VERSION } from './util/version.js';

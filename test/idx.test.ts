@@ -177,9 +177,10 @@ test('decodeIdx pairs images with labels and reports every disagreement with fil
   t.is(count?.file, 'src/d/labels');
   t.is(count?.offset, 4);
 
-  const range = await t.throwsAsync(runDecode({ 'd/labels': labels(1, 10, 3), 'd/images': images2x2(3) }), {
-    instanceOf: IdxError,
-  });
+  const range = await t.throwsAsync(
+    runDecode({ 'd/labels': labels(1, 10, 3), 'd/images': images2x2(3) }, { classes: 10 }),
+    { instanceOf: IdxError },
+  );
   t.is(range?.code, 'E_IDX_LABEL');
   t.is(range?.offset, 9);
   t.regex(range?.message ?? '', /label 10 of example 1 is outside \[0, 10\)/);

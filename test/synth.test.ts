@@ -194,3 +194,93 @@ test('an output that cannot be created is an E_IO error naming it', async (t) =>
   t.is((error as RxtrainError).code, 'E_IO');
   t.regex(error!.message, /not-a-dir/);
 });
+
+test('other layouts: EMNIST names, transposed and gzipped IDX; CIFAR-10 records in cifar-10-batches-bin/', async (t) => {
+  const plain = join(scratch(t), 'plain');
+  const emnist = join(scratch(t), 'emnist');
+  await writeSynthDataset(plain, { ...small, train: 200, test: 50, rows: 6, cols: 9 });
+  const result = await runCli(
+    [
+      'synth',
+      emnist,
+      '--train',
+      '200',
+      '--test',
+      '50',
+      '--seed',
+      '7',
+      '--size',
+      '6x9',
+      '--prefix',
+      'emnist-letters',
+      '--transpose',
+      '--gzip',
+    ],
+    {},
+  );
+  t.is(result.code, 0, result.stderr);
+  t.deepEqual(readdirSync(emnist).sort(), [
+    'emnist-letters-test-images-idx3-ubyte.gz',
+    'emnist-letters-test-labels-idx1-ubyte.gz',
+    'emnist-letters-train-images-idx3-ubyte.gz',
+    'emnist-letters-train-labels-idx1-ubyte.gz',
+  ]);
+  // The same examples, each stored column by column, the header saying [n, cols, rows].
+  const stored = gunzipSync(read(emnist, 'emnist-letters-train-images-idx3-ubyte.gz'));
+  const upright = read(plain, 'train-images-idx3-ubyte');
+  t.deepEqual(parseIdxHeader(stored, 's')!.dims, [200, 9, 6]);
+  for (const [i, y, x] of [
+    [0, 0, 0],
+    [3, 2, 7],
+    [199, 5, 8],
+  ] as const) {
+    t.is(stored[16 + i * 54 + x * 6 + y], upright[16 + i * 54 + y * 9 + x]);
+  }
+  t.true(
+    gunzipSync(read(emnist, 'emnist-letters-train-labels-idx1-ubyte.gz')).equals(
+      read(plain, 'train-labels-idx1-ubyte'),
+    ),
+  );
+
+  const cifar = join(scratch(t), 'cifar-10-binary.tar.gz');
+  const written = await runCli(
+    [
+      'synth',
+      cifar,
+      '--layout',
+      'cifar',
+      '--train',
+      '250',
+      '--per-file',
+      '100',
+      '--test',
+      '40',
+      '--size',
+      '8x8',
+      '--quiet',
+    ],
+    {},
+  );
+  t.is(written.code, 0, written.stderr);
+  t.regex(written.stdout, /250 train and 40 test examples of 3×8×8, 10 classes/);
+  const entries = await untarGz(readFileSync(cifar));
+  t.deepEqual(
+    entries.map((e) => [e.name, e.data.length]),
+    [
+      ['cifar-10-batches-bin/data_batch_1.bin', 100 * 193],
+      ['cifar-10-batches-bin/data_batch_2.bin', 100 * 193],
+      ['cifar-10-batches-bin/data_batch_3.bin', 50 * 193],
+      ['cifar-10-batches-bin/test_batch.bin', 40 * 193],
+      ['cifar-10-batches-bin/batches.meta.txt', 71],
+    ],
+  );
+  const labels = entries
+    .slice(0, 3)
+    .flatMap((e) => Array.from({ length: e.data.length / 193 }, (_, i) => e.data[i * 193]!));
+  t.true(labels.every((l) => l < 10));
+  t.true(new Set(labels).size === 10, 'every class occurs');
+
+  const bad = await runCli(['synth', join(scratch(t), 'x.tar.gz'), '--gzip'], {});
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--gzip writes a directory of \.gz files/);
+});

@@ -66,7 +66,7 @@ or off at half brightness.`,
     const { batch, row } = await findExample(pipeline.flow, split, index);
     const image = exampleImage(batch, row);
     io.stdout(
-      `${split}[${index}]: label ${batch.labels[row]} (${image.height}×${image.width}, from ${batch.source})\n`,
+      `${split}[${index}]: label ${batch.labels[row]}${batch.classNames ? ` ${batch.classNames[batch.labels[row]!]}` : ''} (${image.height}×${image.width}, from ${batch.source})\n`,
     );
     if (values.out) {
       const out = resolve(values.out as string);

@@ -296,3 +296,29 @@ export function encodeIdx(dtype: IdxDtype, dims: readonly number[], values: Arra
   }
   return out;
 }
+
+/**
+ * Each record with its last two axes swapped: EMNIST stores its images transposed relative to
+ * MNIST (tensorflow/datasets#812), so reading them back this way shows them upright. `shape` is
+ * one record's shape, rank 2 or more; the records come back with the last two dimensions swapped.
+ */
+export function transposeRecords<T extends Uint8Array | Float32Array>(
+  data: T,
+  count: number,
+  shape: readonly number[],
+): T {
+  const h = shape[shape.length - 2]!;
+  const w = shape[shape.length - 1]!;
+  const plane = h * w;
+  const planes = count * (shape.reduce((a, b) => a * b, 1) / plane);
+  const out = (
+    data instanceof Float32Array ? new Float32Array(data.length) : new Uint8Array(data.length)
+  ) as T;
+  for (let p = 0; p < planes; p++) {
+    const base = p * plane;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) out[base + x * h + y] = data[base + y * w + x]!;
+    }
+  }
+  return out;
+}

@@ -1,8 +1,10 @@
 /**
  * Synthetic image-classification data of any size, for scale tests and for anyone without MNIST:
- * IDX files with MNIST's names and layout (u8 images `[n, rows, cols]`, u8 labels `[n]`), written
- * as a directory or as a `.tar`/`.tar.gz` archive, streamed to disk in bounded memory. The images
- * and labels come from synthGenerator.ts; this module names, orders and writes the files.
+ * IDX files with MNIST's names and layout (u8 images `[n, rows, cols]`, u8 labels `[n]`) — or
+ * EMNIST's (`<prefix>-test-…`, images transposed), each file gzipped if asked — or CIFAR-10's
+ * binary records (`data_batch_<k>.bin`, `test_batch.bin`), written as a directory or as a
+ * `.tar`/`.tar.gz` archive, streamed to disk in bounded memory. The images and labels come from
+ * synthGenerator.ts; this module names, orders and writes the files.
  */
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
@@ -32,27 +34,70 @@ export interface SynthFile {
 export function synthFiles(spec: SynthSpec): SynthFile[] {
   checkSynthSpec(spec);
   const generator = new SynthGenerator(spec);
+  if (spec.layout === 'cifar') return cifarFiles(spec, generator);
   const files: SynthFile[] = [];
   const imageBytes = spec.rows * spec.cols;
-  for (const [split, prefix] of [
+  const gz = spec.gzip ? '.gz' : '';
+  for (const [split, mnistName] of [
     ['test', 't10k'],
     ['train', 'train'],
   ] as const) {
     const stream = generator.split(split);
     if (stream.count === 0) continue;
+    const prefix = spec.prefix ? `${spec.prefix}-${split}` : mnistName;
     files.push({
-      name: `${prefix}-labels-idx1-ubyte`,
+      name: `${prefix}-labels-idx1-ubyte${gz}`,
       bytes: 8 + stream.count,
       examples: stream.count,
       chunks: () => stream.labelsFile(),
     });
     files.push({
-      name: `${prefix}-images-idx3-ubyte`,
+      name: `${prefix}-images-idx3-ubyte${gz}`,
       bytes: 16 + stream.count * imageBytes,
       examples: stream.count,
       chunks: () => stream.imagesFile(),
     });
   }
+  return files;
+}
+
+/**
+ * CIFAR-10's binary version: `data_batch_1.bin` … with `perFile` training records each (the last
+ * may hold fewer), `test_batch.bin`, and `batches.meta.txt` naming the classes, one per line.
+ */
+function cifarFiles(spec: SynthSpec, generator: SynthGenerator): SynthFile[] {
+  const recordBytes = 1 + spec.channels * spec.rows * spec.cols;
+  const files: SynthFile[] = [];
+  const train = generator.split('train');
+  for (let part = 0; part * spec.perFile < spec.train; part++) {
+    const n = Math.min(spec.perFile, spec.train - part * spec.perFile);
+    files.push({
+      name: `data_batch_${part + 1}.bin`,
+      bytes: n * recordBytes,
+      examples: n,
+      chunks: () => train.recordsFile(part, n),
+    });
+  }
+  if (spec.test > 0) {
+    const test = generator.split('test');
+    files.push({
+      name: 'test_batch.bin',
+      bytes: spec.test * recordBytes,
+      examples: spec.test,
+      chunks: () => test.recordsFile(0, spec.test),
+    });
+  }
+  const meta = new TextEncoder().encode(
+    `${Array.from({ length: spec.classes }, (_, c) => `class${c}`).join('\n')}\n\n`,
+  );
+  files.push({
+    name: 'batches.meta.txt',
+    bytes: meta.byteLength,
+    examples: 0,
+    chunks: async function* () {
+      yield meta;
+    },
+  });
   return files;
 }
 
@@ -93,16 +138,28 @@ export async function writeSynthDataset(
     mkdirOrFail(out);
     for (const file of files) {
       await writeAtomically(join(out, file.name), async (sink) => {
+        const gzip = spec.gzip ? createGzip({ level: 6 }) : undefined;
+        const piped = gzip ? pipeGzip(gzip, sink) : undefined;
         for await (const chunk of file.chunks()) {
-          await write(sink, chunk);
+          await write(gzip ?? sink, chunk);
           progress(file.name, chunk.byteLength);
+        }
+        if (gzip) {
+          gzip.end();
+          await piped;
         }
       });
     }
     syncDirectory(out);
   } else {
+    if (spec.gzip)
+      throw new RxtrainError('E_USAGE', 'synth: --gzip writes a directory of .gz files, not an archive');
     mkdirOrFail(dirname(out));
-    const top = basename(out).replace(/\.(tar\.gz|tgz|tar)$/i, '') || 'synth';
+    // CIFAR-10's archive holds its files under cifar-10-batches-bin/.
+    const top =
+      spec.layout === 'cifar'
+        ? 'cifar-10-batches-bin'
+        : basename(out).replace(/\.(tar\.gz|tgz|tar)$/i, '') || 'synth';
     await writeAtomically(out, async (sink) => {
       const tar = tarPack();
       const gzip = format === 'tar.gz' ? createGzip({ level: 6 }) : undefined;
@@ -169,6 +226,20 @@ async function writeAtomically(path: string, fill: (sink: Writable) => Promise<v
 /** Write a chunk, waiting for the stream to drain when its buffer is full. */
 async function write(sink: Writable, chunk: Uint8Array): Promise<void> {
   if (!sink.write(chunk)) await once(sink, 'drain');
+}
+
+/** Pipe a gzip stream into `sink` without ending it; resolves when all it produced is written. */
+function pipeGzip(gzip: ReturnType<typeof createGzip>, sink: Writable): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    gzip.on('error', reject);
+    gzip.on('data', (chunk: Uint8Array) => {
+      if (!sink.write(chunk)) {
+        gzip.pause();
+        sink.once('drain', () => gzip.resume());
+      }
+    });
+    gzip.on('end', () => resolve());
+  });
 }
 
 /** Pipe the tar stream (through gzip) into `sink` without ending it; resolves when all is written. */

@@ -8,12 +8,14 @@
  * (softmax regression, 60,000 examples, 5 epochs) reaches about 98% test accuracy: learnable by
  * a linear model, not perfectly.
  *
- * Everything is a function of the seed: labels and images of each split come from their own
- * generators, so the same seed always writes the same bytes.
+ * Colour images (`channels: 3`, for CIFAR-style records) are the same picture in each channel,
+ * weighted by a colour drawn per class. Everything is a function of the seed: labels and images
+ * of each split come from their own generators, so the same seed always writes the same bytes.
  */
 import { RxtrainError } from '../util/errors.js';
 import { deriveSeed, Prng } from '../util/random.js';
-import { encodeIdx } from './idx.js';
+import { encodeIdx, transposeRecords } from './idx.js';
+import { encodeRecords } from './records.js';
 
 export interface SynthSpec {
   /** Training examples. */
@@ -29,6 +31,18 @@ export interface SynthSpec {
   jitter: number;
   /** Largest noise added to an inked pixel, in grey levels (0–255). */
   noise: number;
+  /** `idx`: MNIST's IDX files; `cifar`: CIFAR-10's binary records (1 label byte + C×H×W). */
+  layout: 'idx' | 'cifar';
+  /** Channels of each image (idx: 1; cifar: 3 like CIFAR-10). */
+  channels: number;
+  /** idx: store each image transposed, as EMNIST does. */
+  transpose: boolean;
+  /** idx: write each file gzipped (`train-images-idx3-ubyte.gz`), into a directory. */
+  gzip: boolean;
+  /** idx: name files `<prefix>-train-…` and `<prefix>-test-…` (EMNIST's names) instead of MNIST's. */
+  prefix: string;
+  /** cifar: records per training file (`data_batch_1.bin`, …). */
+  perFile: number;
 }
 
 export const DEFAULT_SYNTH: SynthSpec = {
@@ -40,6 +54,12 @@ export const DEFAULT_SYNTH: SynthSpec = {
   seed: 0,
   jitter: 3,
   noise: 64,
+  layout: 'idx',
+  channels: 1,
+  transpose: false,
+  gzip: false,
+  prefix: '',
+  perFile: 10_000,
 };
 
 /** Below this intensity a pixel is background and stays 0. */
@@ -55,6 +75,8 @@ export class SynthGenerator {
   private readonly prototypes: Float32Array[] = [];
   private readonly distractors: Float32Array[] = [];
   private readonly width: number;
+  /** Per class, the weight of each channel (colour images only). */
+  private readonly colours: Float32Array[] = [];
 
   constructor(readonly spec: SynthSpec) {
     const { rows, cols, jitter, classes } = spec;
@@ -82,6 +104,28 @@ export class SynthGenerator {
         1,
       );
       this.distractors.push(canvas);
+    }
+    // From their own generator, so grey data is what it always was.
+    const colourRng = new Prng(deriveSeed(spec.seed, 'synth/colours'));
+    for (let c = 0; c < classes && spec.layout === 'cifar'; c++) {
+      this.colours.push(
+        Float32Array.from({ length: spec.channels }, () => 0.25 + 0.75 * colourRng.nextFloat()),
+      );
+    }
+  }
+
+  /** Render colour images, channels first: the grey picture weighted by the class's colour. */
+  renderChannels(rng: Prng, labels: Uint8Array, out: Uint8Array): void {
+    const { rows, cols, channels } = this.spec;
+    const plane = rows * cols;
+    const grey = new Uint8Array(labels.length * plane);
+    this.render(rng, labels, grey);
+    for (let i = 0; i < labels.length; i++) {
+      const colour = this.colours[labels[i]!]!;
+      for (let c = 0; c < channels; c++) {
+        const o = (i * channels + c) * plane;
+        for (let j = 0; j < plane; j++) out[o + j] = Math.round(grey[i * plane + j]! * colour[c]!);
+      }
     }
   }
 
@@ -175,10 +219,13 @@ export class SplitStream {
     }
   }
 
-  /** The images file, chunk by chunk (header first). A fresh buffer per chunk: writers may queue it. */
+  /**
+   * The images file, chunk by chunk (header first). A fresh buffer per chunk: writers may queue it.
+   * Transposed images are stored column by column, their header saying [n, cols, rows].
+   */
   async *imagesFile(): AsyncGenerator<Uint8Array> {
-    const { rows, cols } = this.generator.spec;
-    yield encodeIdx('u8', [this.count, rows, cols], []);
+    const { rows, cols, transpose } = this.generator.spec;
+    yield encodeIdx('u8', transpose ? [this.count, cols, rows] : [this.count, rows, cols], []);
     const labelRng = this.labelRng();
     const pixelRng = new Prng(deriveSeed(this.generator.spec.seed, `synth/${this.name}/images`));
     const labels = new Uint8Array(CHUNK_EXAMPLES);
@@ -188,7 +235,25 @@ export class SplitStream {
       this.generator.drawLabels(labelRng, chunkLabels);
       const images = new Uint8Array(n * rows * cols);
       this.generator.render(pixelRng, chunkLabels, images);
-      yield images;
+      yield transpose ? transposeRecords(images, n, [rows, cols]) : images;
+    }
+  }
+
+  /**
+   * Part `part` of the split as CIFAR-style records (label byte, then C×H×W pixels): `count`
+   * examples with labels and pixels from the part's own generators, so parts are independent.
+   */
+  async *recordsFile(part: number, count: number): AsyncGenerator<Uint8Array> {
+    const { seed, rows, cols, channels } = this.generator.spec;
+    const labelRng = new Prng(deriveSeed(seed, `synth/${this.name}/records/${part}/labels`));
+    const pixelRng = new Prng(deriveSeed(seed, `synth/${this.name}/records/${part}/images`));
+    for (let done = 0; done < count; done += CHUNK_EXAMPLES) {
+      const n = Math.min(CHUNK_EXAMPLES, count - done);
+      const labels = new Uint8Array(n);
+      this.generator.drawLabels(labelRng, labels);
+      const images = new Uint8Array(n * channels * rows * cols);
+      this.generator.renderChannels(pixelRng, labels, images);
+      yield encodeRecords(labels, images);
     }
   }
 
@@ -200,7 +265,8 @@ export class SplitStream {
 /** Reject a spec out of range, naming every problem at once (E_USAGE). */
 export function checkSynthSpec(spec: SynthSpec): void {
   const problems: string[] = [];
-  const count = (key: keyof SynthSpec, min: number, max: number) => {
+  type NumericKey = { [K in keyof SynthSpec]: SynthSpec[K] extends number ? K : never }[keyof SynthSpec];
+  const count = (key: NumericKey, min: number, max: number) => {
     const v = spec[key];
     if (!Number.isInteger(v) || v < min || v > max)
       problems.push(`${key} must be an integer in [${min}, ${max}], got ${v}`);
@@ -213,5 +279,15 @@ export function checkSynthSpec(spec: SynthSpec): void {
   count('seed', 0, 0xffffffff);
   count('jitter', 0, 64);
   count('noise', 0, 255);
+  count('channels', 1, 4);
+  count('perFile', 1, 0xffffffff);
+  if (spec.layout !== 'idx' && spec.layout !== 'cifar')
+    problems.push(`layout must be idx or cifar, got ${spec.layout}`);
+  if (spec.layout === 'idx' && spec.channels !== 1)
+    problems.push('idx images have one channel (channels is for cifar)');
+  if (spec.layout === 'cifar' && (spec.transpose || spec.gzip || spec.prefix))
+    problems.push('transpose, gzip and prefix are for the idx layout');
+  if (spec.prefix && !/^[A-Za-z0-9][\w.-]*$/.test(spec.prefix))
+    problems.push(`prefix must be a plain file-name part, got "${spec.prefix}"`);
   if (problems.length > 0) throw new RxtrainError('E_USAGE', `synth: ${problems.join('; ')}`);
 }

@@ -16,6 +16,10 @@ export interface SoftmaxModel {
   classes: number;
   step: number;
   transform: FeatureTransform;
+  /** Shape of one input example before flattening, e.g. [28, 28] or [3, 32, 32]. */
+  inputShape?: readonly number[];
+  /** A name per class, when the data has them. */
+  classNames?: readonly string[];
 }
 
 /** The two files of a model, and the weights' sha256. */
@@ -36,6 +40,8 @@ export function encodeSoftmaxModel(model: SoftmaxModel): {
       layout: 'row-major [rows, classes]; the last row is the bias when bias is true',
       rows: model.rows,
       classes: model.classes,
+      ...(model.inputShape ? { inputShape: model.inputShape } : {}),
+      ...(model.classNames ? { classNames: model.classNames } : {}),
       step: model.step,
       sha256,
       features: {

@@ -61,6 +61,9 @@ export interface CheckpointModel {
   weights: Float32Array;
   rows: number;
   classes: number;
+  /** Shape of one input example, and the class names when the data has them. */
+  shape?: readonly number[];
+  classNames?: readonly string[];
   transform: FeatureTransform;
   /** Evaluations of this snapshot (empty unless an evaluator ran at this step). */
   results: EvalResult[];

@@ -310,6 +310,8 @@ export class CheckpointWriter {
         weights: snap.weights,
         rows: snap.rows,
         classes: snap.classes,
+        shape: snap.shape,
+        ...(snap.classNames ? { classNames: snap.classNames } : {}),
         transform: snap.transform,
         results: snap.results,
       },

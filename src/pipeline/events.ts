@@ -82,6 +82,8 @@ export type RxtrainEventInput =
       loss: number;
       confusion?: number[];
       classes?: number;
+      /** A name per class, when the data has them. */
+      classNames?: string[];
       precision?: number[];
       recall?: number[];
       f1?: number[];

@@ -13,6 +13,7 @@ export class ExampleStore {
   width = 0;
   shape: readonly number[] = [];
   classes = 0;
+  classNames: readonly string[] | undefined;
   private floats = false;
 
   constructor(readonly split: string) {
@@ -25,9 +26,10 @@ export class ExampleStore {
       this.width = batch.width;
       this.shape = batch.shape;
       this.classes = batch.classes;
+      this.classNames = batch.classNames;
       this.floats = batch.data instanceof Float32Array;
       // The header's count sizes the first allocation only up to a bound: growth covers the rest.
-      const initial = Math.max(batch.count, Math.min(batch.splitSize, 65536));
+      const initial = Math.max(batch.count, Math.min(batch.splitSize ?? batch.count, 65536));
       this.data = this.floats ? new Float32Array(initial * this.width) : new Uint8Array(initial * this.width);
       this.labels = new Int32Array(initial);
     } else if (batch.width !== this.width || batch.data instanceof Float32Array !== this.floats) {

@@ -32,8 +32,11 @@ export interface Examples {
   /** Index of the first example within its split. */
   start: number;
   count: number;
-  /** Number of examples in the whole split, from the IDX header. */
-  splitSize: number;
+  /**
+   * Number of examples in the whole split, when the format says so in advance (an IDX header);
+   * undefined when the decoder learns it only at the split's end (fixed-size records).
+   */
+  splitSize?: number;
   /** Shape of one example, e.g. [28, 28]. */
   shape: readonly number[];
   /** Values per example: the product of `shape`. */
@@ -42,7 +45,10 @@ export interface Examples {
   data: Uint8Array | Float32Array;
   /** `count` class labels. */
   labels: Int32Array;
+  /** The number of classes: labels lie in [0, classes). The same in every split. */
   classes: number;
+  /** A name per class, when the dataset has them (`decodeIdx.classNames`). */
+  classNames?: readonly string[];
   /** The images file, for messages. */
   source: string;
 }
@@ -99,6 +105,7 @@ export interface SampleBlock {
   /** Row of `data` (and `labels`) of each sample, when `data` is a shared table. */
   rows?: Int32Array;
   classes: number;
+  classNames?: readonly string[];
   /** The latest `features` message's transform when the block was drawn. */
   transform: FeatureTransform;
 }
@@ -155,6 +162,9 @@ export interface ModelSnapshot {
   weights: Float32Array;
   rows: number;
   classes: number;
+  /** Shape of one input example, e.g. [28, 28] or [3, 32, 32] (channels first). */
+  shape: readonly number[];
+  classNames?: readonly string[];
   transform: FeatureTransform;
   /** The evaluator should evaluate this one. */
   evaluate: boolean;

@@ -61,7 +61,7 @@ export type SnapshotLike = Pick<
   ModelSnapshot,
   'step' | 'epoch' | 'samples' | 'weights' | 'rows' | 'classes' | 'transform' | 'results' | 'final'
 > &
-  Partial<Pick<ModelSnapshot, 'endedBy' | 'stopReason'>>;
+  Partial<Pick<ModelSnapshot, 'endedBy' | 'stopReason' | 'shape' | 'classNames'>>;
 
 export interface RunRecorderOptions {
   config: ExperimentConfig;
@@ -258,7 +258,7 @@ function announceResume(events: EventBus, resume: ResumePoint, eventsCut: number
 
 /** Write weights.f32 and model.json; returns the weights' sha256. */
 function writeModel(runDir: string, snap: SnapshotLike): string {
-  const files = encodeSoftmaxModel(snap);
+  const files = encodeSoftmaxModel({ ...snap, inputShape: snap.shape });
   writeFileAtomic(join(runDir, RUN_FILES.weights), files.weights);
   writeFileAtomic(join(runDir, RUN_FILES.model), files.json);
   return files.sha256;

@@ -22,6 +22,8 @@ export function exampleImage(batch: Examples, index: number): GreyImage {
   if (shape.length === 1) [height, width] = [1, shape[0]!];
   else if (shape.length === 2 || (shape.length === 3 && shape[2] === 1))
     [height, width] = [shape[0]!, shape[1]!];
+  // Channels first (CIFAR's [3, 32, 32]): the channels one under another, as grey.
+  else if (shape.length === 3) [height, width] = [shape[0]! * shape[1]!, shape[2]!];
   else throw new RxtrainError('E_USAGE', `cannot draw an example of shape [${shape.join(', ')}] as an image`);
   const row = batch.data.subarray(index * batch.width, (index + 1) * batch.width);
   return { width, height, grey: toGrey(row) };

@@ -7,12 +7,14 @@ import { pngDataUrl } from './png.js';
 import type { RunModel } from './runDir.js';
 
 /**
- * Height and width to draw `features` values as: the data's own 2-D shape when it fits, else a
- * square when there is one (784 → 28×28), else one row.
+ * Height and width to draw `features` values as: the data's own 2-D shape when it fits (channels
+ * of a [C, H, W] image stacked one under the other), else a square when there is one (784 →
+ * 28×28), else one row.
  */
 export function imageShape(features: number, dataShape?: readonly number[]): [number, number] {
-  if (dataShape?.length === 2 && dataShape[0]! * dataShape[1]! === features)
-    return [dataShape[0]!, dataShape[1]!];
+  const last = dataShape?.[dataShape.length - 1];
+  if (dataShape && dataShape.length >= 2 && dataShape.reduce((a, b) => a * b, 1) === features)
+    return [features / last!, last!];
   const side = Math.round(Math.sqrt(features));
   return side * side === features ? [side, side] : [1, features];
 }

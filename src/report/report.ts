@@ -83,7 +83,7 @@ export async function picturesOf(run: RunData, options: ReportOptions): Promise<
     }
     if (misclassified.note) options.onWarning?.(`${run.label}: ${misclassified.note}`);
   }
-  const templates = run.model ? weightTemplates(run.model, shape) : undefined;
+  const templates = run.model ? weightTemplates(run.model, shape ?? run.model.inputShape) : undefined;
   return { templates, misclassified };
 }
 

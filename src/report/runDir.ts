@@ -31,6 +31,8 @@ export interface RunModel {
   /** Row-major [rows, classes]. */
   weights: Float32Array;
   step: number;
+  /** One input example's shape, when model.json records it. */
+  inputShape?: number[];
 }
 
 export interface RunData {
@@ -152,6 +154,7 @@ function readModel(dir: string, notes: string[], running: boolean): RunModel | u
     rows?: number;
     classes?: number;
     step?: number;
+    inputShape?: unknown;
     features?: { width?: number; bias?: boolean };
   }>(modelFile);
   const { rows, classes } = meta;
@@ -190,6 +193,9 @@ function readModel(dir: string, notes: string[], running: boolean): RunModel | u
     bias,
     weights,
     step: meta.step ?? 0,
+    ...(Array.isArray(meta.inputShape) && meta.inputShape.every((d) => Number.isInteger(d) && d > 0)
+      ? { inputShape: meta.inputShape as number[] }
+      : {}),
   };
 }
 

@@ -77,7 +77,7 @@ function confusionBlock(k: string, e: EvalPoint): string {
     let support = 0;
     for (let j = 0; j < C; j++) support += confusion[c * C + j] ?? 0;
     rows.push(
-      `<tr data-class="${c}"><td>${c}</td><td>${int(support)}</td><td>${num(precision[c]!)}</td><td>${num(recall[c]!)}</td><td>${num(f1[c]!)}</td></tr>`,
+      `<tr data-class="${c}"><td>${c}${e.classNames?.[c] ? ` ${esc(e.classNames[c])}` : ''}</td><td>${int(support)}</td><td>${num(precision[c]!)}</td><td>${num(recall[c]!)}</td><td>${num(f1[c]!)}</td></tr>`,
     );
   }
   const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -232,7 +232,8 @@ export const evaluateStage = defineStage<EvaluateSettings, EvaluateState>({
             };
             snap.results.push(result);
             history.push({ split, step: snap.step, accuracy, loss });
-            events.push({ type: 'eval', ...result, classes: C, precision, recall, f1 });
+            const names = snap.classNames ? { classNames: [...snap.classNames] } : {};
+            events.push({ type: 'eval', ...result, classes: C, ...names, precision, recall, f1 });
             ctx.progress({
               split,
               step: snap.step,

@@ -3,7 +3,9 @@
  * a module the config names). Nothing registers itself as a side effect of being imported.
  */
 import type { StageDefinition } from '../pipeline/stage.js';
+import { augmentStage } from './augment.js';
 import { decodeIdxStage } from './decodeIdx.js';
+import { decodeRecordsStage } from './decodeRecords.js';
 import { evaluateStage } from './evaluate.js';
 import { fetchStage } from './fetch.js';
 import { normaliseStage } from './normalise.js';
@@ -15,10 +17,22 @@ export const builtinStages: readonly StageDefinition[] = [
   fetchStage,
   untarStage,
   decodeIdxStage,
+  decodeRecordsStage,
   normaliseStage,
   shuffleStage,
+  augmentStage,
   sgdStage,
   evaluateStage,
 ];
 
-export { decodeIdxStage, evaluateStage, fetchStage, normaliseStage, sgdStage, shuffleStage, untarStage };
+export {
+  augmentStage,
+  decodeIdxStage,
+  decodeRecordsStage,
+  evaluateStage,
+  fetchStage,
+  normaliseStage,
+  sgdStage,
+  shuffleStage,
+  untarStage,
+};

@@ -3,8 +3,10 @@
  *
  * Feature j of an example is `x[j] · scale`, optionally standardised to zero mean and unit
  * variance with statistics from the training split only (`standardise: global` uses one mean and
- * deviation for all pixels, `per-feature` one per pixel), then flattened, with a constant 1
- * appended when `bias` is set (the notebook's Φ).
+ * deviation for all pixels, `per-channel` one per colour channel of [C, H, W] examples — an
+ * example of rank 2 is one channel — and `per-feature` one per pixel), then flattened, with a
+ * constant 1 appended when `bias` is set (the notebook's Φ). Fixed `mean` and `std` skip the
+ * statistics pass: numbers for `global`, or a list per channel for `per-channel`.
  *
  * The batches pass on unchanged; the transform goes out once, final, as a `features` message,
  * rather than being applied to a float copy: the kernels apply it on the fly, so 60,000 images
@@ -17,7 +19,7 @@
  * @example
  *   - type: normalise
  *     scale: 0.00392156862745098   # 1/255
- *     standardise: per-feature
+ *     standardise: per-channel
  */
 import { z } from 'zod';
 import { transform } from '../flow/index.js';
@@ -33,14 +35,17 @@ export const normaliseSettings = z
       .default(1 / 255)
       .describe('multiplier applied to raw values (x/255 by default)'),
     standardise: z
-      .enum(['none', 'global', 'per-feature'])
+      .enum(['none', 'global', 'per-channel', 'per-feature'])
       .default('none')
       .describe('subtract the mean and divide by the standard deviation of the training split'),
     mean: z
-      .number()
+      .union([z.number(), z.array(z.number()).min(1)])
       .optional()
-      .describe('fixed mean of scaled values (global standardisation without a pass)'),
-    std: z.number().positive().optional().describe('fixed standard deviation of scaled values'),
+      .describe('fixed mean of scaled values, or one per channel (standardisation without a pass)'),
+    std: z
+      .union([z.number().positive(), z.array(z.number().positive()).min(1)])
+      .optional()
+      .describe('fixed standard deviation of scaled values, or one per channel'),
     statsSplit: z.string().default('train').describe('split whose statistics are used'),
     minStd: z
       .number()
@@ -61,7 +66,22 @@ export const normaliseSettings = z
       ctx.addIssue({
         code: 'custom',
         path: ['mean'],
-        message: 'fixed mean/std apply to standardise: global only',
+        message: 'fixed mean/std apply to standardise: global or per-channel',
+      });
+    }
+    const lists = [s.mean, s.std].filter(Array.isArray);
+    if (lists.length > 0 && s.standardise !== 'per-channel') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mean'],
+        message: 'a mean and std per channel need standardise: per-channel',
+      });
+    }
+    if (lists.length === 1 || (lists.length === 2 && lists[0]!.length !== lists[1]!.length)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['std'],
+        message: 'give mean and std as lists of the same length (one per channel)',
       });
     }
   })
@@ -87,10 +107,16 @@ export const normaliseStage = defineStage<NormaliseSettings>({
     transform<Message, Message>(input, () => {
       const fromData = settings.standardise !== 'none' && settings.mean === undefined;
       const global = settings.standardise === 'global';
+      const perChannel = settings.standardise === 'per-channel';
       /** Values per example, from the first batch; every later batch must match it. */
       let width: number | undefined;
       /** The first batch: its shape is every batch's. */
       let first: Examples | undefined;
+      /** Channels of an example ([C, H, W]: C; otherwise 1), and values per channel. */
+      let channels = 1;
+      let plane = 1;
+      /** How many statistics are kept: one (global), one per channel, or one per feature. */
+      const groups = (w: number) => (global ? 1 : perChannel ? channels : w);
       let sent = false;
       let sum: Float64Array | undefined;
       let sumSquares: Float64Array | undefined;
@@ -100,9 +126,26 @@ export const normaliseStage = defineStage<NormaliseSettings>({
       const fixed = (w: number): Features => {
         const scale = new Float32Array(w).fill(settings.scale);
         let shift: Float32Array | null = null;
-        if (settings.mean !== undefined && settings.std !== undefined) {
-          scale.fill(settings.scale / settings.std);
-          shift = new Float32Array(w).fill(-settings.mean / settings.std);
+        const { mean, std } = settings;
+        if (typeof mean === 'number' && typeof std === 'number') {
+          scale.fill(settings.scale / std);
+          shift = new Float32Array(w).fill(-mean / std);
+        } else if (mean !== undefined && std !== undefined) {
+          // One mean and deviation per channel (a number stands for every channel).
+          const at = (v: number | number[], c: number) => (typeof v === 'number' ? v : v[c]!);
+          for (const [key, v] of [['mean', mean] as const, ['std', std] as const]) {
+            if (Array.isArray(v) && v.length !== channels)
+              throw new RxtrainError(
+                'E_CONFIG',
+                `normalise.${key} gives ${v.length} values, but the examples have ${channels} channel${channels === 1 ? '' : 's'}`,
+              );
+          }
+          shift = new Float32Array(w);
+          for (let j = 0; j < w; j++) {
+            const c = (j / plane) | 0;
+            scale[j] = settings.scale / at(std, c);
+            shift[j] = -at(mean, c) / at(std, c);
+          }
         }
         return featuresMessage({ width: w, scale, shift, bias: settings.bias });
       };
@@ -115,7 +158,7 @@ export const normaliseStage = defineStage<NormaliseSettings>({
           for (let j = 0; j < width; j++) {
             const v = data[o + j]! * s;
             if (v === 0) continue;
-            const k = global ? 0 : j;
+            const k = global ? 0 : perChannel ? (j / plane) | 0 : j;
             sum![k] += v;
             sumSquares![k] += v * v;
           }
@@ -125,7 +168,7 @@ export const normaliseStage = defineStage<NormaliseSettings>({
 
       /** The transform standardising with the statistics gathered, once the statistics split has ended. */
       const fromStatistics = (w: number): Features => {
-        const n = global ? statsCount * w : statsCount;
+        const n = statsCount * (w / groups(w));
         if (n === 0)
           throw new RxtrainError('E_DATA', `normalise: split ${settings.statsSplit} has no examples`);
         const scale = new Float32Array(w);
@@ -133,7 +176,7 @@ export const normaliseStage = defineStage<NormaliseSettings>({
         let stdMin = Number.POSITIVE_INFINITY;
         let meanAvg = 0;
         for (let j = 0; j < w; j++) {
-          const k = global ? 0 : j;
+          const k = global ? 0 : perChannel ? (j / plane) | 0 : j;
           const mean = sum![k]! / n;
           let std = Math.sqrt(Math.max(0, sumSquares![k]! / n - mean * mean));
           if (std < settings.minStd) std = 1; // a constant feature: centre it, do not blow it up
@@ -156,9 +199,11 @@ export const normaliseStage = defineStage<NormaliseSettings>({
             if (width === undefined) {
               width = message.width;
               first = message;
+              channels = message.shape.length >= 3 ? message.shape[0]! : 1;
+              plane = width / channels;
               if (fromData) {
-                sum = new Float64Array(global ? 1 : width);
-                sumSquares = new Float64Array(global ? 1 : width);
+                sum = new Float64Array(groups(width));
+                sumSquares = new Float64Array(groups(width));
               } else {
                 // Final at once: sent ahead of the first batch, so every consumer has it first.
                 out.push(fixed(width));

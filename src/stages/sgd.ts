@@ -17,10 +17,8 @@
  * asks the pipeline's training gate (pipeline/training.ts), which sends model snapshots to the
  * evaluators and checkpoint barriers as the pipeline's policy says; the stage itself only
  * answers `snapshot()`/`restore()` with its weights and counters. Other messages pass through.
- *
- * The stage is three steps: the batching helper (pipeline/miniBatches.ts) → the learning rate of
- * this update (kernels/schedule.ts, a pure function of the step) → one kernel step
- * (kernels/sgdStep.ts).
+ * Three steps per update: batching (pipeline/miniBatches.ts) → this step's learning rate
+ * (kernels/schedule.ts) → one kernel step (kernels/sgdStep.ts).
  *
  * @example
  *   - type: sgd
@@ -190,6 +188,8 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
           weights: sgd!.kernel.readWeights(),
           rows,
           classes,
+          shape: last!.shape,
+          ...(last!.classNames ? { classNames: last!.classNames } : {}),
           transform: last!.transform,
           evaluate,
           final,

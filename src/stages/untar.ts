@@ -2,8 +2,9 @@
  * untar — expand archives in a stream of named byte streams.
  *
  * Each incoming file is recognised by its bytes, not its name: gzip (1f 8b) is decompressed, then
- * a tar archive (`ustar` at byte 257, or a valid v7 header checksum) is expanded into its entries;
- * anything else passes through untouched. Entries are chosen by glob; a chosen entry whose name
+ * a tar archive (`ustar` at byte 257, or a valid v7 header checksum) or a zip archive (`PK\3\4`,
+ * read front to back: untar/zipExtract.ts) is expanded into its entries; anything else passes
+ * through untouched. Entries are chosen by glob; a chosen entry whose name
  * ends in `.gz` is decompressed and named without the suffix; when both `x` and `x.gz` are chosen
  * only the first is kept. Every other entry is drained, because tar-stream stops reading the
  * archive until the current entry's stream has been consumed.
@@ -65,7 +66,7 @@ export type UntarSettings = z.output<typeof untarSettings>;
 
 export const untarStage = defineStage<UntarSettings>({
   type: 'untar',
-  summary: 'expand .tar and .tar.gz archives (found by magic bytes) into their chosen entries, safely',
+  summary: 'expand .tar, .tar.gz and .zip archives (found by magic bytes) into their chosen entries, safely',
   settings: untarSettings,
   describeProgress: describeUntarProgress,
   pure: true,

@@ -26,6 +26,10 @@ export type ErrorCode =
   | 'E_IDX_LABEL'
   | 'E_IDX_SHAPE'
   | 'E_IDX_MISSING'
+  | 'E_RECORD_SHORT'
+  | 'E_RECORD_LABEL'
+  | 'E_RECORD_MISSING'
+  | 'E_ZIP'
   | 'E_DATA'
   | 'E_PROTOCOL'
   | 'E_OVERFLOW'
@@ -83,6 +87,22 @@ export class ConfigError extends RxtrainError {
 /** A malformed IDX file: names the file and the byte offset of the problem. */
 export class IdxError extends RxtrainError {
   override name = 'IdxError';
+  constructor(
+    code: ErrorCode,
+    readonly file: string,
+    readonly offset: number,
+    detail: string,
+  ) {
+    super(code, `${file}: byte ${offset}: ${detail}`);
+  }
+  override toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, file: this.file, offset: this.offset };
+  }
+}
+
+/** A malformed file of fixed-size records (CIFAR-10's binary layout): names the file and the byte offset. */
+export class RecordError extends RxtrainError {
+  override name = 'RecordError';
   constructor(
     code: ErrorCode,
     readonly file: string,

@@ -131,3 +131,15 @@ export function deriveSeed(runSeed: number, id: string): number {
   }
   return splitmix32(h ^ Math.imul(runSeed | 0, 0x9e3779b1))();
 }
+
+/**
+ * The seed of one sample's generator: a hash of the stage's seed, the pass and the sample's index
+ * in the pass. A stage that transforms samples draws from `new Prng(sampleSeed(…))` per sample, so
+ * what a sample gets depends on nothing but where it stands in training: each pass differs, and a
+ * resumed run, whose sampler restarts mid-pass, gives every sample what it got the first time.
+ */
+export function sampleSeed(seed: number, epoch: number, index: number): number {
+  const mix = splitmix32(seed ^ Math.imul(epoch + 1, 0x9e3779b1));
+  const a = mix();
+  return splitmix32(a ^ Math.imul(index >>> 0, 0x85ebca6b) ^ Math.floor(index / 2 ** 32))();
+}

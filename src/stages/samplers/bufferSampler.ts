@@ -4,7 +4,7 @@ import type { StageContext } from '../../pipeline/stage.js';
 import { RxtrainError } from '../../util/errors.js';
 import { Prng } from '../../util/random.js';
 import type { SamplerPosition, SamplerRestore, ShuffleSettings } from '../shuffle.js';
-import { generators, holdoutSize, requireTransform } from './common.js';
+import { generators, holdoutSize, requireSplitSize, requireTransform, warnUnusedClasses } from './common.js';
 
 /** buffer: a bounded window, one pass over the input per epoch. */
 export function bufferSampler(
@@ -62,6 +62,7 @@ function bufferPass(
     let width = 0;
     let shape: readonly number[] = [];
     let classes = 0;
+    let classNames: readonly string[] | undefined;
     let t: FeatureTransform | undefined;
     let emitted = 0;
     let skip = initialSkip;
@@ -70,6 +71,8 @@ function bufferPass(
     let heldK = 0;
     let heldCount = 0;
     let draining = false;
+    /** Training labels seen, in the first pass of a fresh run: for the unused-classes warning. */
+    let seenLabels: Int32Array | undefined;
     // the block being filled
     let blockData: Uint8Array | Float32Array | undefined;
     let blockLabels = new Int32Array(0);
@@ -102,6 +105,7 @@ function bufferPass(
         data: blockFill === settings.blockSize ? blockData : blockData.slice(0, blockFill * width),
         labels: blockFill === settings.blockSize ? blockLabels : blockLabels.slice(0, blockFill),
         classes,
+        ...(classNames ? { classNames } : {}),
         transform: transformReady,
       });
       blockData = undefined;
@@ -160,13 +164,15 @@ function bufferPass(
           width = message.width;
           shape = message.shape;
           classes = message.classes;
-          splitSize = message.splitSize;
+          classNames = message.classNames;
+          splitSize = requireSplitSize(message, settings);
           heldK = holdoutSize(settings, splitSize);
           window =
             message.data instanceof Float32Array
               ? new Float32Array(capacity * width)
               : new Uint8Array(capacity * width);
           windowLabels = new Int32Array(capacity);
+          if (forward && sample) seenLabels = new Int32Array(classes);
         }
         for (let r = 0; r < message.count; r++) {
           const row = message.data.subarray(r * width, (r + 1) * width);
@@ -181,6 +187,7 @@ function bufferPass(
             continue;
           }
           seen++;
+          if (seenLabels) seenLabels[message.labels[r]!]!++;
           if (!sample) continue;
           if (fill < capacity) {
             window.set(row as never, fill * width);
@@ -203,6 +210,7 @@ function bufferPass(
           );
         }
         draining = true;
+        if (seenLabels) warnUnusedClasses(ctx, settings, seenLabels, classNames);
       },
       pull(out) {
         if (!draining) return false;

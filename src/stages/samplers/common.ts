@@ -1,4 +1,4 @@
-import type { FeatureTransform } from '../../pipeline/messages.js';
+import type { Examples, FeatureTransform } from '../../pipeline/messages.js';
 import type { StageContext } from '../../pipeline/stage.js';
 import { RxtrainError } from '../../util/errors.js';
 import { Prng } from '../../util/random.js';
@@ -43,4 +43,45 @@ export function requireTransform(
     'E_DATA',
     `shuffle: no feature transform reached the sampler with the ${settings.split} examples (add a normalise stage before shuffle)`,
   );
+}
+
+/** Buffer mode samples while the split arrives, so it must know the split's size from its first batch. */
+export function requireSplitSize(batch: Examples, settings: ShuffleSettings): number {
+  if (batch.splitSize !== undefined) return batch.splitSize;
+  throw new RxtrainError(
+    'E_CONFIG',
+    `shuffle: buffer mode needs the size of split ${settings.split} before it ends, and ${batch.source} does not say it (fixed-size records give no count in advance): use shuffle.mode permutation`,
+  );
+}
+
+/**
+ * Classes that no training sample has, from the label counts of the samples drawn from: a
+ * `W_CLASS_UNUSED` warning naming them (a typo'd `decodeIdx.classes`, a filtered split, a holdout
+ * that took a rare class whole). The model still has an output for each; it never learns them.
+ */
+export function warnUnusedClasses(
+  ctx: StageContext,
+  settings: ShuffleSettings,
+  labelCounts: Int32Array,
+  classNames: readonly string[] | undefined,
+): void {
+  const unused: string[] = [];
+  for (const [c, n] of labelCounts.entries()) {
+    if (n === 0) unused.push(classNames ? `${c} (${classNames[c]})` : String(c));
+  }
+  if (unused.length === 0) return;
+  const shown = unused.length > 20 ? [...unused.slice(0, 20), '…'] : unused;
+  ctx.events.emit({
+    type: 'warning',
+    stage: ctx.id,
+    code: 'W_CLASS_UNUSED',
+    message: `${unused.length} of ${labelCounts.length} classes have no ${settings.split} examples to train on: ${shown.join(', ')}; the model has an output for each but never learns them`,
+  });
+}
+
+/** How many of `rows` carry each label. */
+export function labelCounts(labels: Int32Array, rows: ArrayLike<number>, classes: number): Int32Array {
+  const counts = new Int32Array(classes);
+  for (let i = 0; i < rows.length; i++) counts[labels[rows[i]!]!]!++;
+  return counts;
 }

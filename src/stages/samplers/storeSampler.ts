@@ -5,7 +5,7 @@ import type { StageContext } from '../../pipeline/stage.js';
 import { RxtrainError } from '../../util/errors.js';
 import { Prng, type PrngState } from '../../util/random.js';
 import type { SamplerPosition, SamplerRestore, ShuffleSettings } from '../shuffle.js';
-import { generators, holdoutSize, requireTransform } from './common.js';
+import { generators, holdoutSize, labelCounts, requireTransform, warnUnusedClasses } from './common.js';
 
 /** permutation and with-replacement: hold the split, then sample from it. */
 export function storeSampler(
@@ -80,6 +80,8 @@ export function storeSampler(
         }
       }
       ctx.progress({ population: pool.length, heldOut: held.length, mode: settings.mode });
+      if (!restored)
+        warnUnusedClasses(ctx, settings, labelCounts(store.labels, pool, store.classes), store.classNames);
       prepared = true;
     };
 
@@ -100,6 +102,7 @@ export function storeSampler(
           data,
           labels,
           classes: store.classes,
+          ...(store.classNames ? { classNames: store.classNames } : {}),
           source: `${ctx.id} holdout of ${settings.split}`,
         };
         heldSent += n;
@@ -129,6 +132,7 @@ export function storeSampler(
         labels: store.labels,
         rows,
         classes: store.classes,
+        ...(store.classNames ? { classNames: store.classNames } : {}),
         transform: transformReady!,
       };
     };

@@ -1,5 +1,5 @@
 /**
- * The untar stage's reader of one incoming file: it recognises gzip and tar by their bytes,
+ * The untar stage's reader of one incoming file: it recognises gzip, tar and zip by their bytes,
  * decompresses and expands as downstream asks for data, counts what decompression produces
  * against the limits, and hands on the chosen entries as `bytes` chunks. Each layer (gunzip, the
  * tar parser, an entry's own gunzip) moves only when the one above it has drained, so memory
@@ -7,8 +7,8 @@
  */
 
 import { createGunzip, type Gunzip } from 'node:zlib';
-import { type Extract, type ExtractEvents, type Header, extract as tarExtract } from 'tar-stream';
-import { type Emitter, StreamPuller } from '../../flow/index.js';
+import { type Header, extract as tarExtract } from 'tar-stream';
+import { type Emitter, type PausedReadable, StreamPuller } from '../../flow/index.js';
 import { GZIP_MAGIC, isGzip } from '../../formats/gzip.js';
 import {
   describeTarError,
@@ -19,13 +19,24 @@ import {
   TAR_BLOCK_BYTES,
   unsafeEntry,
 } from '../../formats/tar.js';
+import { isZip } from '../../formats/zip.js';
 import type { FileChunk, Message } from '../../pipeline/messages.js';
 import type { StageContext } from '../../pipeline/stage.js';
 import { ArchiveError, type ErrorCode } from '../../util/errors.js';
 import type { UntarCounters } from '../untar.js';
+import { type ZipEntryHeader, ZipExtract } from './zipExtract.js';
 
-/** What tar-stream hands out per entry (a streamx Readable). */
-type EntryStream = ExtractEvents['entry'][1];
+/** What tar-stream hands out per entry (a streamx Readable), or a zip entry's Node stream. */
+type EntryStream = PausedReadable;
+
+/** The writable side of an archive parser (tar-stream's extract, or ZipExtract). */
+interface ArchiveExtract {
+  write(bytes: Uint8Array): boolean;
+  end(): void;
+  once(event: 'drain', listener: () => void): unknown;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  destroy(): unknown;
+}
 
 interface EntryReader {
   name: string;
@@ -36,6 +47,8 @@ interface EntryReader {
   gunzipMeter?: Inflation;
   gunzipBlocked: boolean;
   gunzipEnded: boolean;
+  /** A zip entry's inflater, counted against the limits like a gunzip. */
+  zipInflation?: Inflation;
   offset: number;
   next: () => void;
 }
@@ -44,7 +57,7 @@ interface EntryReader {
 export class ArchiveReader {
   done = false;
   private outer: 'detect' | 'gzip' | 'raw' = 'detect';
-  private inner: 'sniff' | 'tar' | 'plain' = 'sniff';
+  private inner: 'sniff' | 'tar' | 'zip' | 'plain' = 'sniff';
   private pending: Uint8Array[] = [];
   private pendingLength = 0;
   private gunzip?: Gunzip;
@@ -55,7 +68,7 @@ export class ArchiveReader {
   private entries = 0;
   private inputEnded = false;
   private decompressedEnded = false;
-  private extract?: Extract;
+  private extract?: ArchiveExtract;
   private extractBlocked = false;
   private extractFinished = false;
   private entry?: EntryReader;
@@ -156,7 +169,8 @@ export class ArchiveReader {
       const head = concatBytes(this.pending, this.pendingLength);
       this.pending = [];
       this.pendingLength = 0;
-      if (isTarHeader(head)) this.startTar();
+      if (isTarHeader(head)) this.startArchive('tar');
+      else if (isZip(head)) this.startArchive('zip');
       else this.inner = 'plain';
       return this.accept(head, last);
     }
@@ -173,29 +187,36 @@ export class ArchiveReader {
     const extract = this.extract!;
     let ok = true;
     if (bytes.byteLength > 0) ok = extract.write(bytes);
-    if (last) (extract as unknown as { end(): void }).end();
+    if (last) extract.end();
     if (!ok) this.extractBlocked = true;
     return ok;
   }
 
-  private startTar(): void {
-    this.inner = 'tar';
-    const extract = tarExtract();
+  private startArchive(kind: 'tar' | 'zip'): void {
+    this.inner = kind;
+    const extract: ArchiveExtract =
+      kind === 'tar' ? (tarExtract() as unknown as ArchiveExtract) : new ZipExtract();
     this.extract = extract;
     extract.on('drain', () => {
       this.extractBlocked = false;
       this.out.wake();
     });
-    extract.on('error', (error: Error) => this.fail('E_TAR', describeTarError(error), error));
+    extract.on('error', (error: Error) =>
+      kind === 'tar'
+        ? this.fail('E_TAR', describeTarError(error), error)
+        : this.fail('E_ZIP', error.message, error),
+    );
     extract.on('finish', () => {
       this.extractFinished = true;
       this.current = undefined;
       this.out.wake();
     });
-    extract.on('entry', (header, stream, next) => this.onEntry(header, stream, next));
+    extract.on('entry', (header: Header | ZipEntryHeader, stream: EntryStream, next: () => void) =>
+      this.onEntry(header, stream, next),
+    );
   }
 
-  private onEntry(header: Header, stream: EntryStream, next: () => void): void {
+  private onEntry(header: Header | ZipEntryHeader, stream: EntryStream, next: () => void): void {
     this.counts.entries++;
     this.current = header.name;
     if (++this.entries > this.limits.maxEntries) {
@@ -238,6 +259,7 @@ export class ArchiveReader {
       puller: new StreamPuller(stream, this.out.wake, () => {}),
       gunzipBlocked: false,
       gunzipEnded: false,
+      ...('inflation' in header && header.inflation ? { zipInflation: header.inflation } : {}),
       offset: 0,
       next,
     };
@@ -273,7 +295,7 @@ export class ArchiveReader {
         return true;
       }
     }
-    if (this.inner === 'tar' && this.extractFinished && !this.entry) {
+    if ((this.inner === 'tar' || this.inner === 'zip') && this.extractFinished && !this.entry) {
       this.done = true;
       return true;
     }
@@ -295,6 +317,7 @@ export class ArchiveReader {
       if (entry.gunzipBlocked || entry.gunzipEnded) return false;
       const raw = entry.puller.read();
       if (raw) {
+        if (entry.zipInflation && !this.inflated(entry.zipInflation, raw.byteLength)) return false;
         entry.gunzipMeter!.in += raw.byteLength;
         if (!entry.gunzip.write(raw)) entry.gunzipBlocked = true;
         return true;
@@ -308,6 +331,7 @@ export class ArchiveReader {
     }
     const chunk = entry.puller.read();
     if (chunk) {
+      if (entry.zipInflation && !this.inflated(entry.zipInflation, chunk.byteLength)) return false;
       this.emitEntry(entry, chunk, false);
       return true;
     }
