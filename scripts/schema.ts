@@ -17,11 +17,15 @@ export const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '../..');
 /** Each committed schema, the config whose user modules it includes, and the configs that name it. */
 export const SHIPPED_SCHEMAS = [
   { file: 'schema/experiment.schema.json', config: undefined, for: 'config' },
-  { file: 'schema/examples.schema.json', config: 'examples/mnist-running-count.yaml', for: 'examples' },
+  {
+    file: 'schema/examples.schema.json',
+    config: ['examples/mnist-running-count.yaml', 'examples/mnist-cutout.yaml'],
+    for: 'examples',
+  },
 ] as const;
 
 export async function generatedSchema(entry: (typeof SHIPPED_SCHEMAS)[number]): Promise<string> {
-  return (await schemaText(entry.config && join(ROOT, entry.config))).text;
+  return (await schemaText(entry.config?.map((c) => join(ROOT, c)))).text;
 }
 
 /** The JSON Schema of one line of events.ndjson, from src/pipeline/eventSchema.ts. */

@@ -54,3 +54,61 @@ test('a planted module is not run and the network is not touched; the report say
   t.true(report.html.length > 0);
   t.regex(warnings.join('\n'), /not in the download cache .* this command does not use the network/);
 });
+
+test('planted events: markup, absurd sizes, a null line and a string epoch are left out, said so, and never drawn', async (t) => {
+  const root = tempDir();
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const runDir = join(root, 'run');
+  const config = await loadConfig(join(ROOT, 'config/mnist-logreg.yaml'), {
+    stages: builtinStages,
+    overrides: ['sgd.steps=30', 'evaluate.every=0'],
+  });
+  await runExperiment({ config, runDir, cacheDir: join(root, 'cache') });
+  const meta = '<meta http-equiv="refresh" content="0;url=http://127.0.0.1:9/">';
+  const base = { time: new Date().toISOString(), elapsedMs: 1, seq: 999 };
+  const planted = [
+    'null',
+    JSON.stringify({
+      ...base,
+      type: 'train',
+      step: 40,
+      epoch: 'soon',
+      samples: 1,
+      loss: 1,
+      accuracy: 0.5,
+      lr: 1,
+      samplesPerSec: 1,
+    }),
+    JSON.stringify({
+      ...base,
+      type: 'eval',
+      split: 'test',
+      step: 40,
+      epoch: 0.1,
+      examples: 1,
+      accuracy: 0.5,
+      loss: 1,
+      classes: 2,
+      confusion: [1, 0, 0, 1],
+      misclassified: [{ index: 0, label: meta, predicted: 1 }],
+    }),
+    JSON.stringify({
+      ...base,
+      type: 'eval',
+      split: 'test',
+      step: 41,
+      epoch: 0.1,
+      examples: 1,
+      accuracy: 0.5,
+      loss: 1,
+      classes: 200_000,
+    }),
+  ];
+  const { appendFileSync } = await import('node:fs');
+  appendFileSync(join(runDir, 'events.ndjson'), `${planted.join('\n')}\n`);
+  const started = performance.now();
+  const report = await buildReport([runDir], { cacheDir: join(root, 'cache') });
+  t.true(performance.now() - started < 60_000, 'no classes² loop over 200,000 classes');
+  t.false(report.html.includes('http-equiv="refresh"'), 'no planted markup in the page');
+  t.regex(report.html, /3 events in events\.ndjson did not fit the event format and were left out/);
+});

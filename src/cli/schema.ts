@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { stageModulesOf } from '../pipeline/config.js';
 import { experimentJsonSchema } from '../pipeline/jsonSchema.js';
+import type { StageDefinition } from '../pipeline/stage.js';
 import { builtinStages } from '../stages/index.js';
 import { writeFileAtomic } from '../util/atomicFile.js';
 import { RxtrainError } from '../util/errors.js';
@@ -44,9 +45,13 @@ a schema cannot: that each stage gets what it needs from the stages before it, u
 
 /** The schema as `rxtrain schema [--config FILE]` prints it (scripts/schema.ts writes the shipped ones). */
 export async function schemaText(
-  config?: string,
+  config?: string | readonly string[],
 ): Promise<{ text: string; stageTypes: number; userTypes: number }> {
-  const user = config ? await stageModulesOf(config) : [];
+  const configs = config === undefined ? [] : typeof config === 'string' ? [config] : config;
+  const user: StageDefinition[] = [];
+  for (const c of configs) {
+    for (const d of await stageModulesOf(c)) if (!user.some((u) => u.type === d.type)) user.push(d);
+  }
   // A user stage of a built-in's type replaces it, as in loadConfig.
   const stages = [...builtinStages.filter((d) => !user.some((u) => u.type === d.type)), ...user];
   const title = user.length

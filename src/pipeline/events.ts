@@ -226,7 +226,10 @@ export function parseEvents(text: string): RxtrainEvent[] {
   for (const line of text.split('\n')) {
     if (!line) continue;
     try {
-      events.push(JSON.parse(line) as RxtrainEvent);
+      const value = JSON.parse(line) as unknown;
+      // Only objects with a type are events (a `null` or `42` line is not, whoever wrote it).
+      if (value && typeof value === 'object' && typeof (value as { type?: unknown }).type === 'string')
+        events.push(value as RxtrainEvent);
     } catch {
       // A run killed mid-write leaves at most one incomplete line.
     }

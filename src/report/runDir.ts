@@ -60,6 +60,8 @@ export interface RunData {
 /** What the event log says, gathered one event at a time (a live view feeds it as the log grows). */
 export interface RunLog {
   name?: string;
+  /** Events that were not what their type says (planted, or from another tool), left out. */
+  rejected?: number;
   train: TrainPoint[];
   evals: EvalPoint[];
   /** The status of the run-finished event, once there is one. */
@@ -82,16 +84,56 @@ export function absorbEvent(log: RunLog, e: RxtrainEvent): boolean {
     log.finished = typeof e.status === 'string' ? e.status : 'failed';
     return true;
   }
-  if (e.type === 'train' && finite(e.step, e.loss)) {
+  if (e.type === 'train') {
+    if (!finite(e.step, e.loss, e.epoch, e.accuracy)) return rejected(log);
     log.train.push({ step: e.step, epoch: e.epoch, loss: e.loss, accuracy: e.accuracy });
     return true;
   }
-  if (e.type === 'eval' && typeof e.split === 'string' && finite(e.step, e.accuracy, e.loss)) {
+  if (e.type === 'eval') {
+    if (!plausibleEval(e)) return rejected(log);
     const { type: _t, time: _time, elapsedMs: _e, seq: _s, ...point } = e;
     log.evals.push(point);
     return true;
   }
   return false;
+}
+
+function rejected(log: RunLog): false {
+  log.rejected = (log.rejected ?? 0) + 1;
+  return false;
+}
+
+/** The most classes an evaluation may claim: its confusion matrix is drawn classes² cells. */
+export const MAX_REPORT_CLASSES = 4096;
+
+/**
+ * An eval event whose numbers are numbers and whose sizes are bounded: the report draws what it
+ * says, and a run directory is data from outside (a planted `<meta>` in `label`, 200,000 classes).
+ */
+function plausibleEval(e: Extract<RxtrainEvent, { type: 'eval' }>): boolean {
+  if (typeof e.split !== 'string' || !finite(e.step, e.accuracy, e.loss, e.epoch, e.examples)) return false;
+  const C = e.classes;
+  if (C !== undefined && !(Number.isInteger(C) && C >= 1 && C <= MAX_REPORT_CLASSES)) return false;
+  if (e.confusion !== undefined) {
+    if (C === undefined || !Array.isArray(e.confusion) || e.confusion.length !== C * C) return false;
+    if (!e.confusion.every((n) => Number.isInteger(n) && n >= 0)) return false;
+  }
+  for (const list of [e.precision, e.recall, e.f1]) {
+    if (list !== undefined && (!Array.isArray(list) || list.length !== C || !list.every((x) => finite(x))))
+      return false;
+  }
+  if (e.misclassified !== undefined) {
+    if (!Array.isArray(e.misclassified) || e.misclassified.length > 1000) return false;
+    const whole = (n: unknown) => Number.isInteger(n) && (n as number) >= 0;
+    if (!e.misclassified.every((m) => m && whole(m.index) && whole(m.label) && whole(m.predicted)))
+      return false;
+  }
+  if (
+    e.classNames !== undefined &&
+    !(Array.isArray(e.classNames) && e.classNames.every((n) => typeof n === 'string'))
+  )
+    return false;
+  return true;
 }
 
 export function readRunDir(dir: string, key = '0'): RunData {
@@ -109,6 +151,10 @@ export function readRunDir(dir: string, key = '0'): RunData {
 /** A run's data from what its log says and the other files of its directory, read now. */
 export function runData(abs: string, key: string, log: RunLog): RunData {
   const notes: string[] = [];
+  if (log.rejected)
+    notes.push(
+      `${log.rejected} event${log.rejected > 1 ? 's' : ''} in events.ndjson did not fit the event format and were left out`,
+    );
   const summaryFile = join(abs, 'summary.json');
   let summary: RunSummary | undefined;
   if (existsSync(summaryFile)) summary = parseJson<RunSummary>(summaryFile);
