@@ -5,14 +5,15 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { loadConfig } from '../src/pipeline/config.js';
 import { runExperiment } from '../src/pipeline/run.js';
 import { buildReport } from '../src/report/report.js';
 import { builtinStages } from '../src/stages/index.js';
 import { ROOT, tempDir } from './helpers/index.js';
 
-test('a planted module is not run and the network is not touched; the report says why pictures are missing', async (t) => {
+/** A short run in a temporary directory, removed when the test ends. */
+async function trainedRun(t: ExecutionContext): Promise<{ root: string; runDir: string }> {
   const root = tempDir();
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const runDir = join(root, 'run');
@@ -21,6 +22,11 @@ test('a planted module is not run and the network is not touched; the report say
     overrides: ['sgd.steps=30', 'evaluate.every=0'],
   });
   await runExperiment({ config, runDir, cacheDir: join(root, 'cache') });
+  return { root, runDir };
+}
+
+test('a planted module is not run and the network is not touched; the report says why pictures are missing', async (t) => {
+  const { root, runDir } = await trainedRun(t);
 
   // A server that counts requests, and a config.yaml rewritten to fetch from it and to load a
   // module that would leave a mark.
@@ -56,14 +62,7 @@ test('a planted module is not run and the network is not touched; the report say
 });
 
 test('planted events: markup, absurd sizes, a null line and a string epoch are left out, said so, and never drawn', async (t) => {
-  const root = tempDir();
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
-  const runDir = join(root, 'run');
-  const config = await loadConfig(join(ROOT, 'config/mnist-logreg.yaml'), {
-    stages: builtinStages,
-    overrides: ['sgd.steps=30', 'evaluate.every=0'],
-  });
-  await runExperiment({ config, runDir, cacheDir: join(root, 'cache') });
+  const { root, runDir } = await trainedRun(t);
   const meta = '<meta http-equiv="refresh" content="0;url=http://127.0.0.1:9/">';
   const base = { time: new Date().toISOString(), elapsedMs: 1, seq: 999 };
   const planted = [

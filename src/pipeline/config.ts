@@ -42,20 +42,20 @@ export interface LoadOptions {
   importModules?: boolean;
 }
 
+function readConfigText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new RxtrainError(
+      'E_USAGE',
+      `${file}: cannot read config (${(error as NodeJS.ErrnoException).code})`,
+    );
+  }
+}
+
 /** Read, override, validate and resolve a config; throws a ConfigError listing every problem. */
 export async function loadConfig(file: string, options: LoadOptions): Promise<ExperimentConfig> {
-  let text: string;
-  if (options.text !== undefined) text = options.text;
-  else {
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new RxtrainError(
-        'E_USAGE',
-        `${file}: cannot read config (${(error as NodeJS.ErrnoException).code})`,
-      );
-    }
-  }
+  const text = options.text ?? readConfigText(file);
   if (text.length > MAX_CONFIG_BYTES) {
     throw new ConfigError(file, [
       {
@@ -267,15 +267,7 @@ export function resolvedYaml(config: ExperimentConfig): string {
  * gives the schema that shows them.
  */
 export async function stageModulesOf(file: string): Promise<StageDefinition[]> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new RxtrainError(
-      'E_USAGE',
-      `${file}: cannot read config (${(error as NodeJS.ErrnoException).code})`,
-    );
-  }
+  const text = readConfigText(file);
   let modules: unknown;
   try {
     modules = (parseYamlValue(text) as { modules?: unknown } | null)?.modules ?? [];

@@ -84,9 +84,9 @@ export class ConfigError extends RxtrainError {
   }
 }
 
-/** A malformed IDX file: names the file and the byte offset of the problem. */
-export class IdxError extends RxtrainError {
-  override name = 'IdxError';
+/** A problem at a byte offset of a file: names the file and the offset. */
+export class ByteOffsetError extends RxtrainError {
+  override name = 'ByteOffsetError';
   constructor(
     code: ErrorCode,
     readonly file: string,
@@ -100,20 +100,14 @@ export class IdxError extends RxtrainError {
   }
 }
 
-/** A malformed file of fixed-size records (CIFAR-10's binary layout): names the file and the byte offset. */
-export class RecordError extends RxtrainError {
+/** A malformed IDX file. */
+export class IdxError extends ByteOffsetError {
+  override name = 'IdxError';
+}
+
+/** A malformed file of fixed-size records (CIFAR-10's binary layout). */
+export class RecordError extends ByteOffsetError {
   override name = 'RecordError';
-  constructor(
-    code: ErrorCode,
-    readonly file: string,
-    readonly offset: number,
-    detail: string,
-  ) {
-    super(code, `${file}: byte ${offset}: ${detail}`);
-  }
-  override toJSON(): Record<string, unknown> {
-    return { code: this.code, message: this.message, file: this.file, offset: this.offset };
-  }
 }
 
 export class FetchError extends RxtrainError {
