@@ -19,12 +19,13 @@ const RANK: Record<string, number> = {
   download: 2,
   pipeline: 3,
   stages: 4,
-  progress: 5,
-  report: 5,
-  'reference.ts': 5,
-  cli: 6,
-  'cli.ts': 7,
-  'index.ts': 7,
+  sweep: 5,
+  progress: 6,
+  report: 6,
+  'reference.ts': 6,
+  cli: 7,
+  'cli.ts': 8,
+  'index.ts': 8,
 };
 
 function sources(dir: string): string[] {
