@@ -165,7 +165,7 @@ function runSection(run: RunData, i: number, colour: string, pictures: RunPictur
   return parts.join('\n');
 }
 
-function confusionBlock(i: number, e: EvalPoint): string {
+export function confusionBlock(i: number, e: EvalPoint): string {
   const C = e.classes!;
   const confusion = e.confusion!;
   const computed = e.precision && e.recall && e.f1 ? undefined : perClass(confusion, C);
@@ -194,7 +194,7 @@ ${rows.join('\n')}
 </div>`;
 }
 
-function templatesBlock(i: number, t: WeightTemplates | undefined): string {
+export function templatesBlock(i: number, t: WeightTemplates | undefined): string {
   if (!t) return '<p class="muted">No final weights (weights.f32 and model.json) in the run directory.</p>';
   const [h, w] = t.shape;
   const scale = 96 / Math.max(h, w);
@@ -223,7 +223,7 @@ function misclassifiedBlock(i: number, m: RunPictures['misclassified']): string 
 <div class="digits" data-run="${i}">${cells.join('')}</div>`;
 }
 
-const STYLE = `
+export const STYLE = `
 :root { color-scheme: light; --muted: #666; --line: #ddd; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; color: #222; background: #fafafa; }
