@@ -20,6 +20,7 @@ export function checkBaseFits(
   parameters: readonly Parameter[],
   settings: SweepFileSettings,
   locate: Locator,
+  keysOnly = false,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const p of parameters) {
@@ -31,6 +32,8 @@ export function checkBaseFits(
         ...locate.keyPosition(['parameters'], p.key),
       });
   }
+
+  if (keysOnly) return issues;
 
   const split = settings.metric.split('.')[0]!;
   const evaluators = config.stages.filter((s) => evaluates(s, split));
@@ -92,7 +95,7 @@ function keyProblem(config: ExperimentConfig, key: string): string | undefined {
     const keys = settingKeys(stage.definition);
     if (keys.length === 0 || keys.includes(next)) return undefined;
     const hint = suggest(next, keys);
-    return `${head} (a ${stage.type} stage) has no setting "${next}"${hint ? ` (did you mean "${hint}"?)` : ''}; settings: ${keys.join(', ')}`;
+    return `${head}${stage.type === head ? '' : ` (a ${stage.type} stage)`} has no setting "${next}"${hint ? ` (did you mean "${hint}"?)` : ''}; settings: ${keys.join(', ')}`;
   }
   if (TOP_LEVEL.includes(head!)) return undefined;
   const hint = suggest(head!, [...ids, ...TOP_LEVEL]);

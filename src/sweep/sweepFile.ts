@@ -91,7 +91,14 @@ export async function loadSweep(file: string, options: LoadSweepOptions): Promis
   // Phase 2: the top level, then each parameter's domain against its own schema (for its hints).
   const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
   const top = sweepSchema.safeParse(raw);
-  if (!top.success) for (const i of top.error.issues) issues.push(...locate.issues([], i, sweepSchema, none));
+  let settings = top.success ? top.data : undefined;
+  if (!top.success) {
+    for (const i of top.error.issues) issues.push(...locate.issues([], i, sweepSchema, none));
+    // The rest without the keys that failed, so that the later phases still report their problems.
+    const bad = new Set(top.error.issues.map((i) => String(i.path[0] ?? '')));
+    const rest = sweepSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([k]) => !bad.has(k))));
+    settings = rest.success ? rest.data : undefined;
+  }
   const parameters: Parameter[] = [];
   const rawParameters = raw.parameters && typeof raw.parameters === 'object' ? raw.parameters : {};
   for (const [key, value] of Object.entries(rawParameters as Record<string, unknown>)) {
@@ -120,7 +127,6 @@ export async function loadSweep(file: string, options: LoadSweepOptions): Promis
     }
     parameters.push({ key, kind: kinds[0]!, spec: parsed.data });
   }
-  const settings = top.success ? top.data : undefined;
 
   // Phase 3: the method.
   if (settings?.method === 'random' && settings.count === undefined)
@@ -162,21 +168,23 @@ export async function loadSweep(file: string, options: LoadSweepOptions): Promis
   const fixed = Object.entries(settings?.fixed ?? {}).map(([k, v]) => overrideOf(k, v));
   const cliOverrides = [...(options.overrides ?? [])];
   let baseConfig: ExperimentConfig | undefined;
+  // Without the overrides, when they break it: enough to check that the parameters name settings.
+  let bareBase: ExperimentConfig | undefined;
   if (base) {
+    const load = (overrides: string[]) =>
+      loadConfig(base!.file, { stages: options.stages, overrides, text: base!.text });
     try {
-      baseConfig = await loadConfig(base.file, {
-        stages: options.stages,
-        overrides: [...fixed, ...cliOverrides],
-        text: base.text,
-      });
+      baseConfig = await load([...fixed, ...cliOverrides]);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       issues.push(...baseIssues(error, base, locate, settings?.fixed ?? {}));
+      if (fixed.length + cliOverrides.length > 0) bareBase = await load([]).catch(() => undefined);
     }
   }
 
   // Phases 5 and 6: the parameters, the metric and the scheduler against the base.
-  if (baseConfig && settings) issues.push(...checkBaseFits(baseConfig, parameters, settings, locate));
+  if (settings && (baseConfig ?? bareBase))
+    issues.push(...checkBaseFits((baseConfig ?? bareBase)!, parameters, settings, locate, !baseConfig));
   if (issues.length > 0 || !settings || !base || !baseConfig) throw new ConfigError(file, sortIssues(issues));
   const [metricSplit, metricName] = settings.metric.split('.') as [string, SweepSpec['metricName']];
   return {
@@ -216,7 +224,7 @@ function baseIssues(
     const fixedKey = issue.origin ? fixedByOrigin.get(issue.origin) : undefined;
     if (fixedKey !== undefined)
       return { ...locate.at(['fixed', fixedKey], issue.message), path: `fixed.${fixedKey} (${issue.path})` };
-    if (issue.origin) return issue;
+    if (issue.origin) return { path: issue.path, message: issue.message, origin: issue.origin };
     if (base.inline)
       return { ...locate.at(['base', ...parsePath(issue.path)], issue.message), path: `base.${issue.path}` };
     const where = issue.line === undefined ? base.file : `${base.file}:${issue.line}:${issue.column ?? 1}`;

@@ -87,8 +87,9 @@ export const sweepSchema = z.strictObject({
     .record(z.string(), z.unknown())
     .default({})
     .describe('settings every trial shares, keyed like parameters (as `--set` would give them)'),
+  // Each parameter is checked on its own (sweepFile.ts), so its errors come with its own hints.
   parameters: z
-    .record(z.string(), parameterSchema)
+    .record(z.string(), z.unknown())
     .refine((p) => Object.keys(p).length > 0, 'expected at least one parameter')
     .describe('the search space: `<stageId>.<key>` (or a top-level key such as seed) → a domain'),
   method: z.enum(['grid', 'random']).default('grid').describe('every combination, or `count` samples'),
