@@ -77,10 +77,19 @@ scheduler: { type: asha, minResource: 250 }
 `,
   );
   const error = await t.throwsAsync(load(file), { instanceOf: ConfigError });
-  t.regex(error!.message, /asha\.yaml:2:9 metric: no stage of the base evaluates the split "val" \(evaluated: test\)/);
+  t.regex(
+    error!.message,
+    /asha\.yaml:2:9 metric: no stage of the base evaluates the split "val" \(evaluated: test\)/,
+  );
   const fixed = await t.throwsAsync(load(file, ['shuffle.holdout={size: 100}', 'evaluate.splits=[val]']));
-  t.regex(fixed!.message, /asha\.yaml:7:39 scheduler\.minResource: rungs in steps must fall on evaluations: .*\(500\), got 250/);
-  t.is((await load(file, ['shuffle.holdout={size: 100}', 'evaluate.splits=[val]', 'evaluate.every=250'])).count, 3);
+  t.regex(
+    fixed!.message,
+    /asha\.yaml:7:39 scheduler\.minResource: rungs in steps must fall on evaluations: .*\(500\), got 250/,
+  );
+  t.is(
+    (await load(file, ['shuffle.holdout={size: 100}', 'evaluate.splits=[val]', 'evaluate.every=250'])).count,
+    3,
+  );
 });
 
 test("trial ids are the resolved config's hash; points that resolve alike are one trial", async (t) => {
@@ -130,7 +139,10 @@ test('random sampling is seeded, and a larger count keeps the trials already dra
     eight.trials.slice(0, 5).map((x) => x.id),
     five.trials.map((x) => x.id),
   );
-  t.notDeepEqual((await sweep(5, 2)).trials.map((x) => x.id), five.trials.map((x) => x.id));
+  t.notDeepEqual(
+    (await sweep(5, 2)).trials.map((x) => x.id),
+    five.trials.map((x) => x.id),
+  );
   for (const { params } of eight.trials) {
     const lr = params['sgd.lr'] as number;
     t.true(lr >= 0.001 && lr < 1);
@@ -151,7 +163,9 @@ test('a changed search space against an existing sweep directory is an error; --
 
   const grown = await sweep([0.1, 0.2, 0.3]);
   const grownPlan = await planSweep(grown);
-  const refused = t.throws(() => openSweep(grown, grownPlan, dir, { extend: false }), { instanceOf: RxtrainError });
+  const refused = t.throws(() => openSweep(grown, grownPlan, dir, { extend: false }), {
+    instanceOf: RxtrainError,
+  });
   t.is(refused!.code, 'E_USAGE');
   t.regex(
     refused!.message,
@@ -174,9 +188,12 @@ test('a changed search space against an existing sweep directory is an error; --
   );
 });
 
-test("ASHA: the top ⌊n/η⌋ of a rung go on; a stopped trial is promoted once later results rank it there", (t) => {
+test('ASHA: the top ⌊n/η⌋ of a rung go on; a stopped trial is promoted once later results rank it there', (t) => {
   const asha = new Asha({ type: 'asha', resource: 'steps', minResource: 100, reductionFactor: 3 }, 'max');
-  t.deepEqual([0, 1, 2].map((k) => asha.resource(k)), [100, 300, 900]);
+  t.deepEqual(
+    [0, 1, 2].map((k) => asha.resource(k)),
+    [100, 300, 900],
+  );
   t.true(asha.reaches(0, { step: 100, epoch: 1 }));
   t.false(asha.reaches(1, { step: 200, epoch: 2 }));
   // The first two are alone at the rung: ⌊1/3⌋ = ⌊2/3⌋ = 0 go on.
@@ -207,7 +224,13 @@ test("ASHA: the top ⌊n/η⌋ of a rung go on; a stopped trial is promoted once
   t.deepEqual(asha.promotable([{ id: 'a', rung: 1 }], true), { id: 'a', rung: 1 });
   // A loss is better lower; a diverged (NaN) result is last.
   const min = new Asha({ type: 'asha', resource: 'epochs', minResource: 0.5, reductionFactor: 2 }, 'min');
-  for (const [id, v] of [['x', Number.NaN], ['y', 0.3], ['z', 0.2], ['w', 0.9]] as const) min.record(id, 0, v);
+  for (const [id, v] of [
+    ['x', Number.NaN],
+    ['y', 0.3],
+    ['z', 0.2],
+    ['w', 0.9],
+  ] as const)
+    min.record(id, 0, v);
   t.deepEqual(min.place('z', 0), { rank: 1, of: 4 });
   t.deepEqual(min.place('x', 0), { rank: 4, of: 4 });
   t.true(min.reaches(0, { step: 7, epoch: 0.5 }));

@@ -14,7 +14,15 @@ import { type RunSummary, runExperiment } from '../src/pipeline/run.js';
 import { builtinStages } from '../src/stages/index.js';
 import { BIN, ROOT, runCli, tempDir } from './helpers/index.js';
 import { slowCheckpointWrites, waitFor } from './helpers/resume.js';
-import { readState, sweepEvents, tinyBase, tinyData, trialEvents, trialIds, writeSweep } from './helpers/sweep.js';
+import {
+  readState,
+  sweepEvents,
+  tinyBase,
+  tinyData,
+  trialEvents,
+  trialIds,
+  writeSweep,
+} from './helpers/sweep.js';
 
 const root = tempDir('rxtrain-sweep-');
 const cache = join(root, 'cache');
@@ -72,7 +80,12 @@ test.serial(
     const atKill = readState(dir)!;
     const doneBefore = atKill.trials.filter((x) => x.status === 'done').map((x) => x.id);
     const midRun = atKill.trials
-      .filter((x) => x.status === 'running' && hasCheckpoint(x.id) && !existsSync(join(dir, 'trials', x.id, 'summary.json')))
+      .filter(
+        (x) =>
+          x.status === 'running' &&
+          hasCheckpoint(x.id) &&
+          !existsSync(join(dir, 'trials', x.id, 'summary.json')),
+      )
       .map((x) => x.id);
     t.true(doneBefore.length >= 1);
     t.true(midRun.length >= 1, 'a trial was killed mid-run, after a checkpoint');
@@ -84,7 +97,9 @@ test.serial(
     const state = readState(dir)!;
     t.is(state.trials.length, 4, 'the same planned total');
     t.deepEqual(trialIds(dir), state.trials.map((x) => x.id).sort(), 'four run directories, one per trial');
-    const secondSession = sweepEvents(dir).slice(sweepEvents(dir).findLastIndex((e) => e.type === 'sweep-started'));
+    const secondSession = sweepEvents(dir).slice(
+      sweepEvents(dir).findLastIndex((e) => e.type === 'sweep-started'),
+    );
     const startedAgain = secondSession.flatMap((e) => (e.type === 'trial-started' ? [e.trial] : []));
     for (const id of doneBefore) t.false(startedAgain.includes(id), `${id} was done and did not run again`);
     for (const trial of state.trials) {
@@ -99,9 +114,14 @@ test.serial(
       const record = JSON.parse(readFileSync(join(dir, 'trials', trial.id, 'run.json'), 'utf8'));
       t.true(record.configHash.startsWith(trial.id));
       t.is(summaryOf(dir, trial.id).steps, 600);
-      t.is(summaryOf(dir, trial.id).weightsSha256, await plainRun(dir, trial.overrides), `${trial.id}: weights`);
+      t.is(
+        summaryOf(dir, trial.id).weightsSha256,
+        await plainRun(dir, trial.overrides),
+        `${trial.id}: weights`,
+      );
     }
-    for (const id of midRun) t.true((summaryOf(dir, id).resumedFrom ?? 0) > 0, `${id} resumed from its checkpoint`);
+    for (const id of midRun)
+      t.true((summaryOf(dir, id).resumedFrom ?? 0) > 0, `${id} resumed from its checkpoint`);
     const summary = JSON.parse(readFileSync(join(dir, 'sweep-summary.json'), 'utf8'));
     t.deepEqual(summary.counts, { done: 4 });
     t.true(summary.stepsSpent >= 2400, 'work redone after the kill is counted');
@@ -127,7 +147,10 @@ test('a failed trial is recorded with its error line and the sweep goes on; exit
   t.regex(byLr.get(1e300)!.error!, /^E_DATA: sgd: the loss became (NaN|Infinity) at step \d+; lower sgd.lr$/);
   t.is(byLr.get('fast')!.status, 'failed');
   t.is(byLr.get('fast')!.attempts, 0, 'a config that does not validate is not run');
-  t.regex(byLr.get('fast')!.error!, /^E_CONFIG: sgd\.lr="fast": stages\[5\]\.lr: expected number, got "fast"$/);
+  t.regex(
+    byLr.get('fast')!.error!,
+    /^E_CONFIG: sgd\.lr="fast": stages\[5\]\.lr: expected number, got "fast"$/,
+  );
   const finished = sweepEvents(dir).filter((e) => e.type === 'trial-finished');
   t.is(finished.length, 3);
   t.is(trialIds(dir).length, 2, 'run directories for the two trials that ran');
@@ -150,7 +173,9 @@ const browserTitle =
     t.regex(made.stdout, /^wrote .*sweep-report\.html \(a sweep of 4 trials/);
     const url = pathToFileURL(out).href;
     const state = readState(dir)!;
-    const ranked = [...state.trials].sort((a, b) => b.metric! - a.metric! || a.index - b.index).map((x) => x.id);
+    const ranked = [...state.trials]
+      .sort((a, b) => b.metric! - a.metric! || a.index - b.index)
+      .map((x) => x.id);
 
     const context = await chromium.launchPersistentContext(tempDir('rxtrain-chromium-'), {
       executablePath: CHROMIUM,
@@ -193,7 +218,14 @@ const browserTitle =
       const charts = await page
         .locator('svg[data-chart]')
         .evaluateAll((svgs) => svgs.map((s) => s.getAttribute('data-chart')));
-      t.deepEqual(charts, ['param-0', 'param-1', 'top-metric', 'top-loss', 'confusion-0-val', 'confusion-0-test']);
+      t.deepEqual(charts, [
+        'param-0',
+        'param-1',
+        'top-metric',
+        'top-loss',
+        'confusion-0-val',
+        'confusion-0-test',
+      ]);
       for (const id of ['param-0', 'param-1'])
         t.is(await page.locator(`svg[data-chart="${id}"] circle.point`).count(), 4, id);
       // The best four's val accuracy at steps 0, 100, …, 600: seven points each.
