@@ -56,6 +56,8 @@ export class SweepProgress {
   private before = 0;
   private best?: { trial: string; value: number };
   private elapsedMs = 0;
+  /** `now()` when the last sweep event came: lines between events are stamped from it. */
+  private elapsedAt = 0;
   private drawnLines = 0;
   private lastDraw = Number.NEGATIVE_INFINITY;
   private lastStatus = Number.NEGATIVE_INFINITY;
@@ -82,6 +84,7 @@ export class SweepProgress {
   onSweepEvent = (e: SweepEvent): void => {
     if (this.closed) return;
     this.elapsedMs = e.elapsedMs;
+    this.elapsedAt = this.now();
     const s = this.sweep;
     switch (e.type) {
       case 'sweep-started':
@@ -218,6 +221,7 @@ export class SweepProgress {
     if (!s || s.scheduler || this.durations.length === 0) return undefined;
     const mean = this.durations.reduce((a, b) => a + b, 0) / this.durations.length;
     const waiting = Math.max(0, s.planned - this.finals() - this.running.size);
+    if (waiting + this.running.size === 0) return undefined;
     let left = waiting * mean;
     for (const t of this.running.values()) left += Math.max(0, mean - (this.now() - t.startedAt));
     return left / Math.max(1, Math.min(s.parallel, waiting + this.running.size));
@@ -261,7 +265,8 @@ export class SweepProgress {
   }
 
   private line(text: string): void {
-    this.write(`[${duration(this.elapsedMs).padStart(6)}] ${text}\n`);
+    const elapsed = this.elapsedMs + Math.max(0, this.now() - this.elapsedAt);
+    this.write(`[${duration(elapsed).padStart(6)}] ${text}\n`);
   }
 
   /** A line that stays: above the block on a TTY, a plain stamped line otherwise. */
