@@ -1,11 +1,11 @@
 /**
  * bench:sweep — the figures issue 14 asks for, measured with the real CLI on the real MNIST:
  *
- *   throughput  config/mnist-sweep.yaml (24 trials) run one at a time as plain `rxtrain run`s, then
- *               as `rxtrain sweep --parallel 1` and `--parallel 2`: the throughput ratio
- *               (sequential runs ÷ parallel sweep) and the sweep's overhead per trial (sweep with
- *               --parallel 1, less the same trials run by hand, ÷ 24; and less its own trials'
- *               process times, ÷ 24)
+ *   throughput  config/mnist-sweep.yaml (24 trials) run one at a time as plain `rxtrain run`s, and
+ *               as `rxtrain sweep --parallel 2` and `--parallel 1`, in --rounds rounds (order rotated;
+ *               medians reported): the throughput ratio (plain runs ÷ parallel sweep), the sweep's
+ *               overhead per trial (the --parallel 1 sweep's wall time less its trials' process
+ *               times, ÷ 24), and each plain run's process time outside its run (start-up, exit)
  *   kill        the same sweep SIGKILLed — its whole process group — at 3 random moments, resumed
  *               after each with `sweep resume`: run directories, `run-finished` events per trial,
  *               trials started again after they were done, and each weightsSha256 against the
@@ -19,6 +19,7 @@
  * Every sweep sets checkpoint.every=500, so a killed trial has checkpoints to resume from. Usage:
  *
  *   npm run bench:sweep -- [--only throughput,kill,asha,report] [--dir DIR] [--seed S] [--epochs E]
+ *                          [--rounds 3]
  *
  * Writes results.json and the screenshot into the output directory and prints a summary.
  */
@@ -76,10 +77,23 @@ const state = (dir: string) => readJson<SweepState>(join(dir, 'sweep.json'));
 const summary = (dir: string) => readJson<SweepSummary>(join(dir, 'sweep-summary.json'));
 const weightsOf = (dir: string) => new Map(state(dir).trials.map((t) => [t.id, t.weightsSha256]));
 
-async function throughput(out: string, cache: string, set: string[]) {
+/** The median of a list of numbers. */
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/**
+ * Rounds of: the 24 trials as plain runs one at a time, the sweep with --parallel 2, and with
+ * --parallel 1, in an order rotated each round. The machine is shared, so its load drifts over
+ * minutes: each round's ratio compares measurements taken minutes apart, and the median of the
+ * rounds is the figure.
+ */
+async function throughput(out: string, cache: string, set: string[], rounds: number) {
   const file = join(ROOT, 'config/mnist-sweep.yaml');
   const spec = await loadSweep(file, { stages: builtinStages, overrides: set, inlineBaseFile: () => '' });
   const plan = await planSweep(spec);
+  const n = plan.trials.length;
   // The data decoded once into the cache first, as it would be for any of the three.
   await cli([
     'run',
@@ -91,26 +105,32 @@ async function throughput(out: string, cache: string, set: string[]) {
     cache,
     '--quiet',
   ]);
-  let sequential = 0;
   const plainWeights = new Map<string, string | undefined>();
-  for (const t of plan.trials) {
-    const dir = join(out, 'sequential', t.id);
-    const r = await cli([
-      'run',
-      spec.base.file,
-      ...t.overrides.flatMap((s) => ['--set', s]),
-      '--run-dir',
-      dir,
-      '--cache',
-      cache,
-      '--quiet',
-    ]);
-    if (r.code !== 0) throw new Error(r.stderr);
-    sequential += r.seconds;
-    plainWeights.set(t.id, readJson<{ weightsSha256?: string }>(join(dir, 'summary.json')).weightsSha256);
-  }
-  const sweepWith = async (parallel: number) => {
-    const dir = join(out, `parallel-${parallel}`);
+  const sequentially = async (round: number) => {
+    let seconds = 0;
+    let startup = 0;
+    for (const t of plan.trials) {
+      const dir = join(out, `sequential-${round}`, t.id);
+      const r = await cli([
+        'run',
+        spec.base.file,
+        ...t.overrides.flatMap((s) => ['--set', s]),
+        '--run-dir',
+        dir,
+        '--cache',
+        cache,
+        '--quiet',
+      ]);
+      if (r.code !== 0) throw new Error(r.stderr);
+      seconds += r.seconds;
+      const summary = readJson<{ weightsSha256?: string; durationMs: number }>(join(dir, 'summary.json'));
+      startup += r.seconds - summary.durationMs / 1000;
+      plainWeights.set(t.id, summary.weightsSha256);
+    }
+    return { seconds, processOutsideRunSeconds: startup / n };
+  };
+  const sweepWith = async (parallel: number, round: number) => {
+    const dir = join(out, `parallel-${parallel}-${round}`);
     const r = await cli([
       'sweep',
       file,
@@ -126,20 +146,47 @@ async function throughput(out: string, cache: string, set: string[]) {
     if (r.code !== 0) throw new Error(r.stderr);
     return { dir, seconds: r.seconds, trialSeconds: summary(dir).trialMs / 1000 };
   };
-  const one = await sweepWith(1);
-  const two = await sweepWith(2);
-  const n = plan.trials.length;
-  const same = [...weightsOf(two.dir)].every(([id, sha]) => plainWeights.get(id) === sha);
+  const perRound = [];
+  let reference: string | undefined;
+  for (let round = 1; round <= rounds; round++) {
+    type Sweep = Awaited<ReturnType<typeof sweepWith>>;
+    const r = {} as {
+      sequential: Awaited<ReturnType<typeof sequentially>>;
+      parallel2: Sweep;
+      parallel1: Sweep;
+    };
+    const parts = {
+      sequential: async () => (r.sequential = await sequentially(round)),
+      parallel2: async () => (r.parallel2 = await sweepWith(2, round)),
+      parallel1: async () => (r.parallel1 = await sweepWith(1, round)),
+    };
+    const order = Object.keys(parts) as (keyof typeof parts)[];
+    for (let k = 1; k < round; k++) order.push(order.shift()!);
+    for (const name of order) await parts[name]();
+    reference ??= r.parallel2.dir;
+    perRound.push({
+      round,
+      order: order.join(' → '),
+      sequentialSeconds: r.sequential.seconds,
+      sweepParallel2Seconds: r.parallel2.seconds,
+      sweepParallel1Seconds: r.parallel1.seconds,
+      throughputRatio: r.sequential.seconds / r.parallel2.seconds,
+      sweepOverheadPerTrialSeconds: (r.parallel1.seconds - r.parallel1.trialSeconds) / n,
+      parallel1VsPlainPerTrialSeconds: (r.parallel1.seconds - r.sequential.seconds) / n,
+      processOutsideRunSeconds: r.sequential.processOutsideRunSeconds,
+    });
+    console.log(JSON.stringify(perRound.at(-1)));
+  }
+  const same = [...weightsOf(reference!)].every(([id, sha]) => plainWeights.get(id) === sha);
   return {
     trials: n,
-    sequentialSeconds: sequential,
-    sweepParallel1Seconds: one.seconds,
-    sweepParallel2Seconds: two.seconds,
-    throughputRatio: sequential / two.seconds,
-    overheadPerTrialVsHandSeconds: (one.seconds - sequential) / n,
-    overheadPerTrialVsOwnTrialsSeconds: (one.seconds - one.trialSeconds) / n,
+    rounds: perRound,
+    medianThroughputRatio: median(perRound.map((r) => r.throughputRatio)),
+    medianSweepOverheadPerTrialSeconds: median(perRound.map((r) => r.sweepOverheadPerTrialSeconds)),
+    medianParallel1VsPlainPerTrialSeconds: median(perRound.map((r) => r.parallel1VsPlainPerTrialSeconds)),
+    medianProcessOutsideRunSeconds: median(perRound.map((r) => r.processOutsideRunSeconds)),
     weightsAsPlainRuns: same,
-    sweepDir: two.dir,
+    sweepDir: reference!,
   };
 }
 
@@ -312,6 +359,7 @@ async function main(): Promise<void> {
       dir: { type: 'string' },
       seed: { type: 'string' },
       epochs: { type: 'string' },
+      rounds: { type: 'string', default: '3' },
     },
   });
   const only = new Set(values.only!.split(','));
@@ -329,7 +377,7 @@ async function main(): Promise<void> {
   };
   let reference: string | undefined;
   if (only.has('throughput')) {
-    const r = await throughput(out, cache, set);
+    const r = await throughput(out, cache, set, Number(values.rounds));
     reference = r.sweepDir;
     say('throughput', r);
   }

@@ -120,8 +120,9 @@ function curves(data: SweepReportData): string {
   const evalSeries: Series[] = data.top.map((run, i) => ({
     label: `${run.label} · ${split} ${metricOf}`,
     colour: colour(i),
+    // From the first evaluation after the start: the untrained model's would squash the curves flat.
     points: run.evals
-      .filter((e) => e.split === split)
+      .filter((e) => e.split === split && e.step > 0)
       .map((e) => ({
         x: e.step,
         y: e[metricOf],
@@ -137,7 +138,7 @@ function curves(data: SweepReportData): string {
       title: `${run.label} at step ${int(p.step)}: training loss ${num(p.loss)}`,
     })),
   }));
-  return `<p class="muted">Colour: trial, best first. ${esc(split)} ${metricOf} at each evaluation, and the training loss (mean over each logging interval).</p>
+  return `<p class="muted">Colour: trial, best first. ${esc(split)} ${metricOf} at each evaluation after the start, and the training loss (mean over each logging interval).</p>
 <figure class="chart-box"><figcaption>${esc(split)} ${metricOf} by step</figcaption>
 ${lineChart({ id: 'top-metric', xLabel: 'step', yLabel: `${split} ${metricOf}`, series: evalSeries, height: 280 })}
 ${legend(evalSeries)}</figure>

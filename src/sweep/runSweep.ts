@@ -164,7 +164,11 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
     if (s) t.steps = s.steps;
     if (files.metric !== undefined) t.metric = files.metric;
     t.exitCode = exit?.code ?? undefined;
-    const byUs = stoppedAt !== undefined;
+    // A trial found running whose last rung went unpromoted was being stopped there by ASHA.
+    const lastRung = t.rungs.at(-1)?.rung;
+    const byUs =
+      stoppedAt !== undefined ||
+      (exit === undefined && lastRung !== undefined && !t.promoted.includes(lastRung));
     if (s?.status === 'completed' && (exit === undefined || exit.code === 0)) {
       if (files.configHash && !files.configHash.startsWith(t.id)) {
         t.status = 'failed';
@@ -173,7 +177,10 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
         t.status = 'done';
         t.weightsSha256 = s.weightsSha256;
       }
-    } else if (byUs && (s?.status === 'interrupted' || exit?.code === 143)) {
+    } else if (
+      byUs &&
+      (exit === undefined ? s?.status !== 'failed' : s?.status === 'interrupted' || exit.code === 143)
+    ) {
       t.status = 'stopped-early';
     } else if (s?.status === 'failed' || (exit && exit.code !== null && ![0, 130, 143].includes(exit.code))) {
       t.status = 'failed';
