@@ -68,10 +68,13 @@ error, 130/143 interrupted (SIGINT/SIGTERM; resume later).`,
           'E_USAGE',
           'sweep resume takes the sweep as recorded: no --set, --sweep-dir or --extend',
         );
+      const copy = join(dir, SWEEP_FILES.file);
+      if (!existsSync(copy))
+        throw new RxtrainError('E_RESUME', `${copy}: missing (the sweep file the sweep was started with)`);
       const spec = await loadSweep(state.sweepFile, {
         stages: builtinStages,
         overrides: state.overrides,
-        text: readFileSync(join(dir, SWEEP_FILES.file), 'utf8'),
+        text: readFileSync(copy, 'utf8'),
         inlineBaseFile: () => join(dir, SWEEP_FILES.base),
       });
       return drive(spec, dir, parallel, values, io);

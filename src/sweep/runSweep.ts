@@ -18,6 +18,7 @@ import { type Clock, type RxtrainEvent, systemClock } from '../pipeline/events.j
 import { RUN_FILES } from '../pipeline/runDir.js';
 import { describeError, RxtrainError } from '../util/errors.js';
 import { Asha } from './asha.js';
+import { settleAttempt } from './settle.js';
 import { type SweepEventListener, SweepEventLog } from './sweepEvents.js';
 import type { SweepSpec } from './sweepFile.js';
 import {
@@ -29,7 +30,7 @@ import {
   writeState,
 } from './sweepState.js';
 import { bestTrial, buildSummary, countStatuses, type SweepSummary, writeSummary } from './sweepSummary.js';
-import { metricOf, readTrialFiles, stepsOfAttempt } from './trialOutcome.js';
+import { metricOf, readTrialFiles } from './trialOutcome.js';
 import {
   fileSize,
   lastErrorLine,
@@ -144,11 +145,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
   }
   summarise('running');
 
-  /**
-   * Record how an attempt ended, from its run directory and exit: done, stopped-early (ASHA asked),
-   * interrupted (a signal: resumable), or failed with its error line. `exit` is undefined for a
-   * trial found `running` by a resumed sweep (its process died with the old sweep).
-   */
+  /** Record how an attempt ended (settle.ts); `exit` is undefined for a trial found `running`. */
   function settle(
     t: TrialRecord,
     exit: TrialExit | undefined,
@@ -157,44 +154,15 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
     logFrom = 0,
   ): void {
     const dir = trialDir(sweepDir, t.id);
-    const files = readTrialFiles(dir, metric);
-    const s = files.summary;
-    t.stepsSpent += stepsOfAttempt(files);
-    t.durationMs += wallMs;
-    if (s) t.steps = s.steps;
-    if (files.metric !== undefined) t.metric = files.metric;
-    t.exitCode = exit?.code ?? undefined;
-    // A trial found running whose last rung went unpromoted was being stopped there by ASHA.
-    const lastRung = t.rungs.at(-1)?.rung;
-    const byUs =
-      stoppedAt !== undefined ||
-      (exit === undefined && lastRung !== undefined && !t.promoted.includes(lastRung));
-    if (s?.status === 'completed' && (exit === undefined || exit.code === 0)) {
-      if (files.configHash && !files.configHash.startsWith(t.id)) {
-        t.status = 'failed';
-        t.error = `E_SWEEP: ${dir} ran a config with hash ${files.configHash.slice(0, 12)}, not the trial's ${t.id}`;
-      } else {
-        t.status = 'done';
-        t.weightsSha256 = s.weightsSha256;
-      }
-    } else if (
-      byUs &&
-      (exit === undefined ? s?.status !== 'failed' : s?.status === 'interrupted' || exit.code === 143)
-    ) {
-      t.status = 'stopped-early';
-    } else if (s?.status === 'failed' || (exit && exit.code !== null && ![0, 130, 143].includes(exit.code))) {
-      t.status = 'failed';
-      t.error = s?.error
-        ? `${s.error.code}: ${s.error.message}`
-        : (lastErrorLine(join(sweepDir, SWEEP_FILES.logs, `${t.id}.log`), logFrom) ??
-          `exited with code ${exit?.code}`);
-    } else if (exit?.signal && !stopping) {
-      t.status = 'failed';
-      t.error = `killed by ${exit.signal}`;
-    } else {
-      t.status = 'interrupted';
-      if (exit && !stopping) leftAlone.add(t.id);
-    }
+    const { leaveAlone } = settleAttempt(t, readTrialFiles(dir, metric), {
+      exit,
+      wallMs,
+      stoppedAt,
+      stopping: !!stopping,
+      runDir: dir,
+      errorLine: () => lastErrorLine(join(sweepDir, SWEEP_FILES.logs, `${t.id}.log`), logFrom),
+    });
+    if (leaveAlone) leftAlone.add(t.id);
   }
 
   /** No trial is left to start: ASHA's tail (asha.ts), where the top ⌈n/η⌉ of a rung go on. */
