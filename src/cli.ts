@@ -57,6 +57,11 @@ export const commands: readonly { name: string; summary: string; load: () => Pro
     load: async () => (await import('./cli/schema.js')).schemaCommand,
   },
   {
+    name: 'sweep',
+    summary: 'run many trials of an experiment from a sweep file, in parallel, resumable, with ASHA',
+    load: async () => (await import('./cli/sweep.js')).sweepCommand,
+  },
+  {
     name: 'synth',
     summary: 'write a synthetic MNIST-like dataset of any size (IDX files, .tar or .tar.gz)',
     load: async () => (await import('./cli/synth.js')).synthCommand,

@@ -19,13 +19,14 @@ const RANK: Record<string, number> = {
   download: 2,
   pipeline: 3,
   stages: 4,
-  progress: 5,
-  report: 5,
-  'reference.ts': 5,
-  serve: 6,
-  cli: 7,
-  'cli.ts': 8,
-  'index.ts': 8,
+  sweep: 5,
+  progress: 6,
+  report: 6,
+  'reference.ts': 6,
+  serve: 7,
+  cli: 8,
+  'cli.ts': 9,
+  'index.ts': 9,
 };
 
 function sources(dir: string): string[] {

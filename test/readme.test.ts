@@ -21,10 +21,18 @@ test('the Quick start shows exactly two command lines: run the default experimen
   t.regex(pkg.scripts.start, /run config\/mnist-logreg\.yaml$/);
 });
 
-test('every config named in the README exists and validates', async (t) => {
+test('every config named in the README exists and validates (sweep files as sweeps)', async (t) => {
   const { loadConfig } = await import('../src/pipeline/config.js');
+  const { loadSweep } = await import('../src/sweep/sweepFile.js');
   const { builtinStages } = await import('../src/stages/index.js');
   const configs = [...new Set(readme.match(/(config|examples)\/[\w-]+\.yaml/g))];
   t.true(configs.length >= 4);
-  for (const c of configs) await t.notThrowsAsync(loadConfig(join(ROOT, c), { stages: builtinStages }), c);
+  for (const c of configs) {
+    const file = join(ROOT, c);
+    const isSweep = /^parameters:/m.test(readFileSync(file, 'utf8'));
+    const loaded = isSweep
+      ? loadSweep(file, { stages: builtinStages, inlineBaseFile: () => join(ROOT, 'base.yaml') })
+      : loadConfig(file, { stages: builtinStages });
+    await t.notThrowsAsync(loaded, c);
+  }
 });

@@ -117,3 +117,9 @@ export function fitRange(series: readonly (readonly FitPoint[])[]): [number, num
   }
   return lo <= hi ? [lo, hi] : undefined;
 }
+
+/** A tick value as an axis label: thousands grouped (30,000), small values as they are. */
+export function formatTick(v: number): string {
+  if (Math.abs(v) >= 1000) return v.toLocaleString('en-US');
+  return String(v);
+}

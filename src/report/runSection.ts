@@ -65,7 +65,7 @@ export function runSection(run: RunData, colour: string, pictures: RunPictures):
   return parts.join('\n');
 }
 
-function confusionBlock(k: string, e: EvalPoint): string {
+export function confusionBlock(k: string, e: EvalPoint): string {
   const C = e.classes!;
   const confusion = e.confusion!;
   const computed = e.precision && e.recall && e.f1 ? undefined : perClass(confusion, C);
@@ -94,7 +94,7 @@ ${rows.join('\n')}
 </div>`;
 }
 
-function templatesBlock(k: string, t: WeightTemplates | undefined): string {
+export function templatesBlock(k: string, t: WeightTemplates | undefined): string {
   if (!t) return '<p class="muted">No final weights (weights.f32 and model.json) in the run directory.</p>';
   const [h, w] = t.shape;
   const scale = 96 / Math.max(h, w);
