@@ -16,7 +16,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SoftmaxSgd } from '../src/kernels/sgdStep.js';
+import { ModelSgd } from '../src/kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../src/kernels/softmaxRegression.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -126,13 +126,13 @@ function trainingRate(r: RunEvents): number {
   return end.samples! / ((Date.parse(end.time) - Date.parse(start.time)) / 1000);
 }
 
-/** The updater alone: SoftmaxSgd steps over MNIST bytes in a shuffled order, in-process. */
+/** The updater alone: ModelSgd steps over MNIST bytes in a shuffled order, in-process. */
 function kernelRate(batch: number): number {
   const images = readFileSync(join(DATA, 'train-images-idx3-ubyte')).subarray(16);
   const labels = Int32Array.from(readFileSync(join(DATA, 'train-labels-idx1-ubyte')).subarray(8));
   const n = labels.length;
   const kernel = new SoftmaxRegressionKernel({ width: 784, classes: 10, bias: true, floats: false }, batch);
-  const sgd = new SoftmaxSgd(kernel, {
+  const sgd = new ModelSgd(kernel, {
     reduction: 'mean',
     momentum: 0,
     nesterov: false,

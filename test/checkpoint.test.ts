@@ -36,7 +36,7 @@ function sampleCheckpoint(step: number, extra: Record<string, unknown> = {}): Ch
     },
     model: {
       weights,
-      rows: 3,
+      architecture: { type: 'softmax', inputShape: [2], bias: true, hidden: [], classes: 2 },
       classes: 2,
       transform: { width: 2, scale: new Float32Array([0.5, 0.25]), shift: null, bias: true },
       results: [],

@@ -8,7 +8,7 @@ import test from 'ava';
 import { assembleWat, SIMD_DIR, targetOf } from '../scripts/build-wasm.js';
 import type { FeatureTransform } from '../src/kernels/features.js';
 import { learningRate } from '../src/kernels/schedule.js';
-import { evaluateSet, type OptimiserOptions, SoftmaxSgd } from '../src/kernels/sgdStep.js';
+import { evaluateSet, ModelSgd, type OptimiserOptions } from '../src/kernels/sgdStep.js';
 import { SOFTMAX_REGRESSION_WASM } from '../src/kernels/simd/softmaxRegressionWasm.js';
 import { type LossStats, SoftmaxRegressionKernel } from '../src/kernels/softmaxRegression.js';
 import { Prng } from '../src/util/random.js';
@@ -277,7 +277,7 @@ for (const [name, options] of optimisers) {
     const rows = width + 1;
     const W0 = randomWeights(rng, rows, C, 0.1);
     const chunk = 8; // a batch of 20 goes through in three chunks on the gradient path
-    const sgd = new SoftmaxSgd(kernelFor(width, C, tr, chunk), options);
+    const sgd = new ModelSgd(kernelFor(width, C, tr, chunk), options);
     sgd.kernel.writeWeights(W0);
     const W = Float64Array.from(W0);
     const V = new Float64Array(rows * C);
@@ -309,7 +309,7 @@ test('gradient clipping reports the norm and bounds the step', (t) => {
     weightDecay: 0,
     clipNorm: 1e-3,
   };
-  const sgd = new SoftmaxSgd(kernelFor(width, 3, tr, 16), options);
+  const sgd = new ModelSgd(kernelFor(width, 3, tr, 16), options);
   const W0 = randomWeights(rng, width + 1, 3);
   sgd.kernel.writeWeights(W0);
   const { x, labels } = randomData(rng, 10, width, 3);

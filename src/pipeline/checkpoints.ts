@@ -290,7 +290,7 @@ export class CheckpointWriter {
       },
       model: {
         weights: snap.weights,
-        rows: snap.rows,
+        architecture: snap.architecture,
         classes: snap.classes,
         transform: snap.transform,
         results: snap.results,

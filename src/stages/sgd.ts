@@ -1,5 +1,6 @@
 /**
- * sgd — train softmax (multinomial logistic) regression by stochastic gradient descent.
+ * sgd — train a model by stochastic gradient descent: softmax (multinomial logistic) regression,
+ * or a multi-layer perceptron (`model: {type: mlp, hidden: [128], activation: relu}`).
  *
  * Consumes sample blocks, cuts them into mini-batches (`batchSize: 1` is the notebook's single
  * pattern per step; batches never span passes, so a pass may end with a smaller batch) and takes
@@ -31,11 +32,10 @@
  *     momentum: 0.9
  */
 
-import { z } from 'zod';
 import { type Emitter, transform } from '../flow/index.js';
+import type { Architecture } from '../kernels/architecture.js';
 import { type LearningRatePlan, learningRate, planInSteps } from '../kernels/schedule.js';
-import { initialWeights, SoftmaxSgd } from '../kernels/sgdStep.js';
-import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
+import type { ModelSgd } from '../kernels/sgdStep.js';
 import type { Message, ModelSnapshot, SampleBlock } from '../pipeline/messages.js';
 import { type MiniBatch, MiniBatcher } from '../pipeline/miniBatches.js';
 import type { ProgressView, RunProgress } from '../pipeline/stage.js';
@@ -43,99 +43,15 @@ import { defineStage } from '../pipeline/stage.js';
 import type { ModelProducer, StepVerdict } from '../pipeline/training.js';
 import { RxtrainError } from '../util/errors.js';
 import { count } from '../util/format.js';
+import { architectureOf, startModel, stateShape } from './sgd/model.js';
+import { type SgdSettings, type SgdState, sgdSettings, sgdState } from './sgd/settings.js';
 
-/** A setting given as a bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`. */
-const typed = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (typeof v === 'string' ? { type: v } : v), schema);
-
-const initSchema = typed(
-  z.discriminatedUnion('type', [
-    z.strictObject({
-      type: z.literal('normal'),
-      mean: z.number().default(0),
-      std: z.number().min(0).default(0.01),
-    }),
-    z.strictObject({ type: z.literal('zeros') }),
-  ]),
-);
-
-const scheduleSchema = typed(
-  z.discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('constant') }),
-    z.strictObject({
-      type: z.literal('step'),
-      every: z.number().positive().default(1).describe('epochs between decays'),
-      gamma: z.number().positive().default(0.1).describe('factor applied at each decay'),
-    }),
-    z.strictObject({
-      type: z.literal('exponential'),
-      gamma: z.number().positive().default(0.5).describe('factor per epoch, applied smoothly per step'),
-    }),
-    z.strictObject({
-      type: z.literal('cosine'),
-      min: z.number().min(0).default(0).describe('rate at the end of training'),
-    }),
-  ]),
-);
-
-export const sgdSettings = z
-  .strictObject({
-    batchSize: z.int().min(1).max(65536).default(64).describe('samples per update (1: the notebook)'),
-    lr: z.number().positive().default(0.1).describe('learning rate (the peak, with a schedule)'),
-    schedule: scheduleSchema
-      .default({ type: 'constant' })
-      .describe('learning-rate schedule: constant (the default), step, exponential or cosine'),
-    warmup: z
-      .number()
-      .min(0)
-      .default(0)
-      .describe('epochs (fractions allowed) of linear warm-up to lr before the schedule'),
-    epochs: z.int().min(1).default(1).describe('passes over the training data'),
-    steps: z.int().min(1).optional().describe('cap on the number of updates'),
-    reduction: z
-      .enum(['mean', 'sum'])
-      .default('mean')
-      .describe('gradient of the batch mean loss, or of the summed per-sample losses'),
-    momentum: z.number().min(0).lt(1).default(0).describe('momentum factor (0: plain SGD)'),
-    nesterov: z.boolean().default(false).describe('Nesterov momentum (needs momentum > 0)'),
-    weightDecay: z.number().min(0).default(0).describe('L2 penalty on the feature weights (not the bias)'),
-    clipNorm: z.number().min(0).default(0).describe('clip the gradient to this L2 norm (0: off)'),
-    init: initSchema
-      .default({ type: 'normal', mean: 0, std: 0.01 })
-      .describe('initial weights: zeros, or normal with mean and std'),
-    seed: z.int().min(0).max(0xffffffff).optional().describe('seed of the weight initialiser'),
-    logEvery: z.int().min(1).default(100).describe('steps between train events'),
-  })
-  .superRefine((s, ctx) => {
-    if (s.nesterov && s.momentum === 0)
-      ctx.addIssue({ code: 'custom', path: ['nesterov'], message: 'Nesterov momentum needs momentum > 0' });
-  });
-export type SgdSettings = z.output<typeof sgdSettings>;
-
-const float32Array = z.custom<Float32Array>((v) => v instanceof Float32Array, 'expected a Float32Array');
-
-/** What a checkpoint keeps of the updater: its weights, optimiser buffer and counters. */
-export const sgdState = z.strictObject({
-  step: z.int().min(0),
-  samples: z.int().min(0),
-  /** The pass of the last block seen (−1 before the first). */
-  epoch: z.int().min(-1),
-  /** Sums since the last train event. */
-  interval: z.strictObject({ loss: z.number(), correct: z.number(), samples: z.number() }),
-  rows: z.int().min(1),
-  classes: z.int().min(1),
-  weights: float32Array,
-  /** Momentum buffer, rows × classes, when momentum > 0. */
-  velocity: float32Array.optional(),
-});
-export type SgdState = z.output<typeof sgdState>;
-
-/** Most rows one forward pass of the kernel takes; larger batches go through in chunks. */
-const CHUNK_ROWS = 512;
+export { type SgdSettings, type SgdState, sgdSettings, sgdState };
 
 export const sgdStage = defineStage<SgdSettings, SgdState>({
   type: 'sgd',
-  summary: 'softmax regression trained by mini-batch SGD: schedules, momentum, weight decay, clipping',
+  summary:
+    'softmax regression or an MLP trained by mini-batch SGD: schedules, momentum, weight decay, clipping',
   settings: sgdSettings,
   describeProgress: describeSgdProgress,
   wiring: sgdWiring,
@@ -145,9 +61,8 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
       const gate = ctx.training;
       const batches = new MiniBatcher(settings.batchSize);
       let restored: SgdState | undefined;
-      let sgd: SoftmaxSgd | undefined;
-      let rows = 0;
-      let classes = 0;
+      let sgd: ModelSgd | undefined;
+      let architecture: Architecture | undefined;
       let step = 0;
       let samples = 0;
       let epoch = -1;
@@ -164,8 +79,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
           samples,
           epoch,
           interval: { ...interval },
-          rows,
-          classes,
+          ...stateShape(architecture!),
           // The weights are part of the updater's state: restoring them is what resumes training.
           weights: sgd!.kernel.readWeights(),
           ...(settings.momentum > 0 ? { velocity: sgd!.kernel.readVelocity() } : {}),
@@ -186,8 +100,8 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
           epoch: epochOf(),
           samples,
           weights: sgd!.kernel.readWeights(),
-          rows,
-          classes,
+          architecture: architecture!,
+          classes: architecture!.classes,
           transform: last!.transform,
           evaluate,
           final,
@@ -197,29 +111,13 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
         readPoint: () => batches.readPoint(),
       };
 
-      /** The model's shape from the first block; restored or initial weights. */
+      /** The model from the settings and the first block; restored or initial weights. */
       const init = (block: SampleBlock) => {
-        classes = block.classes;
-        rows = block.width + (block.transform.bias ? 1 : 0);
-        const floats = block.data instanceof Float32Array;
-        const shape = { width: block.width, classes, bias: block.transform.bias, floats };
-        const kernel = new SoftmaxRegressionKernel(shape, Math.min(settings.batchSize, CHUNK_ROWS));
-        sgd = new SoftmaxSgd(kernel, settings);
+        architecture = architectureOf(settings.model, block);
+        sgd = startModel(settings, architecture, block, () => ctx.rng(settings.seed), restored);
         const perEpoch = Math.ceil(population / settings.batchSize);
         const total = Math.min(settings.steps ?? Number.POSITIVE_INFINITY, settings.epochs * perEpoch);
         plan = planInSteps(settings.lr, settings.schedule, settings.warmup, perEpoch, total);
-        if (restored) {
-          if (restored.rows !== rows || restored.classes !== classes) {
-            throw new RxtrainError(
-              'E_RESUME',
-              `sgd: the checkpoint's weights are ${restored.rows}×${restored.classes}, the data gives ${rows}×${classes}`,
-            );
-          }
-          kernel.writeWeights(restored.weights);
-          if (settings.momentum > 0 && restored.velocity) kernel.writeVelocity(restored.velocity);
-          return;
-        }
-        kernel.writeWeights(initialWeights(rows * classes, settings.init, ctx.rng(settings.seed)));
       };
 
       const trainEvent = () => {
