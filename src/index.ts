@@ -44,6 +44,7 @@ export {
   type RxtrainEventInput,
   systemClock,
 } from './pipeline/events.js';
+export { type LoadedModel, loadModel, type Prediction } from './pipeline/loadModel.js';
 export type * from './pipeline/messages.js';
 export { type ResumeOptions, type ResumeResult, resumeExperiment } from './pipeline/resume.js';
 export { defaultCacheDir, type RunOptions, type RunSummary, runExperiment } from './pipeline/run.js';

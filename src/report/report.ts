@@ -63,7 +63,7 @@ async function picturesOf(run: RunData, options: ReportOptions): Promise<RunPict
           options,
         );
         shape = picked.shape;
-        const [h, w] = imageShape(run.model?.features ?? product(picked.shape), picked.shape);
+        const [h, w] = imageShape(product(picked.shape), picked.shape);
         for (const item of items) {
           const values = picked.rows.get(item.index);
           if (values && values.length === h * w) item.png = examplePng(values, [h, w]);
