@@ -128,6 +128,19 @@ test('every single-bit flip and every truncation of a checkpoint is detected', (
   }
 });
 
+test('a checkpoint written before the model was a setting (rows × classes) reads as softmax regression', (t) => {
+  const cp = sampleCheckpoint(5);
+  const { architecture: _, ...model } = cp.model;
+  const old = { ...cp, model: { ...model, rows: 3 } } as unknown as typeof cp;
+  const back = decodeCheckpoint(encodeCheckpoint(old), 'old.rxckpt');
+  t.deepEqual(back.model.architecture, cp.model.architecture);
+  t.false('rows' in back.model);
+  const wrong = { ...cp, model: { ...cp.model, weights: new Float32Array(5) } };
+  t.throws(() => decodeCheckpoint(encodeCheckpoint(wrong), 'w.rxckpt'), {
+    message: /expected 6 weights, found 5/,
+  });
+});
+
 test('an older checkpoint format is named, not misread', (t) => {
   const bytes = encodeCheckpoint(sampleCheckpoint(1));
   bytes.write('RXCKPT01', 0);
