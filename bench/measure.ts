@@ -16,21 +16,29 @@ export const TIME = '/usr/bin/time';
 export interface Measured {
   wall: number;
   rssMB: number | undefined;
+  /** User + system CPU seconds of the process and its threads (what contention does not inflate). */
+  cpu: number | undefined;
   stdout: string;
   startedAt: number;
 }
 
-/** Run a command under /usr/bin/time: wall seconds and peak RSS. */
+/** Run a command under /usr/bin/time: wall seconds, CPU seconds and peak RSS. */
 export function measure(command: string[], env: NodeJS.ProcessEnv = process.env): Measured {
   const timed = existsSync(TIME);
-  const argv = timed ? [TIME, '-f', 'RXBENCH %e %M', ...command] : command;
+  const argv = timed ? [TIME, '-f', 'RXBENCH %e %M %U %S', ...command] : command;
   const startedAt = Date.now();
   const t0 = performance.now();
   const r = spawnSync(argv[0]!, argv.slice(1), { cwd: ROOT, env, encoding: 'utf8', maxBuffer: 64 << 20 });
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${command.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const line = /RXBENCH ([\d.]+) (\d+)/.exec(r.stderr);
-  return { wall, rssMB: line ? Number(line[2]) / 1024 : undefined, stdout: r.stdout, startedAt };
+  const line = /RXBENCH ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return {
+    wall,
+    rssMB: line ? Number(line[2]) / 1024 : undefined,
+    cpu: line ? Number(line[3]) + Number(line[4]) : undefined,
+    stdout: r.stdout,
+    startedAt,
+  };
 }
 
 export const median = (xs: number[]) => {

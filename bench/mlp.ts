@@ -3,8 +3,9 @@
  * layers with the same initialisation scheme, recipe and evaluation cadence (bench/peers/torch_mlp.py,
  * its arguments read off the config's resolved settings, so the two cannot drift apart).
  *
- * Columns: whole-process wall time and peak RSS, final test accuracy (medians of --runs), and
- * training samples/s — rxtrain's through the whole pipeline in runs without intermediate
+ * Columns: whole-process wall time, CPU time (user + system, all threads: the figure that
+ * contention on a shared machine does not inflate) and peak RSS, final test accuracy (medians of
+ * --runs; rxtrain and PyTorch take turns, so both meet the same load), and training samples/s — rxtrain's through the whole pipeline in runs without intermediate
  * evaluations (and in brackets the updater alone, in-process), PyTorch's loop without its
  * evaluations.
  */
@@ -104,10 +105,21 @@ export async function mlpBench(o: MlpOptions): Promise<string[]> {
   const m = sgd.model;
   if (m.type !== 'mlp') throw new Error(`${CONFIG}: sgd.model is not an MLP`);
   const times = <T>(f: () => T) => Array.from({ length: o.runs }, f);
-  o.log(`rxtrain: ${CONFIG}`);
-  const runs = times(() => rxtrain(CONFIG));
+  const withTorch = o.python && pythonHas('torch');
+  const args = torchArgs(sgd, evalEvery);
+  // rxtrain and PyTorch take turns, so that both meet the same load on a shared machine
+  const runs: ReturnType<typeof rxtrain>[] = [];
+  const peers: ReturnType<typeof peer>[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    o.log(`rxtrain: ${CONFIG} (${i + 1}/${o.runs})`);
+    runs.push(rxtrain(CONFIG));
+    if (!withTorch) continue;
+    o.log(`PyTorch: the same MLP (${i + 1}/${o.runs})`);
+    peers.push(peer('torch_mlp.py', args));
+  }
   const rx = {
     wall: median(runs.map((r) => r.wall)),
+    cpu: median(runs.map((r) => r.cpu ?? Number.NaN)),
     rssMB: median(runs.map((r) => r.rssMB ?? Number.NaN)),
     accuracy: median(runs.map((r) => r.summary.test?.accuracy ?? Number.NaN)),
     sps: median(times(() => trainingRate(rxtrain(CONFIG, ['evaluate.every=0'])))),
@@ -124,32 +136,30 @@ export async function mlpBench(o: MlpOptions): Promise<string[]> {
     classes: 10,
   };
   const lines = [
-    `MLP (\`${CONFIG}\`: ${describeArchitecture(a as Architecture)}, ${m.init} init, batch ${sgd.batchSize}, lr ${sgd.lr} ${sgd.schedule.type}${sgd.momentum ? `, momentum ${sgd.momentum}` : ''}, ${sgd.epochs} epochs, evaluated every ${evalEvery} steps):`,
+    `MLP (\`${CONFIG}\`: ${describeArchitecture(a as Architecture)}, ${m.init} init, batch ${sgd.batchSize}, lr ${sgd.lr} ${sgd.schedule.type}${sgd.momentum ? `, momentum ${sgd.momentum}` : ''}, ${sgd.epochs} epochs, evaluated every ${evalEvery} steps; the two take turns):`,
     '',
-    '| | wall (s) | peak RSS (MB) | test accuracy | training samples/s |',
-    '| --- | --- | --- | --- | --- |',
-    `| rxtrain \`${CONFIG}\` | ${fmt(rx.wall)} | ${fmt(rx.rssMB, 0)} | ${fmt(rx.accuracy, 4)} | ${kilo(rx.sps)} (updater alone ${kilo(updater)}) |`,
+    '| | wall (s) | CPU (s) | peak RSS (MB) | test accuracy | training samples/s |',
+    '| --- | --- | --- | --- | --- | --- |',
+    `| rxtrain \`${CONFIG}\` | ${fmt(rx.wall)} | ${fmt(rx.cpu)} | ${fmt(rx.rssMB, 0)} | ${fmt(rx.accuracy, 4)} | ${kilo(rx.sps)} (updater alone ${kilo(updater)}) |`,
   ];
   let note = '';
-  if (!o.python) lines.push('| PyTorch | skipped (--no-python) | | | |');
-  else if (!pythonHas('torch')) lines.push('| PyTorch | skipped: python3-torch is not installed | | | |');
+  if (!o.python) lines.push('| PyTorch | skipped (--no-python) | | | | |');
+  else if (!withTorch) lines.push('| PyTorch | skipped: python3-torch is not installed | | | | |');
   else {
-    o.log('PyTorch: the same MLP');
-    const args = torchArgs(sgd, evalEvery);
-    const peers = times(() => peer('torch_mlp.py', args));
     const pt = {
       wall: median(peers.map((r) => r.wall)),
+      cpu: median(peers.map((r) => r.cpu ?? Number.NaN)),
       rssMB: median(peers.map((r) => r.rssMB ?? Number.NaN)),
       accuracy: median(peers.map((r) => r.out.accuracy ?? Number.NaN)),
       sps: median(peers.map((r) => r.out.samples_per_sec ?? Number.NaN)),
     };
     const points = (rx.accuracy - pt.accuracy) * 100;
     lines.push(
-      `| PyTorch, same layers, init and recipe | ${fmt(pt.wall)} | ${fmt(pt.rssMB, 0)} | ${fmt(pt.accuracy, 4)} | ${kilo(pt.sps)} |`,
-      `| ↳ rxtrain / PyTorch | ${ratio(rx.wall, pt.wall)} | ${ratio(rx.rssMB, pt.rssMB)} | ${Number.isFinite(points) ? `${points >= 0 ? '+' : '−'}${Math.abs(points).toFixed(2)} points` : '–'} | ${ratio(rx.sps, pt.sps)} |`,
+      `| PyTorch, same layers, init and recipe | ${fmt(pt.wall)} | ${fmt(pt.cpu)} | ${fmt(pt.rssMB, 0)} | ${fmt(pt.accuracy, 4)} | ${kilo(pt.sps)} |`,
+      `| ↳ rxtrain / PyTorch | ${ratio(rx.wall, pt.wall)} | ${ratio(rx.cpu, pt.cpu)} | ${ratio(rx.rssMB, pt.rssMB)} | ${Number.isFinite(points) ? `${points >= 0 ? '+' : '−'}${Math.abs(points).toFixed(2)} points` : '–'} | ${ratio(rx.sps, pt.sps)} |`,
     );
     const info = peers[0]!.out;
-    note = `PyTorch ${info.version}, ${info.threads} thread(s), BLAS ${blasLibrary()}; test accuracies: ${peers.map((r) => r.out.accuracy?.toFixed(4)).join(', ')}; peer: bench/peers/torch_mlp.py ${args.join(' ')}`;
+    note = `PyTorch ${info.version}, ${info.threads} thread(s), BLAS ${blasLibrary()}; walls ${peers.map((r) => r.wall.toFixed(2)).join(', ')} s (rxtrain ${runs.map((r) => r.wall.toFixed(2)).join(', ')} s); test accuracies: ${peers.map((r) => r.out.accuracy?.toFixed(4)).join(', ')}; peer: bench/peers/torch_mlp.py ${args.join(' ')}`;
   }
   lines.push('', `rxtrain test accuracies: ${rx.accuracies.map((x) => x.toFixed(4)).join(', ')}`);
   if (note) lines.push(note);

@@ -74,7 +74,13 @@ export class MlpKernel {
     Record<'ones' | 'lut' | 'stats', number>;
   private readonly mem: ArrayBuffer;
   private readonly labels: Int32Array;
+  /** The loaded rows, as bytes or as float32 (views of module memory, made once). */
+  private readonly x: Uint8Array | Float32Array;
+  /** The output layer's logits (then δ), and its Σ_b δ_b. */
+  private readonly logits: Float32Array;
+  private readonly outputDeltaSum: Float32Array;
   private readonly rowStats: Float32Array;
+  private readonly rowArgmax: Int32Array;
   private readonly scale: Float32Array;
   private readonly coef: Float32Array;
   private uniformScale = 0;
@@ -171,7 +177,12 @@ export class MlpKernel {
     this.G = f32(this.p.G, floatsInW);
     this.V = f32(this.p.V, floatsInW);
     this.labels = new Int32Array(this.mem, this.p.labels, n);
+    this.x = floats ? f32(this.p.x, n * w) : new Uint8Array(this.mem, this.p.x, n * w);
+    const out = this.layers.at(-1)!;
+    this.logits = f32(out.out, n * out.stride);
+    this.outputDeltaSum = f32(out.dsum, out.stride);
     this.rowStats = f32(this.p.stats, n * 4);
+    this.rowArgmax = new Int32Array(this.mem, this.p.stats, n * 4);
     this.scale = f32(this.p.scale, w);
     this.coef = f32(this.p.coef, w + 1);
     f32(this.p.ones, maxStride + 1).fill(1);
@@ -241,9 +252,7 @@ export class MlpKernel {
   load(x: Values, labels: Int32Array, row0: number, n: number, index?: Int32Array): void {
     const w = this.width;
     if (n > this.chunkRows) throw new RangeError(`load: ${n} rows exceed ${this.chunkRows}`);
-    const target = this.floats
-      ? new Float32Array(this.mem, this.p.x, n * w)
-      : new Uint8Array(this.mem, this.p.x, n * w);
+    const target = this.x;
     if (!index) {
       target.set(x.subarray(row0 * w, (row0 + n) * w) as never);
       this.labels.set(labels.subarray(row0, row0 + n));
@@ -302,7 +311,7 @@ export class MlpKernel {
     predicted?: Int32Array,
   ): void {
     const out = this.layers.at(-1)!;
-    if (grad) new Float32Array(this.mem, out.dsum, out.stride).fill(0);
+    if (grad) this.outputDeltaSum.fill(0);
     this.lin.softmax(
       out.out,
       n,
@@ -313,13 +322,12 @@ export class MlpKernel {
       out.dsum,
       this.p.stats,
     );
-    tallyRows(this.rowStats, this.labels, n, this.classes, stats, confusion, predicted);
+    tallyRows(this.rowStats, this.rowArgmax, this.labels, n, this.classes, stats, confusion, predicted);
   }
 
   logitsOf(b: number, out: Float64Array): void {
-    const last = this.layers.at(-1)!;
-    const logits = new Float32Array(this.mem, last.out + b * last.stride * 4, this.classes);
-    for (let c = 0; c < this.classes; c++) out[c] = logits[c]!;
+    const at = b * this.layers.at(-1)!.stride;
+    for (let c = 0; c < this.classes; c++) out[c] = this.logits[at + c]!;
   }
 
   /**

@@ -91,6 +91,7 @@ export class SoftmaxRegressionKernel {
   private readonly labels: Int32Array;
   /** Per row after `softmax`: f32 Σ e^(z − max), f32 z_label − max, i32 argmax, pad. */
   private readonly rowSums: Float32Array;
+  private readonly rowArgmax: Int32Array;
   /** The scale every feature shares, or 0 when scales differ per feature. */
   private uniformScale = 0;
   private readonly xBytes: Uint8Array;
@@ -159,6 +160,7 @@ export class SoftmaxRegressionKernel {
     this.logits = f32(this.p.logits, n * this.Cp);
     this.labels = new Int32Array(buffer, this.p.labels, n);
     this.rowSums = f32(this.p.stats, n * 4);
+    this.rowArgmax = new Int32Array(buffer, this.p.stats, n * 4);
     this.xBytes = new Uint8Array(buffer, this.p.x, n * width);
     this.xFloats = floats ? f32(this.p.x, n * width) : new Float32Array(0);
     new Uint16Array(buffer, this.p.lut, 256 * 8).set(bitPositionTable());
@@ -264,7 +266,7 @@ export class SoftmaxRegressionKernel {
     const { ex, p } = this;
     if (grad) this.deltaSum.fill(0);
     ex.softmax(p.logits, n, this.Cp, this.classes, p.labels, grad ? 1 : 0, p.dsum, p.stats);
-    tallyRows(this.rowSums, this.labels, n, this.classes, stats, confusion, predicted);
+    tallyRows(this.rowSums, this.rowArgmax, this.labels, n, this.classes, stats, confusion, predicted);
   }
 
   /** The logits of loaded row b after `forward` (before `softmax` turns them into δ). */
@@ -310,12 +312,13 @@ export class SoftmaxRegressionKernel {
 }
 
 /**
- * Sum up the softmax kernel's per-row results (`stats`: f32 Σ e^(z − max), f32 z_label − max, i32
- * argmax, pad, per row): the rows' cross-entropy and correct count into `stats`, each prediction
+ * Sum up the softmax kernel's per-row results (16 bytes per row: f32 Σ e^(z − max), f32
+ * z_label − max, i32 argmax, pad; `rowStats` and `args` view the same bytes): the rows' cross-entropy and correct count into `stats`, each prediction
  * into `predicted` and confusion[label·C + predicted].
  */
 export function tallyRows(
   rowStats: Float32Array,
+  args: Int32Array,
   labels: Int32Array,
   n: number,
   C: number,
@@ -323,7 +326,6 @@ export function tallyRows(
   confusion?: Float64Array,
   predicted?: Int32Array,
 ): void {
-  const args = new Int32Array(rowStats.buffer, rowStats.byteOffset, rowStats.length);
   let loss = 0;
   let correct = 0;
   for (let b = 0; b < n; b++) {

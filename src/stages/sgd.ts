@@ -1,6 +1,8 @@
 /**
  * sgd — train a model by stochastic gradient descent: softmax (multinomial logistic) regression,
- * or a multi-layer perceptron (`model: {type: mlp, hidden: [128], activation: relu}`).
+ * or a multi-layer perceptron (`model: {type: mlp, hidden: [128], activation: relu}`). The model
+ * is built from the settings and the first block of samples (sgd/model.ts); the schemas are in
+ * sgd/settings.ts.
  *
  * Consumes sample blocks, cuts them into mini-batches (`batchSize: 1` is the notebook's single
  * pattern per step; batches never span passes, so a pass may end with a smaller batch) and takes
@@ -8,10 +10,11 @@
  *   g = ∇ loss, where loss is the batch's mean cross-entropy (`reduction: mean`, PyTorch's
  *       default) or its summed cross-entropy (`reduction: sum`: one `outer(Φᵢ, yᵢ − tᵢ)` per sample,
  *       as in the notebook; the two agree at batch size 1, and `sum` is `mean` with lr·batchSize)
- *   g ← g·min(1, clipNorm/‖g‖);  g ← g + weightDecay·W (not the bias row);
+ *   g ← g·min(1, clipNorm/‖g‖);  g ← g + weightDecay·W (not the bias rows);
  *   v ← momentum·v + g;  W ← W − lr_t·(nesterov ? g + momentum·v : v)
  * with lr_t from `schedule` after a linear `warmup` (durations in epochs, fractions allowed).
- * Weights start `normal` (mean, std; the notebook uses N(0, 1)) or at `zeros`.
+ * Softmax regression's weights start `normal` (mean, std; the notebook uses N(0, 1)) or at
+ * `zeros`; an MLP's as `model.init` says (he, xavier or normal; biases 0).
  *
  * Stops after `steps` updates or `epochs` passes, whichever comes first, or when an evaluator's
  * early stopping asks it to. Emits a `train` event every `logEvery` steps. After every update it
@@ -30,6 +33,10 @@
  *     epochs: 5
  *     schedule: { type: cosine, min: 0 }
  *     momentum: 0.9
+ *   - type: sgd
+ *     model: { type: mlp, hidden: [128], activation: relu, init: he }
+ *     lr: 0.5
+ *     schedule: cosine
  */
 
 import { type Emitter, transform } from '../flow/index.js';
