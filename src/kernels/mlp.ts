@@ -15,43 +15,16 @@
  *   ∂W_l = input_lᵀ·δ_l over the input's non-zeros (sparseScatter), ∂bias_l = Σ_b δ_l
  * so a plain SGD step writes straight into W, as the softmax kernel's does.
  *
- * Inside, each layer's units are padded to a multiple of 4 (pad columns, and the rows that read
- * padded units, stay 0) and a hidden layer's bias row comes after its padded inputs. Outside
- * (snapshots, checkpoints, weights.f32) the layout is architecture.ts's.
+ * Inside, each layer's units are padded to a multiple of 4 (mlpLayout.ts); outside (snapshots,
+ * checkpoints, weights.f32) the layout is architecture.ts's.
  */
 import { RxtrainError } from '../util/errors.js';
-import type { Architecture } from './architecture.js';
-import { inputWidth, layerShapes, parameterCount } from './architecture.js';
+import { type Architecture, inputWidth, parameterCount } from './architecture.js';
 import type { FeatureTransform } from './features.js';
+import { type Layer, type MlpBuffers, mlpLayout } from './mlpLayout.js';
 import { type MlpExports, mlpInstance } from './simd/mlpModule.js';
 import { type KernelExports, kernelModule, wasm } from './simd/softmaxRegressionModule.js';
 import { bitPositionTable, type LossStats, tallyRows, type Values } from './softmaxRegression.js';
-
-/** One layer inside the module. Pointers are byte offsets into its memory. */
-interface Layer {
-  /** Units, and the row stride (units padded to a multiple of 4). */
-  units: number;
-  stride: number;
-  /** Rows inside: the inputs (a hidden input padded like its layer) and the bias row. */
-  rows: number;
-  /** Rows in the model-file layout, and where each lands inside (the bias row after the pad). */
-  fileRows: number;
-  rowInside: (fileRow: number) => number;
-  /** Rows that carry a feature, before the bias row: weight decay applies to them. */
-  featureRows: number;
-  /** Float index of the layer's first weight in W, G and V. */
-  at: number;
-  /** chunkRows × stride: the activations of a hidden layer, or the output's logits (then δ). */
-  out: number;
-  /** chunkRows × stride: δ of a hidden layer (the output's δ replaces its logits in `out`). */
-  delta: number;
-  /** stride floats: Σ_b δ_b, the bias row's gradient per unit of alpha. */
-  dsum: number;
-  /** The non-zeros of `out` as the next layer's input (hidden layers only). */
-  idx: number;
-  val: number;
-  offs: number;
-}
 
 export class MlpKernel {
   readonly classes: number;
@@ -67,11 +40,8 @@ export class MlpKernel {
   private readonly kind: number;
   private readonly lin: KernelExports;
   private readonly mlp: MlpExports;
-  private readonly p: Record<
-    'W' | 'G' | 'V' | 'x' | 'labels' | 'pos' | 'idx' | 'val' | 'offs' | 'scale' | 'coef' | 'base',
-    number
-  > &
-    Record<'ones' | 'lut' | 'stats', number>;
+  /** Where each buffer starts in module memory. */
+  private readonly p: MlpBuffers;
   private readonly mem: ArrayBuffer;
   private readonly labels: Int32Array;
   /** The loaded rows, as bytes or as float32 (views of module memory, made once). */
@@ -96,6 +66,13 @@ export class MlpKernel {
     const a = architecture;
     if (a.hidden.length === 0)
       throw new RangeError('MlpKernel: no hidden layers (use SoftmaxRegressionKernel)');
+    if (inputWidth(a) > 0xffff) {
+      // the byte sparsifier keeps pixel positions as u16
+      throw new RxtrainError(
+        'E_DATA',
+        `sgd: rows of ${inputWidth(a)} values are too wide for the kernels (at most 65535)`,
+      );
+    }
     this.classes = a.classes;
     this.width = inputWidth(a);
     this.floats = floats;
@@ -105,77 +82,21 @@ export class MlpKernel {
     const n = this.chunkRows;
     const w = this.width;
 
-    let top = 0;
-    const take = (bytes: number) => {
-      const at = top;
-      top += Math.ceil(bytes / 64) * 64; // cache-line aligned
-      return at;
-    };
-    // The layers' shapes inside; W, G and V are each one block over all layers.
-    let floatsInW = 0;
-    let inputStride = 0;
-    const shapes = layerShapes(a).map((shape, l) => {
-      const stride = Math.ceil(shape.cols / 4) * 4;
-      const rows = l === 0 ? shape.rows : inputStride + 1;
-      const inputs = shape.rows - (shape.bias ? 1 : 0);
-      const padTo = l === 0 ? inputs : inputStride;
-      const layer = { shape, stride, rows, at: floatsInW, padTo, inputs };
-      floatsInW += rows * stride;
-      inputStride = stride;
-      return layer;
-    });
-    const maxStride = Math.max(...shapes.map((s) => s.stride));
-    this.p = {
-      W: take(floatsInW * 4),
-      G: take(floatsInW * 4),
-      V: take(floatsInW * 4),
-      x: take(n * w * (floats ? 4 : 1) + 16),
-      labels: take(n * 4),
-      // the sparsifier writes up to 8 entries past the last one
-      pos: take((n * w + 8) * 2),
-      idx: take((n * w + 8) * 4),
-      val: take((n * w + 8) * 4),
-      offs: take((n + 1) * 4),
-      scale: take(w * 4),
-      coef: take((w + 1) * 4),
-      base: take(shapes[0]!.stride * 4),
-      ones: take((maxStride + 1) * 4),
-      lut: take(256 * 16),
-      stats: take(n * 16),
-    };
-    const last = shapes.length - 1;
-    this.layers = shapes.map(({ shape, stride, rows, at, padTo, inputs }, l) => {
-      const hidden = l < last;
-      const out = take(n * stride * 4);
-      return {
-        units: shape.cols,
-        stride,
-        rows,
-        fileRows: shape.rows,
-        // a hidden input's bias row comes after its padded units
-        rowInside: (r: number) => (r < inputs ? r : padTo),
-        featureRows: padTo,
-        at,
-        out,
-        delta: hidden ? take(n * stride * 4) : out,
-        dsum: take(stride * 4),
-        idx: hidden ? take((n * stride + 8) * 4) : 0,
-        val: hidden ? take((n * stride + 8) * 4) : 0,
-        offs: hidden ? take((n + 1) * 4) : 0,
-      };
-    });
+    const { buffers, layers, bytes, weightFloats, maxStride } = mlpLayout(a, floats, n);
+    this.p = buffers;
+    this.layers = layers;
 
     const lin = new wasm.Instance(kernelModule(), {}).exports as unknown as KernelExports;
-    const pages = Math.ceil(top / 65536);
+    const pages = Math.ceil(bytes / 65536);
     const have = lin.memory.buffer.byteLength / 65536;
     if (pages > have) lin.memory.grow(pages - have);
     this.lin = lin;
     this.mlp = mlpInstance(lin.memory);
     this.mem = lin.memory.buffer;
     const f32 = (at: number, length: number) => new Float32Array(this.mem, at, length);
-    this.W = f32(this.p.W, floatsInW);
-    this.G = f32(this.p.G, floatsInW);
-    this.V = f32(this.p.V, floatsInW);
+    this.W = f32(this.p.W, weightFloats);
+    this.G = f32(this.p.G, weightFloats);
+    this.V = f32(this.p.V, weightFloats);
     this.labels = new Int32Array(this.mem, this.p.labels, n);
     this.x = floats ? f32(this.p.x, n * w) : new Uint8Array(this.mem, this.p.x, n * w);
     const out = this.layers.at(-1)!;
