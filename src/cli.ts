@@ -42,6 +42,11 @@ export const commands: readonly { name: string; summary: string; load: () => Pro
     load: async () => (await import('./cli/inspect.js')).inspectCommand,
   },
   {
+    name: 'predict',
+    summary: "classify PNG images or IDX examples with a finished run's model: label and top-3 probabilities",
+    load: async () => (await import('./cli/predict.js')).predictCommand,
+  },
+  {
     name: 'report',
     summary: 'one self-contained HTML page: curves (several runs overlaid), confusion, weights, errors',
     load: async () => (await import('./cli/report.js')).reportCommand,

@@ -47,6 +47,7 @@ export {
   systemClock,
 } from './pipeline/events.js';
 export { experimentJsonSchema } from './pipeline/jsonSchema.js';
+export { type LoadedModel, loadModel, type Prediction } from './pipeline/loadModel.js';
 export type * from './pipeline/messages.js';
 export { sampleRow } from './pipeline/messages.js';
 export { type ResumeOptions, type ResumeResult, resumeExperiment } from './pipeline/resume.js';

@@ -36,7 +36,7 @@ function sampleCheckpoint(step: number, extra: Record<string, unknown> = {}): Ch
     },
     model: {
       weights,
-      rows: 3,
+      architecture: { type: 'softmax', inputShape: [2], bias: true, hidden: [], classes: 2 },
       classes: 2,
       transform: { width: 2, scale: new Float32Array([0.5, 0.25]), shift: null, bias: true },
       results: [],
@@ -126,6 +126,19 @@ test('every single-bit flip and every truncation of a checkpoint is detected', (
     const error = t.throws(() => decodeCheckpoint(bytes.subarray(0, length), 'cut.rxckpt'));
     t.regex(error!.message, /^cut\.rxckpt: (truncated|checksum mismatch|not an rxtrain)/);
   }
+});
+
+test('a checkpoint written before the model was a setting (rows × classes) reads as softmax regression', (t) => {
+  const cp = sampleCheckpoint(5);
+  const { architecture: _, ...model } = cp.model;
+  const old = { ...cp, model: { ...model, rows: 3 } } as unknown as typeof cp;
+  const back = decodeCheckpoint(encodeCheckpoint(old), 'old.rxckpt');
+  t.deepEqual(back.model.architecture, cp.model.architecture);
+  t.false('rows' in back.model);
+  const wrong = { ...cp, model: { ...cp.model, weights: new Float32Array(5) } };
+  t.throws(() => decodeCheckpoint(encodeCheckpoint(wrong), 'w.rxckpt'), {
+    message: /expected 6 weights, found 5/,
+  });
 });
 
 test('an older checkpoint format is named, not misread', (t) => {

@@ -8,24 +8,11 @@ import test from 'ava';
 import { assembleWat, SIMD_DIR, targetOf } from '../scripts/build-wasm.js';
 import type { FeatureTransform } from '../src/kernels/features.js';
 import { learningRate } from '../src/kernels/schedule.js';
-import { evaluateSet, type OptimiserOptions, SoftmaxSgd } from '../src/kernels/sgdStep.js';
+import { evaluateSet, ModelSgd, type OptimiserOptions } from '../src/kernels/sgdStep.js';
 import { SOFTMAX_REGRESSION_WASM } from '../src/kernels/simd/softmaxRegressionWasm.js';
 import { type LossStats, SoftmaxRegressionKernel } from '../src/kernels/softmaxRegression.js';
 import { Prng } from '../src/util/random.js';
-
-type Values = Uint8Array | Float32Array;
-
-function transformOf(
-  width: number,
-  opts: { scale?: number[]; shift?: number[] | null; bias?: boolean } = {},
-) {
-  return {
-    width,
-    scale: Float32Array.from(opts.scale ?? new Array(width).fill(1 / 255)),
-    shift: opts.shift ? Float32Array.from(opts.shift) : null,
-    bias: opts.bias ?? true,
-  } satisfies FeatureTransform;
-}
+import { close, randomData, randomWeights as randomW, transformOf, type Values } from './helpers/kernels.js';
 
 /** φ(x_b) in double precision, dense. */
 function features(x: Values, b: number, t: FeatureTransform): number[] {
@@ -65,25 +52,7 @@ function reference(
   return { loss, correct, grad, logits };
 }
 
-/** Random rows with ~70% zeros, like MNIST. */
-function randomData(rng: Prng, n: number, width: number, C: number, floats = false) {
-  const x = floats ? new Float32Array(n * width) : new Uint8Array(n * width);
-  for (let i = 0; i < x.length; i++)
-    if (rng.nextFloat() < 0.3) x[i] = floats ? rng.nextFloat() * 2 - 1 : 1 + rng.int(255);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) labels[i] = rng.int(C);
-  return { x, labels };
-}
-
-function randomWeights(rng: Prng, rows: number, C: number, std = 0.5) {
-  const W = new Float32Array(rows * C);
-  for (let i = 0; i < W.length; i++) W[i] = std * rng.normal();
-  return W;
-}
-
-function close(t: { true(v: boolean, m?: string): void }, a: number, b: number, tol: number, what: string) {
-  t.true(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
-}
+const randomWeights = (rng: Prng, rows: number, C: number, std = 0.5) => randomW(rng, rows * C, std);
 
 const kernelFor = (width: number, C: number, t: FeatureTransform, rows = 64, floats = false) => {
   const k = new SoftmaxRegressionKernel({ width, classes: C, bias: t.bias, floats }, rows);
@@ -277,7 +246,7 @@ for (const [name, options] of optimisers) {
     const rows = width + 1;
     const W0 = randomWeights(rng, rows, C, 0.1);
     const chunk = 8; // a batch of 20 goes through in three chunks on the gradient path
-    const sgd = new SoftmaxSgd(kernelFor(width, C, tr, chunk), options);
+    const sgd = new ModelSgd(kernelFor(width, C, tr, chunk), options);
     sgd.kernel.writeWeights(W0);
     const W = Float64Array.from(W0);
     const V = new Float64Array(rows * C);
@@ -309,7 +278,7 @@ test('gradient clipping reports the norm and bounds the step', (t) => {
     weightDecay: 0,
     clipNorm: 1e-3,
   };
-  const sgd = new SoftmaxSgd(kernelFor(width, 3, tr, 16), options);
+  const sgd = new ModelSgd(kernelFor(width, 3, tr, 16), options);
   const W0 = randomWeights(rng, width + 1, 3);
   sgd.kernel.writeWeights(W0);
   const { x, labels } = randomData(rng, 10, width, 3);

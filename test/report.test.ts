@@ -88,6 +88,9 @@ test('text is escaped for HTML text and attributes', (t) => {
   );
 });
 
+const pixels = { width: 784, scale: new Float32Array(784).fill(1 / 255), shift: null, bias: true };
+const softmax = { type: 'softmax', inputShape: [28, 28], bias: true, hidden: [], classes: 10 } as const;
+
 test('weight templates: column c of the weights drawn as a 28×28 image, bias row apart', (t) => {
   const classes = 10;
   const features = 784;
@@ -97,7 +100,7 @@ test('weight templates: column c of the weights drawn as a 28×28 image, bias ro
   weights[783 * classes + 3] = -2;
   for (let j = 0; j < features; j++) weights[j * classes + 5] = 0.001 * (j % 7); // small, positive
   weights[features * classes + 3] = 0.25; // the bias of class 3
-  const t3 = weightTemplates({ rows: 785, classes, features, bias: true, weights, step: 1 });
+  const t3 = weightTemplates({ architecture: softmax, weights, step: 1, transform: pixels });
   t.deepEqual(t3.shape, [28, 28]);
   t.is(t3.max, 2);
   const png = decodePng(fromDataUrl(t3.templates[3]!.png));
@@ -112,6 +115,32 @@ test('weight templates: column c of the weights drawn as a 28×28 image, bias ro
   t.deepEqual(imageShape(784, [28, 28]), [28, 28]);
   t.deepEqual(imageShape(12, [3, 4]), [3, 4]);
   t.deepEqual(imageShape(10), [1, 10]);
+});
+
+test('an MLP is drawn as its first layer’s strongest units: ‖incoming‖·‖outgoing‖, strongest first', (t) => {
+  const architecture = { ...softmax, type: 'mlp', hidden: [20], activation: 'relu' } as const;
+  const weights = new Float32Array(785 * 20 + 21 * 10);
+  const W2 = 785 * 20;
+  for (let k = 0; k < 20; k++) {
+    for (let j = 0; j < 784; j++) weights[j * 20 + k] = 0.01; // a faint background
+    weights[k * 37 * 20 + k] = 1 + k / 10; // incoming: unit k sees one pixel well
+    weights[W2 + k * 10 + (k % 10)] = k === 4 ? 100 : 1; // outgoing: unit 4 speaks loudest
+  }
+  weights[784 * 20 + 4] = -0.5; // unit 4's bias
+  const units = weightTemplates({ architecture, weights, step: 1, transform: pixels });
+  t.is(units.kind, 'units');
+  t.is(units.units, 20);
+  t.is(units.templates.length, 16);
+  t.deepEqual(
+    units.templates.slice(0, 4).map((u) => u.index),
+    [4, 19, 18, 17],
+  );
+  t.is(units.templates[0]!.bias, -0.5);
+  const incoming = Math.sqrt(783 * 0.01 ** 2 + 1.4 ** 2);
+  t.true(Math.abs(units.templates[0]!.strength! - incoming * 100) < 1e-4);
+  const png = decodePng(fromDataUrl(units.templates[0]!.png));
+  const at = 4 * 37;
+  t.deepEqual([...png.rgb.subarray(at * 3, at * 3 + 3)], [0xb2, 0x18, 0x2b], 'the pixel unit 4 sees, red');
 });
 
 test('a report of a real run: curves with every logged point, confusion summing to the test set, ten templates, the misclassified digits', async (t) => {
@@ -317,7 +346,7 @@ test('bad run directories: one clear error naming the file', async (t) => {
   t.is((error as { code?: string }).code, 'E_DATA');
   t.is(
     error!.message,
-    `${join(dir, 'weights.f32')}: 100 bytes, but model.json says 785×10 float32 (31400 bytes)`,
+    `${join(dir, 'weights.f32')}: 100 bytes, but model.json describes 7850 float32 weights (31400 bytes)`,
   );
 });
 

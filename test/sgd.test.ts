@@ -22,6 +22,20 @@ test('sgd settings: defaults, shorthands and cross-field checks', (t) => {
   t.true(sgdSettings.safeParse({ nesterov: true, momentum: 0.9 }).success);
   t.false(sgdSettings.safeParse({ momentum: 1 }).success);
   t.false(sgdSettings.safeParse({ schedule: 'linear' }).success);
+  t.deepEqual(plain.model, { type: 'softmax' });
+  t.deepEqual(sgdSettings.parse({ model: 'mlp' }).model, {
+    type: 'mlp',
+    hidden: [128],
+    activation: 'relu',
+    init: 'he',
+    std: 0.01,
+  });
+  t.false(sgdSettings.safeParse({ model: { type: 'mlp', activation: 'gelu' } }).success);
+  t.false(sgdSettings.safeParse({ model: { type: 'mlp', hidden: [] } }).success);
+  t.false(
+    sgdSettings.safeParse({ model: { type: 'softmax', hidden: [10] } }).success,
+    'unknown keys are errors',
+  );
 });
 
 const resumable = (sgd: string) =>
@@ -38,6 +52,10 @@ for (const [name, sgd] of [
   [
     'momentum, a cosine schedule, batches spanning blocks',
     '    batchSize: 100\n    lr: 0.5\n    steps: 230\n    momentum: 0.9\n    schedule: cosine\n    warmup: 0.05',
+  ],
+  [
+    'an MLP (two tanh layers) with momentum, clipping, a cosine schedule',
+    '    model: { type: mlp, hidden: [24, 12], activation: tanh, init: xavier }\n    batchSize: 100\n    lr: 0.2\n    steps: 230\n    momentum: 0.9\n    clipNorm: 5\n    schedule: cosine',
   ],
   [
     'Nesterov, weight decay, clipping, a step schedule',
@@ -64,6 +82,34 @@ for (const [name, sgd] of [
     t.deepEqual(lr(resumed), lr(full), 'the schedule continues where it was');
   });
 }
+
+test('an MLP in the state and the snapshot: its hidden layers, every parameter; a softmax config cannot resume it', async (t) => {
+  const mlp = resumable('    model: { type: mlp, hidden: [16] }\n    batchSize: 64\n    steps: 80');
+  const run = await runPipeline(mlp);
+  const state = run.checkpoints[0]!.states['sgd'] as {
+    rows: number;
+    hidden?: number[];
+    weights: Float32Array;
+  };
+  t.is(state.rows, 785);
+  t.deepEqual(state.hidden, [16]);
+  t.is(state.weights.length, 785 * 16 + 17 * 10);
+  t.deepEqual(run.final.architecture, {
+    type: 'mlp',
+    inputShape: [28, 28],
+    bias: true,
+    hidden: [16],
+    activation: 'relu',
+    classes: 10,
+  });
+  t.true(run.final.results[0]!.accuracy > 0.5, 'it learns');
+  const softmax = resumable('    batchSize: 64\n    steps: 80');
+  const error = await t.throwsAsync(runPipeline(softmax, run.checkpoints[0]!.states));
+  t.regex(
+    error!.message,
+    /the checkpoint's model is 785×10 with hidden layers \[16\], the data and settings give 785×10/,
+  );
+});
 
 test('a model without momentum keeps no velocity in its state', async (t) => {
   const run = await runPipeline(resumable('    batchSize: 64\n    steps: 80'));

@@ -1,6 +1,6 @@
 /**
- * One stochastic-gradient step of softmax regression, and the evaluation of a weight set: the
- * SIMD linear kernel for φ(x)·W and its gradient, the softmax cross-entropy in between.
+ * One stochastic-gradient step of a model, and the evaluation of a weight set, through the model's
+ * kernel (modelKernel.ts: softmax regression or a multi-layer perceptron).
  *
  * The step follows PyTorch's `torch.optim.SGD` with `clip_grad_norm_` before it:
  *   g  = ∇ of the batch loss (mean over the batch, or sum: `reduction`)
@@ -13,7 +13,8 @@
  * buffer: each row's update goes straight into W once the whole batch's logits are computed.
  */
 import type { FeatureTransform } from './features.js';
-import type { LossStats, SoftmaxRegressionKernel, Values } from './softmaxRegression.js';
+import type { ModelKernel } from './modelKernel.js';
+import type { LossStats, Values } from './softmaxRegression.js';
 
 export interface OptimiserOptions {
   reduction: 'mean' | 'sum';
@@ -29,12 +30,12 @@ export interface StepStats extends LossStats {
   gradNorm: number;
 }
 
-export class SoftmaxSgd {
+export class ModelSgd {
   readonly stats: StepStats = { loss: 0, correct: 0, gradNorm: Number.NaN };
   private readonly direct: boolean;
 
   constructor(
-    readonly kernel: SoftmaxRegressionKernel,
+    readonly kernel: ModelKernel,
     readonly options: OptimiserOptions,
   ) {
     this.direct = options.momentum === 0 && options.weightDecay === 0 && options.clipNorm === 0;
@@ -66,7 +67,7 @@ export class SoftmaxSgd {
       k.backward(n, 'W', -lr * per);
       return stats;
     }
-    k.G.fill(0);
+    k.zeroGradient();
     for (let r = 0; r < n; r += k.chunkRows) {
       const m = Math.min(k.chunkRows, n - r);
       this.chunk(x, labels, row0 + r, m, index);
@@ -100,11 +101,11 @@ export interface SetScores {
 }
 
 /**
- * Accuracy, mean loss and confusion of rows×classes weights on a whole set of `count` rows, a
+ * Accuracy, mean loss and confusion of a model's weights on a whole set of `count` rows, a
  * chunk at a time. `onPrediction(row, predicted)` sees every row's prediction.
  */
 export function evaluateSet(
-  kernel: SoftmaxRegressionKernel,
+  kernel: ModelKernel,
   weights: Float32Array,
   x: Values,
   labels: Int32Array,

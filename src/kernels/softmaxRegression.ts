@@ -30,7 +30,7 @@ export interface LossStats {
 }
 
 /** For a u8 bit mask m < 256: the positions of its set bits as 8 u16 (the sparsifier's table). */
-function bitPositionTable(): Uint16Array {
+export function bitPositionTable(): Uint16Array {
   const table = new Uint16Array(256 * 8);
   for (let m = 0; m < 256; m++) {
     let k = 0;
@@ -266,23 +266,16 @@ export class SoftmaxRegressionKernel {
     const { ex, p } = this;
     if (grad) this.deltaSum.fill(0);
     ex.softmax(p.logits, n, this.Cp, this.classes, p.labels, grad ? 1 : 0, p.dsum, p.stats);
-    const sums = this.rowSums;
-    const args = this.rowArgmax;
-    const labels = this.labels;
-    const C = this.classes;
-    let loss = 0;
-    let correct = 0;
-    for (let b = 0; b < n; b++) {
-      // log Σ e^(z − max) − (z_label − max): never log(0), since the sum is at least 1
-      loss += Math.log(sums[4 * b]!) - sums[4 * b + 1]!;
-      const arg = args[4 * b + 2]!;
-      const label = labels[b]!;
-      if (arg === label) correct++;
-      if (predicted) predicted[b] = arg;
-      if (confusion) confusion[label * C + arg]! += 1;
-    }
-    stats.loss += loss;
-    stats.correct += correct;
+    tallyRows(this.rowSums, this.rowArgmax, this.labels, n, this.classes, stats, confusion, predicted);
+  }
+
+  /** The logits of loaded row b after `forward` (before `softmax` turns them into δ). */
+  logitsOf(b: number, out: Float64Array): void {
+    for (let c = 0; c < this.classes; c++) out[c] = this.logits[b * this.Cp + c]!;
+  }
+
+  zeroGradient(): void {
+    this.G.fill(0);
   }
 
   /**
@@ -316,6 +309,36 @@ export class SoftmaxRegressionKernel {
       ex.applyUpdate(p.W + o, p.G + o, p.V + o, this.Cp, lr, gscale, 0, momentum, flag);
     }
   }
+}
+
+/**
+ * Sum up the softmax kernel's per-row results (16 bytes per row: f32 Σ e^(z − max), f32
+ * z_label − max, i32 argmax, pad; `rowStats` and `args` view the same bytes): the rows' cross-entropy and correct count into `stats`, each prediction
+ * into `predicted` and confusion[label·C + predicted].
+ */
+export function tallyRows(
+  rowStats: Float32Array,
+  args: Int32Array,
+  labels: Int32Array,
+  n: number,
+  C: number,
+  stats: LossStats,
+  confusion?: Float64Array,
+  predicted?: Int32Array,
+): void {
+  let loss = 0;
+  let correct = 0;
+  for (let b = 0; b < n; b++) {
+    // log Σ e^(z − max) − (z_label − max): never log(0), since the sum is at least 1
+    loss += Math.log(rowStats[4 * b]!) - rowStats[4 * b + 1]!;
+    const arg = args[4 * b + 2]!;
+    const label = labels[b]!;
+    if (arg === label) correct++;
+    if (predicted) predicted[b] = arg;
+    if (confusion) confusion[label * C + arg]! += 1;
+  }
+  stats.loss += loss;
+  stats.correct += correct;
 }
 
 /** Copy `rows` rows of `from` (stride a) into `to` (stride b), zeroing any pad columns. */

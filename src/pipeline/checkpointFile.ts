@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Architecture, checkArchitecture, parameterCount } from '../kernels/architecture.js';
 import { type AtomicWriteOptions, ioError, writeFileAtomic } from '../util/atomicFile.js';
 import { RxtrainError } from '../util/errors.js';
 import { PackError, pack, unpack } from '../util/packed.js';
@@ -59,7 +60,7 @@ export interface RunDependencies {
 /** The model at the checkpoint's step, as the run's outputs need it. */
 export interface CheckpointModel {
   weights: Float32Array;
-  rows: number;
+  architecture: Architecture;
   classes: number;
   /** Shape of one input example, and the class names when the data has them. */
   shape?: readonly number[];
@@ -122,8 +123,26 @@ export function decodeCheckpoint(bytes: Buffer, file: string): LoadedCheckpoint 
   const { meta, model, states } = decoded ?? ({} as Checkpoint);
   if (meta?.format !== 2 || !model || !(model.weights instanceof Float32Array) || !states)
     throw bad('malformed (missing meta, model or states)');
-  if (model.weights.length !== model.rows * model.classes)
-    throw bad(`expected ${model.rows}×${model.classes} weights, found ${model.weights.length}`);
+  // Checkpoints from before the model was a setting hold softmax regression as rows × classes.
+  const old = model as unknown as { rows?: number; architecture?: unknown };
+  if (model.architecture === undefined && old.rows !== undefined && model.transform) {
+    model.architecture = {
+      type: 'softmax',
+      inputShape: [model.transform.width],
+      bias: model.transform.bias,
+      hidden: [],
+      classes: model.classes,
+    };
+    delete old.rows;
+  }
+  try {
+    model.architecture = checkArchitecture(model.architecture, 'the model');
+  } catch (error) {
+    throw bad(`malformed (${(error as Error).message})`);
+  }
+  const expected = parameterCount(model.architecture);
+  if (model.weights.length !== expected)
+    throw bad(`expected ${expected} weights, found ${model.weights.length}`);
   return { meta, model, states, file };
 }
 

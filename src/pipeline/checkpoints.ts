@@ -308,7 +308,7 @@ export class CheckpointWriter {
       },
       model: {
         weights: snap.weights,
-        rows: snap.rows,
+        architecture: snap.architecture,
         classes: snap.classes,
         shape: snap.shape,
         ...(snap.classNames ? { classNames: snap.classNames } : {}),

@@ -4,10 +4,11 @@
  * carries the test split past the trainer to the evaluator.
  */
 
+import type { Architecture } from '../kernels/architecture.js';
 import { type FeatureTransform, featureTransform } from '../kernels/features.js';
 
-/** The kernels apply it, and own its definition (they import nothing from the pipeline). */
-export type { FeatureTransform };
+/** The kernels apply them, and own their definitions (they import nothing from the pipeline). */
+export type { Architecture, FeatureTransform };
 
 /** A piece of a named byte stream: a downloaded file, an archive entry. */
 export interface FileChunk {
@@ -158,9 +159,13 @@ export interface ModelSnapshot {
   /** Completed passes over the training data, fractional. */
   epoch: number;
   samples: number;
-  /** Row-major [inputs (+1 bias), classes] float32 weights. */
+  /**
+   * Every parameter, layer after layer, each row-major [inputs (+1 bias row), units]: for softmax
+   * regression [inputs (+1 bias), classes] (kernels/architecture.ts).
+   */
   weights: Float32Array;
-  rows: number;
+  /** The model's layers: softmax regression, or an MLP's hidden layers and activation. */
+  architecture: Architecture;
   classes: number;
   /** Shape of one input example, e.g. [28, 28] or [3, 32, 32] (channels first). */
   shape: readonly number[];

@@ -5,7 +5,7 @@
  * `summary.json`.
  */
 import { join } from 'node:path';
-import { encodeSoftmaxModel } from '../kernels/softmaxModelFile.js';
+import { encodeModel } from '../kernels/modelFile.js';
 import { writeFileAtomic } from '../util/atomicFile.js';
 import { describeError, RxtrainError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
@@ -59,7 +59,7 @@ export interface RunSummary {
 /** What the outputs are made from: a final snapshot, or a checkpoint of one. */
 export type SnapshotLike = Pick<
   ModelSnapshot,
-  'step' | 'epoch' | 'samples' | 'weights' | 'rows' | 'classes' | 'transform' | 'results' | 'final'
+  'step' | 'epoch' | 'samples' | 'weights' | 'architecture' | 'classes' | 'transform' | 'results' | 'final'
 > &
   Partial<Pick<ModelSnapshot, 'endedBy' | 'stopReason' | 'shape' | 'classNames'>>;
 
@@ -258,7 +258,7 @@ function announceResume(events: EventBus, resume: ResumePoint, eventsCut: number
 
 /** Write weights.f32 and model.json; returns the weights' sha256. */
 function writeModel(runDir: string, snap: SnapshotLike): string {
-  const files = encodeSoftmaxModel({ ...snap, inputShape: snap.shape });
+  const files = encodeModel(snap);
   writeFileAtomic(join(runDir, RUN_FILES.weights), files.weights);
   writeFileAtomic(join(runDir, RUN_FILES.model), files.json);
   return files.sha256;

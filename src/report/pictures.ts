@@ -1,7 +1,9 @@
 /**
- * Images for the report, as PNG data URLs: the learned weight templates (one per class, in a
- * diverging colour map) and input examples (grey, ink dark on white).
+ * Images for the report, as PNG data URLs: the learned weights (one template per class, or an
+ * MLP's strongest first-layer units, in a diverging colour map) and input examples (grey, ink
+ * dark on white).
  */
+import { layerShapes } from '../kernels/architecture.js';
 import { diverging } from './colormap.js';
 import { pngDataUrl } from './png.js';
 import type { RunModel } from './runDir.js';
@@ -20,44 +22,99 @@ export function imageShape(features: number, dataShape?: readonly number[]): [nu
 }
 
 export interface WeightTemplates {
+  /** `classes`: softmax regression's template per class; `units`: an MLP's first-layer units. */
+  kind: 'classes' | 'units';
   /** The colour scale runs from −scale (blue) through 0 (white) to +scale (red). */
   scale: number;
   /** The largest |weight|; values beyond `scale` are drawn at full colour. */
   max: number;
   shape: [number, number];
-  templates: { cls: number; png: string; bias?: number }[];
+  /** A class (kind `classes`) or a hidden unit (kind `units`) each. */
+  templates: { index: number; png: string; bias?: number; strength?: number }[];
+  /** Units of the first hidden layer, of which `templates` shows the strongest. */
+  units?: number;
 }
 
 /** Share of the weights inside the colour scale: a handful of extreme pixels must not wash out the rest. */
 const SCALE_QUANTILE = 0.99;
 
-/**
- * Column c of the weight matrix, without the bias row, is the template of class c: the logit of c
- * is its dot product with the (normalised) input. One scale for all ten, so that strong and weak
- * templates can be compared — the 99th percentile of |w|, as a few border pixels that are almost
- * never lit take extreme values. The bias row (last, when present) is given as a number.
- */
-export function weightTemplates(model: RunModel, dataShape?: readonly number[]): WeightTemplates {
-  const { classes, features, weights } = model;
-  const shape = imageShape(features, dataShape);
-  const magnitudes = Float32Array.from(weights.subarray(0, features * classes), Math.abs).sort();
+/** How many of an MLP's first-layer units the report draws. */
+export const UNITS_SHOWN = 16;
+
+/** Images of `columns` of a [rows, cols] block (from `offset`), the first `features` rows of each. */
+function columnImages(
+  model: RunModel,
+  layer: { offset: number; cols: number },
+  columns: readonly number[],
+  shape: [number, number],
+): Pick<WeightTemplates, 'scale' | 'max'> & { pngs: string[] } {
+  const { weights } = model;
+  const features = shape[0] * shape[1];
+  const at = (j: number, c: number) => weights[layer.offset + j * layer.cols + c]!;
+  const magnitudes = Float32Array.from(
+    columns.flatMap((c) => Array.from({ length: features }, (_, j) => Math.abs(at(j, c)))),
+  ).sort();
   const max = magnitudes.at(-1) ?? 0;
   const scale =
     magnitudes[Math.min(magnitudes.length - 1, Math.floor(SCALE_QUANTILE * magnitudes.length))] ?? 0;
-  const templates: WeightTemplates['templates'] = [];
-  for (let c = 0; c < classes; c++) {
+  const pngs = columns.map((c) => {
     const rgb = new Uint8Array(features * 3);
-    for (let j = 0; j < features; j++) {
-      const colour = diverging(scale > 0 ? weights[j * classes + c]! / scale : 0);
-      rgb.set(colour, j * 3);
-    }
-    templates.push({
-      cls: c,
-      png: pngDataUrl(shape[1], shape[0], rgb),
-      bias: model.bias ? weights[features * classes + c] : undefined,
-    });
+    for (let j = 0; j < features; j++) rgb.set(diverging(scale > 0 ? at(j, c) / scale : 0), j * 3);
+    return pngDataUrl(shape[1], shape[0], rgb);
+  });
+  return { scale, max, pngs };
+}
+
+/**
+ * Softmax regression: column c of the weight matrix, without the bias row, is the template of
+ * class c — the logit of c is its dot product with the (normalised) input. One scale for all ten,
+ * so that strong and weak templates can be compared: the 99th percentile of |w|, as a few border
+ * pixels that are almost never lit take extreme values. The bias row (last, when present) is
+ * given as a number.
+ *
+ * A multi-layer perceptron: the first hidden layer's units, each drawn as its incoming weights
+ * over the input — the pattern it responds to. The UNITS_SHOWN strongest by
+ * ‖incoming weights‖·‖outgoing weights‖ (what a unit can see times how loudly the next layer
+ * hears it), strongest first, on one scale.
+ */
+export function weightTemplates(model: RunModel, dataShape?: readonly number[]): WeightTemplates {
+  const a = model.architecture;
+  const features = a.inputShape.reduce((x, y) => x * y, 1);
+  const shape = imageShape(features, a.inputShape.length === 2 ? a.inputShape : dataShape);
+  const [first, next] = layerShapes(a);
+  if (!next) {
+    const classes = Array.from({ length: a.classes }, (_, c) => c);
+    const { scale, max, pngs } = columnImages(model, first!, classes, shape);
+    const templates = classes.map((c) => ({
+      index: c,
+      png: pngs[c]!,
+      bias: a.bias ? model.weights[features * a.classes + c] : undefined,
+    }));
+    return { kind: 'classes', scale, max, shape, templates };
   }
-  return { scale, max, shape, templates };
+  const strength = (k: number) => {
+    let incoming = 0;
+    for (let j = 0; j < features; j++) incoming += model.weights[first!.offset + j * first!.cols + k]! ** 2;
+    let outgoing = 0;
+    for (let c = 0; c < next.cols; c++) outgoing += model.weights[next.offset + k * next.cols + c]! ** 2;
+    return Math.sqrt(incoming * outgoing);
+  };
+  const units = Array.from({ length: first!.cols }, (_, k) => ({ k, s: strength(k) }))
+    .sort((x, y) => y.s - x.s || x.k - y.k)
+    .slice(0, UNITS_SHOWN);
+  const { scale, max, pngs } = columnImages(
+    model,
+    first!,
+    units.map((u) => u.k),
+    shape,
+  );
+  const templates = units.map((u, i) => ({
+    index: u.k,
+    png: pngs[i]!,
+    bias: a.bias ? model.weights[first!.offset + features * first!.cols + u.k] : undefined,
+    strength: u.s,
+  }));
+  return { kind: 'units', scale, max, shape, templates, units: first!.cols };
 }
 
 /** One example as a grey image, ink dark on white; values scaled by the example's own range. */

@@ -68,7 +68,7 @@ export async function picturesOf(run: RunData, options: ReportOptions): Promise<
           options,
         );
         shape = picked.shape;
-        const [h, w] = imageShape(run.model?.features ?? product(picked.shape), picked.shape);
+        const [h, w] = imageShape(product(picked.shape), picked.shape);
         for (const item of items) {
           const values = picked.rows.get(item.index);
           if (values && values.length === h * w) item.png = examplePng(values, [h, w]);
@@ -83,7 +83,9 @@ export async function picturesOf(run: RunData, options: ReportOptions): Promise<
     }
     if (misclassified.note) options.onWarning?.(`${run.label}: ${misclassified.note}`);
   }
-  const templates = run.model ? weightTemplates(run.model, shape ?? run.model.inputShape) : undefined;
+  const templates = run.model
+    ? weightTemplates(run.model, shape ?? run.model.architecture.inputShape)
+    : undefined;
   return { templates, misclassified };
 }
 

@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { decodeModel, type ModelDescription, type TrainedModel } from '../kernels/modelFile.js';
 import { parseEvents, type RxtrainEvent } from '../pipeline/events.js';
 import type { RunSummary } from '../pipeline/run.js';
 import { RxtrainError } from '../util/errors.js';
@@ -21,19 +22,8 @@ export interface TrainPoint {
 /** One `eval` event, without the envelope. */
 export type EvalPoint = Omit<Extract<RxtrainEvent, { type: 'eval' }>, 'type' | 'time' | 'elapsedMs' | 'seq'>;
 
-/** The final weights, as model.json describes weights.f32. */
-export interface RunModel {
-  rows: number;
-  classes: number;
-  /** Input features (pixels): `rows` less the bias row. */
-  features: number;
-  bias: boolean;
-  /** Row-major [rows, classes]. */
-  weights: Float32Array;
-  step: number;
-  /** One input example's shape, when model.json records it. */
-  inputShape?: number[];
-}
+/** The final model, as model.json describes weights.f32. */
+export type RunModel = TrainedModel;
 
 export interface RunData {
   dir: string;
@@ -194,20 +184,7 @@ function readModel(dir: string, notes: string[], running: boolean): RunModel | u
     );
     return undefined;
   }
-  const meta = parseJson<{
-    weights?: string;
-    dtype?: string;
-    rows?: number;
-    classes?: number;
-    step?: number;
-    inputShape?: unknown;
-    features?: { width?: number; bias?: boolean };
-  }>(modelFile);
-  const { rows, classes } = meta;
-  if (!Number.isInteger(rows) || !Number.isInteger(classes) || rows! < 1 || classes! < 1)
-    throw new RxtrainError('E_DATA', `${modelFile}: rows and classes must be positive integers`);
-  if (meta.dtype !== undefined && meta.dtype !== 'float32')
-    throw new RxtrainError('E_DATA', `${modelFile}: dtype ${meta.dtype} (only float32 is known)`);
+  const meta = parseJson<ModelDescription>(modelFile);
   const weightsFile = join(dir, basename(meta.weights ?? 'weights.f32'));
   let bytes: Buffer;
   try {
@@ -215,34 +192,7 @@ function readModel(dir: string, notes: string[], running: boolean): RunModel | u
   } catch (error) {
     throw new RxtrainError('E_IO', `${weightsFile}: cannot read (${(error as NodeJS.ErrnoException).code})`);
   }
-  const expected = rows! * classes! * 4;
-  if (bytes.byteLength !== expected)
-    throw new RxtrainError(
-      'E_DATA',
-      `${weightsFile}: ${bytes.byteLength} bytes, but model.json says ${rows}×${classes} float32 (${expected} bytes)`,
-    );
-  // weights.f32 is little-endian; a DataView reads it right on any host.
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const weights = new Float32Array(rows! * classes!);
-  for (let i = 0; i < weights.length; i++) weights[i] = view.getFloat32(i * 4, true);
-  const bias = meta.features?.bias ?? false;
-  const features = meta.features?.width ?? rows! - (bias ? 1 : 0);
-  if (features + (bias ? 1 : 0) !== rows)
-    throw new RxtrainError(
-      'E_DATA',
-      `${modelFile}: ${features} features${bias ? ' and a bias' : ''} do not make ${rows} rows`,
-    );
-  return {
-    rows: rows!,
-    classes: classes!,
-    features,
-    bias,
-    weights,
-    step: meta.step ?? 0,
-    ...(Array.isArray(meta.inputShape) && meta.inputShape.every((d) => Number.isInteger(d) && d > 0)
-      ? { inputShape: meta.inputShape as number[] }
-      : {}),
-  };
+  return decodeModel(meta, bytes, { model: modelFile, weights: weightsFile });
 }
 
 function readText(file: string): string {

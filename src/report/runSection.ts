@@ -98,11 +98,18 @@ export function templatesBlock(k: string, t: WeightTemplates | undefined): strin
   if (!t) return '<p class="muted">No final weights (weights.f32 and model.json) in the run directory.</p>';
   const [h, w] = t.shape;
   const scale = 96 / Math.max(h, w);
-  const figures = t.templates.map(
-    (x) =>
-      `<figure class="template" data-class="${x.cls}"><img src="${x.png}" width="${Math.round(w * scale)}" height="${Math.max(8, Math.round(h * scale))}" alt="weights of class ${x.cls}"><figcaption><b>${x.cls}</b>${x.bias === undefined ? '' : ` <span class="muted">bias ${x.bias >= 0 ? '+' : ''}${x.bias.toFixed(3)}</span>`}</figcaption></figure>`,
+  const size = `width="${Math.round(w * scale)}" height="${Math.max(8, Math.round(h * scale))}"`;
+  const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
+  const figures = t.templates.map((x) =>
+    t.kind === 'classes'
+      ? `<figure class="template" data-class="${x.index}"><img src="${x.png}" ${size} alt="weights of class ${x.index}"><figcaption><b>${x.index}</b>${x.bias === undefined ? '' : ` <span class="muted">bias ${signed(x.bias)}</span>`}</figcaption></figure>`
+      : `<figure class="template unit" data-unit="${x.index}"><img src="${x.png}" ${size} alt="input weights of hidden unit ${x.index}"><figcaption><b>unit ${x.index}</b><br><span class="muted">strength ${x.strength!.toFixed(2)}${x.bias === undefined ? '' : `, bias ${signed(x.bias)}`}</span></figcaption></figure>`,
   );
-  return `<p class="muted">Each class's weights over the ${h}×${w} input: red pixels raise the class's score, blue lower it.</p>
+  const caption =
+    t.kind === 'classes'
+      ? `Each class's weights over the ${h}×${w} input: red pixels raise the class's score, blue lower it.`
+      : `The first hidden layer's ${t.templates.length} strongest of ${t.units} units (by ‖incoming weights‖·‖outgoing weights‖), each drawn as its weights over the ${h}×${w} input: red pixels excite the unit, blue inhibit it.`;
+  return `<p class="muted">${caption}</p>
 <div class="templates" data-run="${esc(k)}">${figures.join('')}</div>
 <div class="colour-bar"><span>−${t.scale.toFixed(3)}</span><img src="${divergingBar()}" width="256" height="12" alt="colour scale"><span>+${t.scale.toFixed(3)}</span><span>(99th percentile of |w|; the largest, ${t.max.toFixed(3)}, and others beyond the scale are drawn at full colour)</span></div>`;
 }

@@ -24,8 +24,8 @@
 
 import { z } from 'zod';
 import { type Emitter, transform } from '../flow/index.js';
+import { createModelKernel, type ModelKernel } from '../kernels/modelKernel.js';
 import { evaluateSet } from '../kernels/sgdStep.js';
-import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
 import { ExampleStore } from '../pipeline/exampleStore.js';
 import { jsonIf } from '../pipeline/jsonRule.js';
 import type { EvalResult, Message, ModelSnapshot } from '../pipeline/messages.js';
@@ -148,7 +148,7 @@ export const evaluateStage = defineStage<EvaluateSettings, EvaluateState>({
           },
         });
         let lastEvaluated: ModelSnapshot | undefined;
-        const kernels = new Map<string, SoftmaxRegressionKernel>();
+        const kernels = new Map<string, ModelKernel>();
         for (const split of settings.splits) stores.set(split, new ExampleStore(split));
 
         const ready = () => settings.splits.every((s) => complete.has(s));
@@ -157,18 +157,13 @@ export const evaluateStage = defineStage<EvaluateSettings, EvaluateState>({
           (s.evaluate &&
             (s.step === 0 ? settings.atStart : settings.every > 0 && s.step % settings.every === 0));
 
+        /** One kernel per model architecture and value type, made on first use. */
         const kernelFor = (snap: ModelSnapshot, store: ExampleStore) => {
           const floats = store.data instanceof Float32Array;
-          const key = `${snap.transform.width}/${snap.classes}/${snap.transform.bias}/${floats}`;
+          const key = `${JSON.stringify(snap.architecture)}/${floats}`;
           let kernel = kernels.get(key);
           if (!kernel) {
-            const shape = {
-              width: snap.transform.width,
-              classes: snap.classes,
-              bias: snap.transform.bias,
-              floats,
-            };
-            kernel = new SoftmaxRegressionKernel(shape, CHUNK_ROWS);
+            kernel = createModelKernel(snap.architecture, floats, CHUNK_ROWS);
             kernels.set(key, kernel);
           }
           return kernel;

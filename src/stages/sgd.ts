@@ -1,5 +1,8 @@
 /**
- * sgd — train softmax (multinomial logistic) regression by stochastic gradient descent.
+ * sgd — train a model by stochastic gradient descent: softmax (multinomial logistic) regression,
+ * or a multi-layer perceptron (`model: {type: mlp, hidden: [128], activation: relu}`). The model
+ * is built from the settings and the first block of samples (sgd/model.ts); the schemas are in
+ * sgd/settings.ts.
  *
  * Consumes sample blocks, cuts them into mini-batches (`batchSize: 1` is the notebook's single
  * pattern per step; batches never span passes, so a pass may end with a smaller batch) and takes
@@ -7,18 +10,21 @@
  *   g = ∇ loss, where loss is the batch's mean cross-entropy (`reduction: mean`, PyTorch's
  *       default) or its summed cross-entropy (`reduction: sum`: one `outer(Φᵢ, yᵢ − tᵢ)` per sample,
  *       as in the notebook; the two agree at batch size 1, and `sum` is `mean` with lr·batchSize)
- *   g ← g·min(1, clipNorm/‖g‖);  g ← g + weightDecay·W (not the bias row);
+ *   g ← g·min(1, clipNorm/‖g‖);  g ← g + weightDecay·W (not the bias rows);
  *   v ← momentum·v + g;  W ← W − lr_t·(nesterov ? g + momentum·v : v)
  * with lr_t from `schedule` after a linear `warmup` (durations in epochs, fractions allowed).
- * Weights start `normal` (mean, std; the notebook uses N(0, 1)) or at `zeros`.
+ * Softmax regression's weights start `normal` (mean, std; the notebook uses N(0, 1)) or at
+ * `zeros`; an MLP's as `model.init` says (he, xavier or normal; biases 0).
  *
  * Stops after `steps` updates or `epochs` passes, whichever comes first, or when an evaluator's
  * early stopping asks it to. Emits a `train` event every `logEvery` steps. After every update it
  * asks the pipeline's training gate (pipeline/training.ts), which sends model snapshots to the
  * evaluators and checkpoint barriers as the pipeline's policy says; the stage itself only
  * answers `snapshot()`/`restore()` with its weights and counters. Other messages pass through.
- * Three steps per update: batching (pipeline/miniBatches.ts) → this step's learning rate
- * (kernels/schedule.ts) → one kernel step (kernels/sgdStep.ts).
+ *
+ * The stage is three steps: the batching helper (pipeline/miniBatches.ts) → the learning rate of
+ * this update (kernels/schedule.ts, a pure function of the step) → one kernel step
+ * (kernels/sgdStep.ts).
  *
  * @example
  *   - type: sgd
@@ -27,115 +33,34 @@
  *     epochs: 5
  *     schedule: { type: cosine, min: 0 }
  *     momentum: 0.9
+ *   - type: sgd
+ *     model: { type: mlp, hidden: [128], activation: relu, init: he }
+ *     lr: 0.5
+ *     schedule: cosine
  */
 
-import { z } from 'zod';
 import { type Emitter, transform } from '../flow/index.js';
+import type { Architecture } from '../kernels/architecture.js';
 import { byteFeatureReach } from '../kernels/features.js';
 import { type LearningRatePlan, learningRate, planInSteps } from '../kernels/schedule.js';
-import { initialWeights, SoftmaxSgd } from '../kernels/sgdStep.js';
-import { SoftmaxRegressionKernel } from '../kernels/softmaxRegression.js';
+import type { ModelSgd } from '../kernels/sgdStep.js';
 import type { Message, ModelSnapshot, SampleBlock, TrainingEnd } from '../pipeline/messages.js';
 import { type MiniBatch, MiniBatcher } from '../pipeline/miniBatches.js';
 import { defineStage } from '../pipeline/stage.js';
 import type { ModelProducer, StepVerdict } from '../pipeline/training.js';
 import { RxtrainError } from '../util/errors.js';
+import { architectureOf, startModel, stateShape } from './sgd/model.js';
 import { describeSgdProgress, type SgdCounters } from './sgd/progress.js';
+import { type SgdSettings, type SgdState, sgdSettings, sgdState } from './sgd/settings.js';
 
 export type { SgdCounters };
 
-/** A bare string (`init: zeros`, `schedule: cosine`) means `{ type: … }`; so says `shorthand` to editors. */
-const typed = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (typeof v === 'string' ? { type: v } : v), schema).meta({ shorthand: 'type' });
-
-const initSchema = typed(
-  z.discriminatedUnion('type', [
-    z.strictObject({
-      type: z.literal('normal'),
-      mean: z.number().default(0),
-      std: z.number().min(0).default(0.01),
-    }),
-    z.strictObject({ type: z.literal('zeros') }),
-  ]),
-);
-
-const scheduleSchema = typed(
-  z.discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('constant') }),
-    z.strictObject({
-      type: z.literal('step'),
-      every: z.number().positive().default(1).describe('epochs between decays'),
-      gamma: z.number().positive().default(0.1).describe('factor applied at each decay'),
-    }),
-    z.strictObject({
-      type: z.literal('exponential'),
-      gamma: z.number().positive().default(0.5).describe('factor per epoch, applied smoothly per step'),
-    }),
-    z.strictObject({
-      type: z.literal('cosine'),
-      min: z.number().min(0).default(0).describe('rate at the end of training'),
-    }),
-  ]),
-);
-
-export const sgdSettings = z
-  .strictObject({
-    batchSize: z.int().min(1).max(65536).default(64).describe('samples per update (1: the notebook)'),
-    lr: z.number().positive().default(0.1).describe('learning rate (the peak, with a schedule)'),
-    schedule: scheduleSchema
-      .default({ type: 'constant' })
-      .describe('learning-rate schedule: constant (the default), step, exponential or cosine'),
-    warmup: z
-      .number()
-      .min(0)
-      .default(0)
-      .describe('epochs (fractions allowed) of linear warm-up to lr before the schedule'),
-    epochs: z.int().min(1).default(1).describe('passes over the training data'),
-    steps: z.int().min(1).optional().describe('cap on the number of updates'),
-    reduction: z
-      .enum(['mean', 'sum'])
-      .default('mean')
-      .describe('gradient of the batch mean loss, or of the summed per-sample losses'),
-    momentum: z.number().min(0).lt(1).default(0).describe('momentum factor (0: plain SGD)'),
-    nesterov: z.boolean().default(false).describe('Nesterov momentum (needs momentum > 0)'),
-    weightDecay: z.number().min(0).default(0).describe('L2 penalty on the feature weights (not the bias)'),
-    clipNorm: z.number().min(0).default(0).describe('clip the gradient to this L2 norm (0: off)'),
-    init: initSchema
-      .default({ type: 'normal', mean: 0, std: 0.01 })
-      .describe('initial weights: zeros, or normal with mean and std'),
-    seed: z.int().min(0).max(0xffffffff).optional().describe('seed of the weight initialiser'),
-    logEvery: z.int().min(1).default(100).describe('steps between train events'),
-  })
-  .superRefine((s, ctx) => {
-    if (s.nesterov && s.momentum === 0)
-      ctx.addIssue({ code: 'custom', path: ['nesterov'], message: 'Nesterov momentum needs momentum > 0' });
-  });
-export type SgdSettings = z.output<typeof sgdSettings>;
-
-const float32Array = z.custom<Float32Array>((v) => v instanceof Float32Array, 'expected a Float32Array');
-
-/** What a checkpoint keeps of the updater: its weights, optimiser buffer and counters. */
-export const sgdState = z.strictObject({
-  step: z.int().min(0),
-  samples: z.int().min(0),
-  /** The pass of the last block seen (−1 before the first). */
-  epoch: z.int().min(-1),
-  /** Sums since the last train event. */
-  interval: z.strictObject({ loss: z.number(), correct: z.number(), samples: z.number() }),
-  rows: z.int().min(1),
-  classes: z.int().min(1),
-  weights: float32Array,
-  /** Momentum buffer, rows × classes, when momentum > 0. */
-  velocity: float32Array.optional(),
-});
-export type SgdState = z.output<typeof sgdState>;
-
-/** Most rows one forward pass of the kernel takes; larger batches go through in chunks. */
-const CHUNK_ROWS = 512;
+export { type SgdSettings, type SgdState, sgdSettings, sgdState };
 
 export const sgdStage = defineStage<SgdSettings, SgdState>({
   type: 'sgd',
-  summary: 'softmax regression trained by mini-batch SGD: schedules, momentum, weight decay, clipping',
+  summary:
+    'softmax regression or an MLP trained by mini-batch SGD: schedules, momentum, weight decay, clipping',
   settings: sgdSettings,
   describeProgress: describeSgdProgress,
   wiring: sgdWiring,
@@ -145,9 +70,8 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
       const gate = ctx.training;
       const batches = new MiniBatcher(settings.batchSize);
       let restored: SgdState | undefined;
-      let sgd: SoftmaxSgd | undefined;
-      let rows = 0;
-      let classes = 0;
+      let sgd: ModelSgd | undefined;
+      let architecture: Architecture | undefined;
       let step = 0;
       let samples = 0;
       let epoch = -1;
@@ -164,8 +88,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
           samples,
           epoch,
           interval: { ...interval },
-          rows,
-          classes,
+          ...stateShape(architecture!),
           // The weights are part of the updater's state: restoring them is what resumes training.
           weights: sgd!.kernel.readWeights(),
           ...(settings.momentum > 0 ? { velocity: sgd!.kernel.readVelocity() } : {}),
@@ -186,41 +109,25 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
           epoch: epochOf(),
           samples,
           weights: sgd!.kernel.readWeights(),
-          rows,
-          classes,
-          shape: last!.shape,
-          ...(last!.classNames ? { classNames: last!.classNames } : {}),
+          architecture: architecture!,
+          classes: architecture!.classes,
           transform: last!.transform,
           evaluate,
           final,
           results: [],
+          shape: last!.shape,
+          ...(last!.classNames ? { classNames: last!.classNames } : {}),
         }),
         readPoint: () => batches.readPoint(),
       };
 
-      /** The model's shape from the first block; restored or initial weights. */
+      /** The model from the settings and the first block; restored or initial weights. */
       const init = (block: SampleBlock) => {
-        classes = block.classes;
-        rows = block.width + (block.transform.bias ? 1 : 0);
-        const floats = block.data instanceof Float32Array;
-        const shape = { width: block.width, classes, bias: block.transform.bias, floats };
-        const kernel = new SoftmaxRegressionKernel(shape, Math.min(settings.batchSize, CHUNK_ROWS));
-        sgd = new SoftmaxSgd(kernel, settings);
+        architecture = architectureOf(settings.model, block);
+        sgd = startModel(settings, architecture, block, () => ctx.rng(settings.seed), restored);
         const perEpoch = Math.ceil(population / settings.batchSize);
         const total = Math.min(settings.steps ?? Number.POSITIVE_INFINITY, settings.epochs * perEpoch);
         plan = planInSteps(settings.lr, settings.schedule, settings.warmup, perEpoch, total);
-        if (restored) {
-          if (restored.rows !== rows || restored.classes !== classes) {
-            throw new RxtrainError(
-              'E_RESUME',
-              `sgd: the checkpoint's weights are ${restored.rows}×${restored.classes}, the data gives ${rows}×${classes}`,
-            );
-          }
-          kernel.writeWeights(restored.weights);
-          if (settings.momentum > 0 && restored.velocity) kernel.writeVelocity(restored.velocity);
-          return;
-        }
-        kernel.writeWeights(initialWeights(rows * classes, settings.init, ctx.rng(settings.seed)));
       };
 
       /** What to change when the loss diverges: features far from unit scale point at normalise. */

@@ -36,7 +36,8 @@ export type ErrorCode =
   | 'E_STALL'
   | 'E_CHECKPOINT'
   | 'E_RESUME'
-  | 'E_IO';
+  | 'E_IO'
+  | 'E_INPUT';
 
 export class RxtrainError extends Error {
   override name = 'RxtrainError';

@@ -1,0 +1,249 @@
+/**
+ * The softmax-regression rows of `npm run bench`: rxtrain's default and notebook experiments beside
+ * PyTorch, scikit-learn, numpy and the notebook's own code (see bench.ts for the columns).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ModelSgd } from '../src/kernels/sgdStep.js';
+import { SoftmaxRegressionKernel } from '../src/kernels/softmaxRegression.js';
+import {
+  DATA,
+  fmt,
+  kilo,
+  type Measured,
+  median,
+  type PeerOut,
+  peer,
+  pythonHas,
+  type RunEvents,
+  ratio,
+  rxtrain,
+  trainingRate,
+} from './measure.js';
+
+export interface LogregOptions {
+  runs: number;
+  python: boolean;
+  fullNotebook: boolean;
+  notebookSteps: number;
+  log: (line: string) => void;
+}
+
+interface Row {
+  wall: number;
+  t092: number;
+  rssMB: number;
+  accuracy: number;
+  sps64?: number;
+  sps256?: number;
+  note?: string;
+}
+
+/** Seconds from process start to the first test evaluation ≥ 0.92. */
+function timeTo092(r: Measured & RunEvents): number {
+  const e = r.events.find((x) => x.type === 'eval' && x.split === 'test' && (x.accuracy ?? 0) >= 0.92);
+  return e ? (Date.parse(e.time) - r.startedAt) / 1000 : Number.NaN;
+}
+
+/** The updater alone: ModelSgd steps over MNIST bytes in a shuffled order, in-process. */
+function kernelRate(batch: number): number {
+  const images = readFileSync(join(DATA, 'train-images-idx3-ubyte')).subarray(16);
+  const labels = Int32Array.from(readFileSync(join(DATA, 'train-labels-idx1-ubyte')).subarray(8));
+  const n = labels.length;
+  const kernel = new SoftmaxRegressionKernel({ width: 784, classes: 10, bias: true, floats: false }, batch);
+  const sgd = new ModelSgd(kernel, {
+    reduction: 'mean',
+    momentum: 0,
+    nesterov: false,
+    weightDecay: 0,
+    clipNorm: 0,
+  });
+  const t = { width: 784, scale: new Float32Array(784).fill(1 / 255), shift: null, bias: true, ready: true };
+  let best = 0;
+  for (let epoch = 0; epoch < 4; epoch++) {
+    const t0 = performance.now();
+    for (let i = 0; i + batch <= n; i += batch) sgd.step(images, labels, i, batch, t, 0.1);
+    best = Math.max(best, (Math.floor(n / batch) * batch) / ((performance.now() - t0) / 1000));
+  }
+  return best;
+}
+
+function peerRow(
+  RUNS: number,
+  script: string,
+  runArgs: string[],
+  sps?: { 64: string[]; 256: string[] },
+): Row & { info: PeerOut } {
+  const runs = Array.from({ length: RUNS }, () => peer(script, runArgs));
+  const row: Row & { info: PeerOut } = {
+    wall: median(runs.map((r) => r.wall)),
+    t092: median(runs.map((r) => (r.out.t092 ? r.out.t092 - r.startedAt / 1000 : Number.NaN))),
+    rssMB: median(runs.map((r) => r.rssMB ?? Number.NaN)),
+    accuracy: median(runs.map((r) => r.out.accuracy ?? Number.NaN)),
+    info: runs[0]!.out,
+  };
+  if (sps) {
+    row.sps64 = median(
+      Array.from({ length: RUNS }, () => peer(script, sps[64]).out.samples_per_sec ?? Number.NaN),
+    );
+    row.sps256 = median(
+      Array.from({ length: RUNS }, () => peer(script, sps[256]).out.samples_per_sec ?? Number.NaN),
+    );
+  }
+  return row;
+}
+
+/** Measure the rows; returns the lines of their tables. */
+export function logregBench(o: LogregOptions): string[] {
+  const { log } = o;
+  const RUNS = o.runs;
+  const args = {
+    'no-python': !o.python,
+    'full-notebook': o.fullNotebook,
+    'notebook-steps': String(o.notebookSteps),
+  };
+  log('rxtrain: default experiment');
+  const defaults = Array.from({ length: RUNS }, () => rxtrain('config/mnist-logreg.yaml'));
+  const throughput = (batch: number) =>
+    median(
+      Array.from({ length: RUNS }, () =>
+        trainingRate(
+          rxtrain('config/mnist-logreg.yaml', [`sgd.batchSize=${batch}`, 'sgd.epochs=2', 'evaluate.every=0']),
+        ),
+      ),
+    );
+  const rx: Row = {
+    wall: median(defaults.map((r) => r.wall)),
+    t092: median(defaults.map(timeTo092)),
+    rssMB: median(defaults.map((r) => r.rssMB ?? Number.NaN)),
+    accuracy: median(defaults.map((r) => r.summary.test?.accuracy ?? Number.NaN)),
+    sps64: throughput(64),
+    sps256: throughput(256),
+  };
+  const kernel64 = kernelRate(64);
+  const kernel256 = kernelRate(256);
+
+  log('rxtrain: notebook experiment');
+  const notebookRuns = Array.from({ length: RUNS }, () => rxtrain('config/mnist-notebook.yaml'));
+  const rxNotebook = {
+    wall: median(notebookRuns.map((r) => r.wall)),
+    rssMB: median(notebookRuns.map((r) => r.rssMB ?? Number.NaN)),
+    accuracies: Array.from(
+      { length: 10 },
+      (_, seed) => rxtrain('config/mnist-notebook.yaml', [`seed=${seed}`]).summary.test!.accuracy,
+    ),
+  };
+
+  const peers: Record<string, (Row & { info: PeerOut }) | string> = {};
+  let notebookPeer:
+    | { wall: number; rssMB: number; extrapolated: boolean; accuracies?: number[]; note: string }
+    | string = 'skipped (--no-python)';
+  if (!args['no-python']) {
+    const sgdArgs = (b: number, lr: number, more: string[] = []) => [
+      '--batch',
+      String(b),
+      '--lr',
+      String(lr),
+      ...more,
+    ];
+    const spsArgs = {
+      64: sgdArgs(64, 0.1, ['--epochs', '2', '--eval-every', '0']),
+      256: sgdArgs(256, 0.5, ['--epochs', '2', '--eval-every', '0']),
+    };
+    if (pythonHas('torch')) {
+      log('PyTorch');
+      peers['PyTorch, same recipe (b64, lr 1 cosine)'] = peerRow(
+        RUNS,
+        'torch_sgd.py',
+        sgdArgs(64, 1, ['--schedule', 'cosine']),
+        spsArgs,
+      );
+      peers['PyTorch b64 lr 0.1'] = peerRow(RUNS, 'torch_sgd.py', sgdArgs(64, 0.1));
+      peers['PyTorch b256 lr 0.5'] = peerRow(RUNS, 'torch_sgd.py', sgdArgs(256, 0.5));
+    } else peers['PyTorch'] = 'skipped: python3-torch is not installed';
+    if (pythonHas('sklearn')) {
+      log('scikit-learn');
+      peers['scikit-learn lbfgs'] = peerRow(RUNS, 'sklearn_lbfgs.py', []);
+    } else peers['scikit-learn'] = 'skipped: python3-sklearn is not installed';
+    if (pythonHas('numpy')) {
+      log('numpy');
+      peers['numpy SGD b64 lr 0.1'] = peerRow(RUNS, 'numpy_sgd.py', sgdArgs(64, 0.1), spsArgs);
+      log('the notebook');
+      const steps = args['full-notebook'] ? 5000 : Number(args['notebook-steps']);
+      const asWritten = peer('notebook.py', ['--mode', 'as-written', '--steps', String(steps)]);
+      const o = asWritten.out;
+      const full = (o.setup_seconds ?? 0) + 5000 * o.step_seconds!;
+      const fast = peer('notebook.py', ['--mode', 'fast', '--seeds', '10']);
+      notebookPeer = {
+        wall:
+          steps === 5000
+            ? asWritten.wall
+            : full + (asWritten.wall - (o.setup_seconds ?? 0) - steps * o.step_seconds!),
+        rssMB: asWritten.rssMB ?? Number.NaN,
+        extrapolated: steps !== 5000,
+        accuracies: fast.out.accuracies,
+        note:
+          steps === 5000
+            ? 'the notebook code as written, 5000 steps, measured'
+            : `the notebook code as written: ${steps} steps timed (${(o.step_seconds! * 1000).toFixed(1)} ms each), EXTRAPOLATED to 5000`,
+      };
+    } else {
+      peers['numpy'] = 'skipped: python3-numpy is not installed';
+      notebookPeer = 'skipped: python3-numpy is not installed';
+    }
+  }
+
+  const lines: string[] = [];
+  const out = (s = '') => lines.push(s);
+  out('| | wall (s) | time to 0.92 (s) | samples/s b64 | samples/s b256 | peak RSS (MB) | test accuracy |');
+  out('| --- | --- | --- | --- | --- | --- | --- |');
+  out(
+    `| rxtrain default (\`npm start\`) | ${fmt(rx.wall)} | ${fmt(rx.t092)} | ${kilo(rx.sps64)} (kernel ${kilo(kernel64)}) | ${kilo(rx.sps256)} (kernel ${kilo(kernel256)}) | ${fmt(rx.rssMB, 0)} | ${fmt(rx.accuracy, 4)} |`,
+  );
+  for (const [name, p] of Object.entries(peers)) {
+    if (typeof p === 'string') {
+      out(`| ${name} | ${p} | | | | | |`);
+      continue;
+    }
+    out(
+      `| ${name} | ${fmt(p.wall)} | ${fmt(p.t092)} | ${kilo(p.sps64)} | ${kilo(p.sps256)} | ${fmt(p.rssMB, 0)} | ${fmt(p.accuracy, 4)} |`,
+    );
+    out(
+      `| ↳ rxtrain / ${name} | ${ratio(rx.wall, p.wall)} | ${ratio(rx.t092, p.t092)} | ${ratio(rx.sps64, p.sps64)} | ${ratio(rx.sps256, p.sps256)} | ${ratio(rx.rssMB, p.rssMB)} | ${ratio(rx.accuracy, p.accuracy)} |`,
+    );
+  }
+  out();
+  const stats = (xs: number[]) => {
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
+    return `${mean.toFixed(4)} ± ${sd.toFixed(4)} (min ${Math.min(...xs).toFixed(4)}, max ${Math.max(...xs).toFixed(4)}, ${xs.length} seeds)`;
+  };
+  out('Notebook experiment (5000 single-pattern steps, lr 0.02, N(0,1) weights):');
+  out(
+    `- rxtrain (config/mnist-notebook.yaml): wall ${fmt(rxNotebook.wall)} s, peak RSS ${fmt(rxNotebook.rssMB, 0)} MB, test accuracy ${stats(rxNotebook.accuracies)}`,
+  );
+  if (typeof notebookPeer === 'string') out(`- notebook peer: ${notebookPeer}`);
+  else {
+    out(
+      `- ${notebookPeer.note}: wall ${fmt(notebookPeer.wall, 1)} s, peak RSS ${fmt(notebookPeer.rssMB, 0)} MB`,
+    );
+    if (notebookPeer.accuracies)
+      out(
+        `- the notebook's algorithm in numpy (one row per step): test accuracy ${stats(notebookPeer.accuracies)}`,
+      );
+    out(
+      `- speed-up, notebook code / rxtrain: ${ratio(notebookPeer.wall, rxNotebook.wall)}${notebookPeer.extrapolated ? ' (extrapolated)' : ''}`,
+    );
+  }
+  out();
+  out(
+    `Dense C reference from issue 6 (not measured here): 1.1–1.8 M samples/s at batch 64; rxtrain's kernel: ${kilo(kernel64)}.`,
+  );
+  for (const [name, p] of Object.entries(peers)) {
+    if (typeof p !== 'string')
+      out(
+        `${name}: ${JSON.stringify({ version: p.info.version, threads: p.info.threads, iterations: p.info.iterations, blas: p.info.blas })}`,
+      );
+  }
+  return lines;
+}
