@@ -2,7 +2,7 @@
  * Regenerate the JSON Schemas the shipped configs name in their first line (`npm run schema`):
  * schema/experiment.schema.json for config/*.yaml (the built-in stages), and
  * schema/examples.schema.json for examples/*.yaml (with the examples' user stages); and the event
- * format's schema/events.schema.json (docs/events.md). A test fails when a committed schema and
+ * format's schema/events.schema.json (docs/events.md), and sweep files' schema/sweep.schema.json. A test fails when a committed schema and
  * the zod schemas it comes from disagree.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { schemaText } from '../src/cli/schema.js';
 import { EVENTS_VERSION, eventSchema } from '../src/pipeline/eventSchema.js';
+import { sweepSchema } from '../src/sweep/sweepSchema.js';
 
 export const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '../..');
 
@@ -45,6 +46,23 @@ export function eventsJsonSchema(): string {
 
 export const EVENTS_SCHEMA = 'schema/events.schema.json';
 
+/** The JSON Schema of sweep files (docs/sweeps.md), from src/sweep/sweepSchema.ts. */
+export function sweepJsonSchema(): string {
+  const json = z.toJSONSchema(sweepSchema, { io: 'input', target: 'draft-7' }) as Record<string, unknown>;
+  return `${JSON.stringify(
+    {
+      $schema: json.$schema,
+      title: 'rxtrain sweep file',
+      description: 'A sweep: a base experiment, its search space and how trials are ranked (docs/sweeps.md)',
+      ...Object.fromEntries(Object.entries(json).filter(([k]) => k !== '$schema')),
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+export const SWEEP_SCHEMA = 'schema/sweep.schema.json';
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const entry of SHIPPED_SCHEMAS) {
     const file = join(ROOT, entry.file);
@@ -54,4 +72,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   writeFileSync(join(ROOT, EVENTS_SCHEMA), eventsJsonSchema());
   console.log(`updated ${join(ROOT, EVENTS_SCHEMA)}`);
+  writeFileSync(join(ROOT, SWEEP_SCHEMA), sweepJsonSchema());
+  console.log(`updated ${join(ROOT, SWEEP_SCHEMA)}`);
 }

@@ -177,7 +177,7 @@ test('a 5-class dataset trains a 5-output model; model.json has the input shape 
   const auto = await run('auto', {});
   t.is(auto.model.classes, 5);
   t.is(auto.model.rows, 20 * 24 + 1);
-  t.deepEqual(auto.model.inputShape, [20, 24]);
+  t.deepEqual(auto.model.input.shape, [20, 24]);
   t.false('classNames' in auto.model);
   t.true(auto.summary.test!.accuracy > 0.6, `accuracy ${auto.summary.test!.accuracy}`);
   t.false(auto.events.some((e) => e.type === 'warning' && e.code === 'W_CLASS_UNUSED'));

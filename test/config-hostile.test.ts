@@ -85,3 +85,9 @@ test('a billion-laughs YAML and an oversized file are config errors, exit 2, not
     t.notRegex(r.stderr, /internal error/);
   }
 });
+
+test('a class count whose confusion matrix would not fit is a config error', async (t) => {
+  const lines = await problems(undefined, ['decodeIdx.classes=20000']);
+  t.is(lines.length, 1);
+  t.regex(lines[0]!, /^--set decodeIdx\.classes=20000 stages\[2\]\.classes: .*4096/);
+});

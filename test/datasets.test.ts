@@ -127,7 +127,7 @@ for (const c of configs) {
     const model = JSON.parse(readFileSync(join(runDir, 'model.json'), 'utf8'));
     t.is(model.classes, c.classes);
     t.is(model.classNames.length, c.classes);
-    t.deepEqual(model.inputShape, c.shape);
+    t.deepEqual(model.input.shape, c.shape);
     t.is(model.rows, c.shape.reduce((a, b) => a * b, 1) + 1);
   });
 }

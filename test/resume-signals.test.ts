@@ -9,6 +9,7 @@ import {
   checkpointFiles,
   readEvents,
   readSummary,
+  sleep,
   slowCheckpointWrites,
   startCli,
   waitFor,
@@ -42,6 +43,7 @@ const newestCheckpointStep = (dir: string) =>
 for (const [signal, code] of [
   ['SIGINT', 130],
   ['SIGTERM', 143],
+  ['SIGHUP', 129], // the terminal closed: the same as SIGTERM, not a kill without a checkpoint
 ] as const) {
   test.serial(`${signal}: a checkpoint is written, exit ${code}, and resume is exact`, async (t) => {
     const expected = await expectedWeights();
@@ -153,5 +155,32 @@ test.serial(
     const notARun = await resume(join(root, 'nowhere')).result;
     t.is(notARun.code, 2);
     t.regex(notARun.stderr, /not a run directory \(no config\.yaml\)/);
+  },
+);
+
+test.serial(
+  'a second signal exits at once and says what it skipped; the last checkpoint still resumes',
+  async (t) => {
+    const expected = await expectedWeights();
+    const dir = join(root, 'twice');
+    // Each checkpoint write pauses half-written, so the second signal lands while the first one's
+    // checkpoint is being written.
+    const started = startCli(
+      ['run', ...RUN, '--run-dir', dir, '--cache', cache, '--quiet'],
+      slowCheckpointWrites(1500),
+    );
+    await waitFor('checkpoint 100', () => newestCheckpointStep(dir) >= 100);
+    started.kill('SIGINT');
+    await sleep(200);
+    started.kill('SIGINT');
+    const result = await started.result;
+    t.is(result.code, 130);
+    t.regex(
+      result.stderr,
+      /rxtrain: SIGINT again: exiting at once, without the checkpoint and summary the first SIGINT was writing; rxtrain resume continues from the last checkpoint\n/,
+    );
+    const resumed = await resume(dir).result;
+    t.is(resumed.code, 0, resumed.stderr);
+    t.is(readSummary(dir)!.weightsSha256, expected);
   },
 );

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import test from 'ava';
 import { parse } from 'yaml';
-import { generatedSchema, SHIPPED_SCHEMAS } from '../scripts/schema.js';
+import { generatedSchema, SHIPPED_SCHEMAS, SWEEP_SCHEMA, sweepJsonSchema } from '../scripts/schema.js';
 import { loadConfig } from '../src/pipeline/config.js';
 import { builtinStages } from '../src/stages/index.js';
 import { ROOT, runCli, tempDir } from './helpers/index.js';
@@ -29,6 +29,10 @@ test('the committed schemas match the stages’ schemas (run `npm run schema` to
     t.deepEqual(schemaOf(entry.file), JSON.parse(await generatedSchema(entry)), entry.file);
 });
 
+test('the committed sweep-file schema matches the sweep schema (run `npm run schema` to update)', (t) => {
+  t.deepEqual(schemaOf(SWEEP_SCHEMA), JSON.parse(sweepJsonSchema()));
+});
+
 ajvTest(needsAjv('every shipped config names its schema on its first line and validates against it'), (t) => {
   const configs = ['config', 'examples'].flatMap((d) =>
     readdirSync(join(ROOT, d))
@@ -38,9 +42,6 @@ ajvTest(needsAjv('every shipped config names its schema on its first line and va
   t.true(configs.length >= 5);
   for (const config of configs) {
     const text = readFileSync(join(ROOT, config), 'utf8');
-    // Sweep files (a base experiment and parameters) are validated by `rxtrain sweep`; they have no
-    // JSON Schema of their own yet.
-    if (/^parameters:/m.test(text) && /^base:/m.test(text)) continue;
     const modeline = /^# yaml-language-server: \$schema=(\S+)\n/.exec(text);
     t.truthy(modeline, `${config}: no modeline`);
     const schemaFile = join(dirname(config), modeline![1]!);
