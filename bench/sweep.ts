@@ -5,7 +5,8 @@
  *               as `rxtrain sweep --parallel 2` and `--parallel 1`, in --rounds rounds (order rotated;
  *               medians reported): the throughput ratio (plain runs ÷ parallel sweep), the sweep's
  *               overhead per trial (the --parallel 1 sweep's wall time less its trials' process
- *               times, ÷ 24), and each plain run's process time outside its run (start-up, exit)
+ *               times, ÷ 24), each plain run's process time outside its run (start-up, exit), and
+ *               the machine's own scaling then: two plain runs side by side against one by one
  *   kill        the same sweep SIGKILLed — its whole process group — at 3 random moments, resumed
  *               after each with `sweep resume`: run directories, `run-finished` events per trial,
  *               trials started again after they were done, and each weightsSha256 against the
@@ -129,6 +130,28 @@ async function throughput(out: string, cache: string, set: string[], rounds: num
     }
     return { seconds, processOutsideRunSeconds: startup / n };
   };
+  // The machine's own scaling at this moment: two plain runs side by side against one after another.
+  const pairScaling = async (round: number) => {
+    const [a, b] = plan.trials;
+    const run = (t: typeof a, tag: string) =>
+      cli([
+        'run',
+        spec.base.file,
+        ...t!.overrides.flatMap((s) => ['--set', s]),
+        '--run-dir',
+        join(out, `pair-${round}`, tag),
+        '--cache',
+        cache,
+        '--quiet',
+      ]);
+    let started = performance.now();
+    await run(a, 'a1');
+    await run(b, 'b1');
+    const oneByOne = (performance.now() - started) / 1000;
+    started = performance.now();
+    await Promise.all([run(a, 'a2'), run(b, 'b2')]);
+    return oneByOne / ((performance.now() - started) / 1000);
+  };
   const sweepWith = async (parallel: number, round: number) => {
     const dir = join(out, `parallel-${parallel}-${round}`);
     const r = await cli([
@@ -163,6 +186,7 @@ async function throughput(out: string, cache: string, set: string[], rounds: num
     const order = Object.keys(parts) as (keyof typeof parts)[];
     for (let k = 1; k < round; k++) order.push(order.shift()!);
     for (const name of order) await parts[name]();
+    const pair = await pairScaling(round);
     reference ??= r.parallel2.dir;
     perRound.push({
       round,
@@ -174,6 +198,7 @@ async function throughput(out: string, cache: string, set: string[], rounds: num
       sweepOverheadPerTrialSeconds: (r.parallel1.seconds - r.parallel1.trialSeconds) / n,
       parallel1VsPlainPerTrialSeconds: (r.parallel1.seconds - r.sequential.seconds) / n,
       processOutsideRunSeconds: r.sequential.processOutsideRunSeconds,
+      twoPlainRunsSideBySideRatio: pair,
     });
     console.log(JSON.stringify(perRound.at(-1)));
   }
@@ -185,6 +210,7 @@ async function throughput(out: string, cache: string, set: string[], rounds: num
     medianSweepOverheadPerTrialSeconds: median(perRound.map((r) => r.sweepOverheadPerTrialSeconds)),
     medianParallel1VsPlainPerTrialSeconds: median(perRound.map((r) => r.parallel1VsPlainPerTrialSeconds)),
     medianProcessOutsideRunSeconds: median(perRound.map((r) => r.processOutsideRunSeconds)),
+    medianTwoPlainRunsSideBySideRatio: median(perRound.map((r) => r.twoPlainRunsSideBySideRatio)),
     weightsAsPlainRuns: same,
     sweepDir: reference!,
   };

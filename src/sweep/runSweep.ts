@@ -11,7 +11,7 @@
  * recorded as done and never run again, the others continue from their own checkpoints with
  * `rxtrain resume`.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { type Clock, type RxtrainEvent, systemClock } from '../pipeline/events.js';
@@ -84,6 +84,15 @@ interface Active {
   stoppedAt?: number;
 }
 
+/** Whether the data-stage cache (`<cache>/stages/*.rxdata`, pipeline/stageCache.ts) holds anything. */
+function holdsDecodedData(cacheDir: string): boolean {
+  try {
+    return readdirSync(join(cacheDir, 'stages')).some((name) => name.endsWith('.rxdata'));
+  } catch {
+    return false;
+  }
+}
+
 export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
   const { spec, state, sweepDir } = o;
   const clock = o.clock ?? systemClock;
@@ -97,8 +106,10 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
   const leftAlone = new Set<string>();
   let stopping: 'signal' | 'fail-fast' | 'fatal' | undefined;
   let fatal: unknown;
-  // The data is cached once a trial has completed: no need for the first to run alone.
-  let parallelNow = state.trials.some((t) => t.status === 'done');
+  // No need for the first trial to run alone once a trial has completed (its data is cached), or
+  // when the cache holds decoded data already (most likely this sweep's: at worst, data of another
+  // experiment, and the first two trials both decode theirs, as two plain runs would).
+  let parallelNow = state.trials.some((t) => t.status === 'done') || holdsDecodedData(o.cacheDir);
 
   const save = () => writeState(sweepDir, state);
   const summarise = (status: SweepSummary['status']) => {
