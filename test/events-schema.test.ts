@@ -89,7 +89,11 @@ ajvTest(
       'evaluate.minDelta=0.5',
     ]);
     t.is(b.code, 0, b.stderr);
-    // Interrupted by SIGINT while held after its first train event, then resumed.
+    // Interrupted by SIGINT while held after its first train event, then resumed. The signal is
+    // handled at the next turn of the event loop after the release, so the run must still have
+    // thousands of steps (many 25 ms slices) ahead of it then: with 300 steps a fast machine
+    // finished training before the handler ran, and a signal after the last step is not an
+    // interruption (exit 0).
     const resumed = join(base, 'resumed');
     const release = join(tempDir(), 'release');
     const preload = pathToFileURL(join(import.meta.dirname, 'helpers/holdTraining.js')).href;
@@ -97,7 +101,7 @@ ajvTest(
     const held = run(
       resumed,
       cache,
-      [...short, 'sgd.logEvery=10'],
+      ['sgd.steps=5000', 'sgd.logEvery=100'],
       { NODE_OPTIONS: `--import ${preload}`, HOLD_AFTER_TRAIN: '1', HOLD_RELEASE: release },
       (p) => {
         pid = p;
