@@ -7,15 +7,15 @@ import test from 'ava';
 import { parseEvents } from '../src/pipeline/events.js';
 import { acquireLock, readHolder } from '../src/util/fileLock.js';
 import { FaultServer, serve } from './helpers/faultServer.js';
-import { notebookArchive, runCli } from './helpers/index.js';
-import { assertCache, embeddedReference, QUICK, remoteRunArgs, scratchDir } from './helpers/remoteRun.js';
+import { mnistSubset, notebookArchive, runCli } from './helpers/index.js';
+import { assertCache, localReference, QUICK, remoteRunArgs, scratchDir } from './helpers/remoteRun.js';
 
 test('two runs started together against a slow server: one download, both succeed', async (t) => {
-  const archive = await notebookArchive();
-  const reference = await embeddedReference();
-  // About 2 s for the whole archive, so the second run finds the first one downloading.
+  const archive = await notebookArchive(mnistSubset());
+  const reference = await localReference(archive);
+  // Most of a second for the whole archive, so the second run finds the first one downloading.
   const server = await FaultServer.start({
-    '/MNIST.tar.gz': [serve(archive, { chunkBytes: 256 * 1024, chunkDelayMs: 40 })],
+    '/MNIST.tar.gz': [serve(archive, { chunkBytes: 64 * 1024, chunkDelayMs: 40 })],
   });
   const cache = scratchDir(t);
   try {

@@ -5,13 +5,13 @@
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { type Behaviour, FaultServer, serve, status } from './helpers/faultServer.js';
-import { notebookArchive, runCli } from './helpers/index.js';
+import { mnistSubset, notebookArchive, runCli } from './helpers/index.js';
 import { assertCache, FAST_RETRY, QUICK, remoteRunArgs, scratchDir, sha256 } from './helpers/remoteRun.js';
 
 let archive: Buffer;
 
 test.before(async () => {
-  archive = await notebookArchive();
+  archive = await notebookArchive(mnistSubset());
 });
 
 const PATH = '/MNIST.tar.gz';

@@ -1,20 +1,21 @@
 /**
  * Transient faults, injected by a real HTTP server on 127.0.0.1 serving the notebook-layout
- * MNIST.tar.gz: each run must end with the same weights as the embedded MNIST copy, and the cache
+ * MNIST.tar.gz (a tenth of MNIST): each run must end with the same weights as a local copy of the
+ * same archive, and the cache
  * must then hold exactly the served archive, verified.
  */
 import test, { type ExecutionContext } from 'ava';
 import type { RxtrainEvent } from '../src/pipeline/events.js';
 import { type Behaviour, FaultServer, serve, status } from './helpers/faultServer.js';
-import { notebookArchive } from './helpers/index.js';
-import { assertCache, embeddedReference, runRemote, scratchDir, sha256 } from './helpers/remoteRun.js';
+import { mnistSubset, notebookArchive } from './helpers/index.js';
+import { assertCache, localReference, runRemote, scratchDir, sha256 } from './helpers/remoteRun.js';
 
 let archive: Buffer;
 let reference: string;
 
 test.before(async () => {
-  archive = await notebookArchive();
-  reference = await embeddedReference();
+  archive = await notebookArchive(mnistSubset());
+  reference = await localReference(archive);
 });
 
 const PATH = '/MNIST.tar.gz';
@@ -29,7 +30,7 @@ async function transient(
   try {
     const { summary, events } = await runRemote([`fetch.url=${server.url(PATH)}`, ...overrides], cache);
     t.is(summary.status, 'completed');
-    t.is(summary.weightsSha256, reference, 'same weights as from the embedded MNIST copy');
+    t.is(summary.weightsSha256, reference, 'same weights as from a local copy');
     assertCache(t, cache, archive);
     return { server, events };
   } finally {
@@ -42,7 +43,7 @@ const warnings = (events: RxtrainEvent[], code: string) =>
     .filter((e) => e.type === 'warning' && e.code === code)
     .map((e) => (e as { message: string }).message);
 
-test('500 then success: retried, and the run trains as from the embedded copy', async (t) => {
+test('500 then success: retried, and the run trains as from a local copy', async (t) => {
   const { server, events } = await transient(t, [status(500), serve(archive)]);
   t.deepEqual(
     server.requests.map((r) => r.status),
@@ -67,12 +68,13 @@ test('429 with Retry-After: 1 waits at least a second, then succeeds', async (t)
 });
 
 test('connection dropped mid-body, server with Range support: resumed where it broke off', async (t) => {
-  const { server } = await transient(t, [serve(archive, { dropAfter: 3_000_000 }), serve(archive)]);
+  const half = archive.length >> 1;
+  const { server } = await transient(t, [serve(archive, { dropAfter: half }), serve(archive)]);
   const [first, second] = server.bodies(PATH);
-  t.is(first!.sent, 3_000_000);
-  // The client asks from the bytes it received: up to 3 MB (a reset can lose what was in flight).
+  t.is(first!.sent, half);
+  // The client asks from the bytes it received: up to half (a reset can lose what was in flight).
   const from = Number(/^bytes=(\d+)-$/.exec(second!.range ?? '')?.[1]);
-  t.true(from > 0 && from <= 3_000_000, `resumed at ${second!.range}`);
+  t.true(from > 0 && from <= half, `resumed at ${second!.range}`);
   t.is(second!.ifRange, '"v1"');
   t.is(second!.status, 206);
   t.is(second!.sent, archive.length - from, 'only the missing bytes were sent again');
@@ -80,7 +82,7 @@ test('connection dropped mid-body, server with Range support: resumed where it b
 
 test('connection dropped mid-body, server without Range support: restarted, nothing delivered twice', async (t) => {
   const { server } = await transient(t, [
-    serve(archive, { dropAfter: 3_000_000, range: false }),
+    serve(archive, { dropAfter: archive.length >> 1, range: false }),
     serve(archive, { range: false }),
   ]);
   const [, second] = server.bodies(PATH);
@@ -89,13 +91,14 @@ test('connection dropped mid-body, server without Range support: restarted, noth
 });
 
 test('a stall longer than the idle timeout: the request is abandoned and resumed', async (t) => {
+  const quarter = archive.length >> 2;
   const { server, events } = await transient(
     t,
-    [serve(archive, { stallAfter: 2_000_000 }), serve(archive)],
+    [serve(archive, { stallAfter: quarter }), serve(archive)],
     ['fetch.idleTimeoutMs=1000'],
   );
-  t.is(server.bodies(PATH)[1]!.range, 'bytes=2000000-');
-  t.regex(warnings(events, 'W_FETCH_RETRY')[0]!, /no data for 1000 ms after 2000000 bytes/);
+  t.is(server.bodies(PATH)[1]!.range, `bytes=${quarter}-`);
+  t.regex(warnings(events, 'W_FETCH_RETRY')[0]!, new RegExp(`no data for 1000 ms after ${quarter} bytes`));
 });
 
 test('wrong bytes on the first mirror: the checksum fails, the next mirror is used', async (t) => {

@@ -5,7 +5,7 @@ import test from 'ava';
 import { PNG } from 'pngjs';
 import { main } from '../src/cli.js';
 import { FaultServer, serve } from './helpers/faultServer.js';
-import { MNIST_DIR, notebookArchive, ROOT, runCli } from './helpers/index.js';
+import { MNIST_DIR, mnistSubset, notebookArchive, ROOT, runCli } from './helpers/index.js';
 import { REMOTE_CONFIG, scratchDir } from './helpers/remoteRun.js';
 
 const CONFIG = join(ROOT, 'config/mnist-logreg.yaml');
@@ -92,7 +92,7 @@ test('in the terminal: 14 lines of 28 half-block cells; greyscale escapes unless
 });
 
 test('the data stages of a remote config: inspect reads the archive over HTTP', async (t) => {
-  const server = await FaultServer.start({ '/MNIST.tar.gz': [serve(await notebookArchive())] });
+  const server = await FaultServer.start({ '/MNIST.tar.gz': [serve(await notebookArchive(mnistSubset()))] });
   try {
     const r = await runCli([
       'inspect',

@@ -73,11 +73,30 @@ export function mnistFiles(): Record<string, Buffer> {
 }
 
 /**
- * MNIST.tar.gz in the notebook archive's layout: MNIST/raw/ with the IDX files, some also gzipped,
- * plus entries that must be skipped.
+ * The raw MNIST files cut to their first `train` and `test` examples, the IDX counts rewritten:
+ * real digits at a tenth of the bytes, for tests about moving and unpacking data rather than about
+ * what is learnt from all of it.
  */
-export async function notebookArchive(): Promise<Buffer> {
+export function mnistSubset(train = 6000, test = 1000): Record<string, Buffer> {
   const f = mnistFiles();
+  const cut = (bytes: Buffer, header: number, itemBytes: number, count: number) => {
+    const out = Buffer.from(bytes.subarray(0, header + count * itemBytes));
+    out.writeUInt32BE(count, 4);
+    return out;
+  };
+  return {
+    'train-images-idx3-ubyte': cut(f['train-images-idx3-ubyte']!, 16, 28 * 28, train),
+    'train-labels-idx1-ubyte': cut(f['train-labels-idx1-ubyte']!, 8, 1, train),
+    't10k-images-idx3-ubyte': cut(f['t10k-images-idx3-ubyte']!, 16, 28 * 28, test),
+    't10k-labels-idx1-ubyte': cut(f['t10k-labels-idx1-ubyte']!, 8, 1, test),
+  };
+}
+
+/**
+ * MNIST.tar.gz in the notebook archive's layout: MNIST/raw/ with the IDX files (all of MNIST
+ * unless others are given), some also gzipped, plus entries that must be skipped.
+ */
+export async function notebookArchive(f: Record<string, Buffer> = mnistFiles()): Promise<Buffer> {
   return makeTar([
     { name: 'MNIST/', type: 'directory' },
     { name: 'MNIST/raw/', type: 'directory' },

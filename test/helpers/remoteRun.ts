@@ -1,6 +1,6 @@
 /** Running the MNIST experiment against a local server, and looking at what the cache holds. */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { loadConfig } from '../../src/pipeline/config.js';
@@ -49,6 +49,22 @@ export async function embeddedReference(): Promise<string> {
       runDir: join(scratch, 'run'),
       cacheDir: join(scratch, 'cache'),
     });
+    return summary.weightsSha256!;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * weightsSha256 of the quick experiment on `archive` read from a local file: what a download of
+ * the same archive must train to, however many faults it met on the way.
+ */
+export async function localReference(archive: Uint8Array): Promise<string> {
+  const scratch = tempDir();
+  try {
+    const file = join(scratch, 'MNIST.tar.gz');
+    writeFileSync(file, archive);
+    const { summary } = await runRemote([`fetch.url=${file}`], join(scratch, 'cache'));
     return summary.weightsSha256!;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
