@@ -91,3 +91,57 @@ test('a class count whose confusion matrix would not fit is a config error', asy
   t.is(lines.length, 1);
   t.regex(lines[0]!, /^--set decodeIdx\.classes=20000 stages\[2\]\.classes: .*4096/);
 });
+
+test('an MLP whose hidden layers cannot fit this machine’s memory budget is a config error', async (t) => {
+  const saved = process.env.RXTRAIN_MEMORY_BUDGET;
+  process.env.RXTRAIN_MEMORY_BUDGET = '1G';
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.RXTRAIN_MEMORY_BUDGET;
+    else process.env.RXTRAIN_MEMORY_BUDGET = saved;
+  });
+  const mlp = join(ROOT, 'config/mnist-mlp.yaml');
+  const error = await loadConfig(mlp, {
+    stages: builtinStages,
+    overrides: ['sgd.model.hidden=[8192, 8192, 8192]'],
+  }).catch((e) => e);
+  t.true(error instanceof ConfigError, String(error));
+  const [issue] = (error as ConfigError).issues;
+  t.regex(
+    `${issue!.origin} ${issue!.path}: ${issue!.message}`,
+    /^--set sgd\.model\.hidden=\[8192, 8192, 8192\] stages\[\d\]\.model\.hidden: this MLP needs 1\.\d GB; a run may plan 1\.0 GB \(RXTRAIN_MEMORY_BUDGET\)/,
+  );
+  // The same layers fit a budget of 2 GB.
+  process.env.RXTRAIN_MEMORY_BUDGET = '2G';
+  await t.notThrowsAsync(
+    loadConfig(mlp, { stages: builtinStages, overrides: ['sgd.model.hidden=[8192, 8192, 8192]'] }),
+  );
+});
+
+test('a shuffle window larger than the budget fails before it is allocated, naming the setting; one larger than the data costs nothing', async (t) => {
+  const args = (dir: string, size: string) => [
+    'run',
+    DEFAULT,
+    '--quiet',
+    '--run-dir',
+    join(dir, 'run'),
+    '--cache',
+    join(dir, 'cache'),
+    '--set',
+    'shuffle.mode=buffer',
+    '--set',
+    `shuffle.bufferSize=${size}`,
+    '--set',
+    'sgd.steps=20',
+    '--set',
+    'evaluate.every=0',
+  ];
+  const small = await runCli(args(tempDir(), '60000'), { env: { RXTRAIN_MEMORY_BUDGET: '16M' } });
+  t.is(small.code, 1, small.stderr);
+  t.regex(
+    small.stderr,
+    /rxtrain: E_MEMORY: shuffle\.bufferSize: a shuffle window of 60,000 examples of 784 values needs \d+ MB; a run may plan 16 MB \(RXTRAIN_MEMORY_BUDGET\); lower shuffle\.bufferSize/,
+  );
+  // A million-example window over MNIST's 60,000 holds 60,000: well within a 100 MB budget.
+  const big = await runCli(args(tempDir(), '1000000'), { env: { RXTRAIN_MEMORY_BUDGET: '100M' } });
+  t.is(big.code, 0, big.stderr);
+});

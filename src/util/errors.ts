@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'E_CHECKPOINT'
   | 'E_RESUME'
   | 'E_IO'
+  | 'E_MEMORY'
   | 'E_INPUT';
 
 export class RxtrainError extends Error {

@@ -2,6 +2,8 @@ import { concatFlows, type Emitter, type Flow, transform } from '../../flow/inde
 import type { Examples, FeatureTransform, Message } from '../../pipeline/messages.js';
 import type { StageContext } from '../../pipeline/stage.js';
 import { RxtrainError } from '../../util/errors.js';
+import { count } from '../../util/format.js';
+import { requireMemory } from '../../util/memory.js';
 import { Prng } from '../../util/random.js';
 import type { SamplerPosition, SamplerRestore, ShuffleSettings } from '../shuffle.js';
 import { generators, holdoutSize, requireSplitSize, requireTransform, warnUnusedClasses } from './common.js';
@@ -167,11 +169,17 @@ function bufferPass(
           classNames = message.classNames;
           splitSize = requireSplitSize(message, settings);
           heldK = holdoutSize(settings, splitSize);
-          window =
-            message.data instanceof Float32Array
-              ? new Float32Array(capacity * width)
-              : new Uint8Array(capacity * width);
-          windowLabels = new Int32Array(capacity);
+          // The window never holds more than the examples not held out: a bufferSize beyond the
+          // split costs nothing, and one that cannot fit fails here, naming the setting.
+          const rows = Math.max(1, Math.min(capacity, splitSize - heldK));
+          const valueBytes = message.data instanceof Float32Array ? 4 : 1;
+          requireMemory(
+            `${ctx.id}.bufferSize`,
+            `a shuffle window of ${count(rows)} examples of ${count(width)} values`,
+            rows * (width * valueBytes + 4),
+          );
+          window = valueBytes === 4 ? new Float32Array(rows * width) : new Uint8Array(rows * width);
+          windowLabels = new Int32Array(rows);
           if (forward && sample) seenLabels = new Int32Array(classes);
         }
         for (let r = 0; r < message.count; r++) {

@@ -3,6 +3,7 @@
  * checked, defaults here and nowhere else) and what a checkpoint keeps of the updater.
  */
 import { z } from 'zod';
+import { overBudget } from '../../util/memory.js';
 
 /** A setting given as a bare string (`init: zeros`, `schedule: cosine`, `model: mlp`) means `{ type: … }`. */
 const typed = <T extends z.ZodType>(schema: T) =>
@@ -96,7 +97,27 @@ export const sgdSettings = z
   .superRefine((s, ctx) => {
     if (s.nesterov && s.momentum === 0)
       ctx.addIssue({ code: 'custom', path: ['nesterov'], message: 'Nesterov momentum needs momentum > 0' });
+    const problem =
+      s.model.type === 'mlp' ? overBudget('this MLP', mlpPlannedBytes(s.model.hidden, s)) : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', path: ['model', 'hidden'], message: problem });
   });
+
+/**
+ * What an MLP's hidden layers need whatever the data: the parameters between hidden layers (float32
+ * weights, their gradient, a checkpoint's copy, and the velocity with momentum) and a batch's
+ * activations and their gradients. The input and output layers, which depend on the data, come on
+ * top, so this is a floor: a config above it can never run on this machine.
+ */
+export function mlpPlannedBytes(
+  hidden: readonly number[],
+  s: { batchSize: number; momentum: number },
+): number {
+  let params = 0;
+  for (let i = 1; i < hidden.length; i++) params += (hidden[i - 1]! + 1) * hidden[i]!;
+  const copies = s.momentum > 0 ? 4 : 3;
+  const activations = 2 * s.batchSize * hidden.reduce((a, b) => a + b, 0);
+  return 4 * (copies * params + activations);
+}
 export type SgdSettings = z.output<typeof sgdSettings>;
 
 const float32Array = z.custom<Float32Array>((v) => v instanceof Float32Array, 'expected a Float32Array');
