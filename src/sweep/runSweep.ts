@@ -30,8 +30,8 @@ import {
   writeState,
 } from './sweepState.js';
 import { bestTrial, buildSummary, countStatuses, type SweepSummary, writeSummary } from './sweepSummary.js';
-import { metricOf, readTrialFiles } from './trialOutcome.js';
 import { localLauncher, type TrialAttempt, type TrialLauncher } from './trialLauncher.js';
+import { metricOf, readTrialFiles } from './trialOutcome.js';
 import { fileSize, lastErrorLine, runLockReleased, type TrialExit } from './trialProcess.js';
 
 export interface SweepRunOptions {

@@ -37,7 +37,8 @@ export type ErrorCode =
   | 'E_CHECKPOINT'
   | 'E_RESUME'
   | 'E_IO'
-  | 'E_INPUT';
+  | 'E_INPUT'
+  | 'E_QUEUE';
 
 export class RxtrainError extends Error {
   override name = 'RxtrainError';
