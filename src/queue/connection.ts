@@ -57,12 +57,16 @@ export async function probeRedis(target: RedisTarget, timeoutMs = 5000): Promise
     enableOfflineQueue: false,
     retryStrategy: () => null,
   });
-  client.on('error', () => {});
+  // connect() rejects with "Connection is closed"; the reason came with the 'error' event before.
+  let reason: NodeJS.ErrnoException | undefined;
+  client.on('error', (error: NodeJS.ErrnoException) => {
+    reason ??= error;
+  });
   try {
     try {
       await client.connect();
     } catch (error) {
-      const e = error as NodeJS.ErrnoException;
+      const e = reason ?? (error as NodeJS.ErrnoException);
       throw new RxtrainError('E_QUEUE', `${target.shown}: cannot connect to Redis (${e.code ?? e.message})`);
     }
     const info = await client.info();

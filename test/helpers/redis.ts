@@ -51,6 +51,12 @@ async function answersPing(port: number, deadline: number): Promise<void> {
   }
 }
 
+/** Servers started by this test file: killed when its process exits, whatever happened. */
+const servers = new Set<() => void>();
+process.once('exit', () => {
+  for (const kill of servers) kill();
+});
+
 export async function startRedis(): Promise<TestRedis> {
   const dir = tempDir('rxtrain-redis-');
   const port = await freePort();
@@ -86,6 +92,6 @@ export async function startRedis(): Promise<TestRedis> {
     child?.kill(signal);
     await exited;
   };
-  process.once('exit', () => child?.kill('SIGKILL'));
+  servers.add(() => child?.kill('SIGKILL'));
   return { url: `redis://127.0.0.1:${port}`, port, kill, restart: start, stop: () => kill('SIGKILL') };
 }
