@@ -9,6 +9,7 @@
  *   bull:<queue>:…                      BullMQ's own keys (jobs, locks, events)
  *   rxtrain:<queue>:bundle:<trial>      the trial's run directory at its last checkpoint or end
  *   rxtrain:<queue>:stop:<trial>        a request to stop the trial (ASHA's rung, or -1)
+ *   rxtrain:<queue>:stop                channel: the id of a trial whose stop request was written
  *   rxtrain:<queue>:events              stream of the trials' events, for progress and ASHA
  */
 import { createHash } from 'node:crypto';
@@ -35,6 +36,7 @@ export function keysOf(queue: string) {
   return {
     bundle: (trial: string) => `${own}:bundle:${trial}`,
     stop: (trial: string) => `${own}:stop:${trial}`,
+    stopChannel: `${own}:stop`,
     events: `${own}:events`,
     /** The lock BullMQ holds on an active job (its value is the holding worker's token). */
     lock: (jobId: string) => `${BULL_PREFIX}:${queue}:${jobId}:lock`,

@@ -17,7 +17,7 @@ import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
 import type { TrialProcess } from '../sweep/trialProcess.js';
 import { bullConnection, probeRedis, redisClient } from './connection.js';
-import { SWEEP_REGISTRY } from './queueKeys.js';
+import { keysOf, SWEEP_REGISTRY } from './queueKeys.js';
 import type { RedisTarget } from './redisUrl.js';
 import type { TrialJobResult } from './trialJob.js';
 import { runTrialJob } from './trialRunner.js';
@@ -43,6 +43,10 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<number> {
   const redis = redisClient(o.target, `rxtrain-worker:${name}`);
   const workers = new Map<string, Worker<unknown, TrialJobResult, string>>();
   const running = new Map<string, TrialProcess>();
+  const wake = new Map<string, () => void>();
+  // Stop requests (ASHA) arrive as messages, so a trial stops within milliseconds of its rung.
+  const listener = redisClient(o.target, `rxtrain-worker-stops:${name}`);
+  listener.on('message', (_channel: string, trial: string) => wake.get(trial)?.());
   let stopping = false;
   const ctx = {
     redis,
@@ -53,6 +57,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<number> {
     env: o.env,
     stopping: () => stopping,
     running,
+    wake,
     pollMs: 250,
     say: o.say,
   };
@@ -75,6 +80,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<number> {
       if (job) o.say(`trial job ${job.id} failed: ${error.message}`);
     });
     workers.set(queue, worker);
+    listener.subscribe(keysOf(queue).stopChannel).catch(() => {});
     o.say(`serving sweep queue ${queue}`);
   };
 
@@ -90,6 +96,7 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<number> {
     for (const [queue, worker] of workers) {
       if (active.includes(queue)) continue;
       workers.delete(queue);
+      listener.unsubscribe(keysOf(queue).stopChannel).catch(() => {});
       void worker.close();
     }
   };
@@ -111,5 +118,6 @@ export async function runQueueWorker(o: QueueWorkerOptions): Promise<number> {
   if (reason !== 'SIGINT') for (const child of running.values()) child.kill('SIGTERM');
   await Promise.allSettled([...workers.values()].map((w) => w.close()));
   redis.disconnect();
+  listener.disconnect();
   return reason === 'SIGTERM' ? 143 : reason === 'SIGHUP' ? 129 : 130;
 }

@@ -8,10 +8,12 @@
  * local attempt. Completion is learnt from BullMQ's queue events and, in case one was missed (a
  * Redis restart), from a poll of the jobs followed.
  *
- * A completed job is the trial's result unless it is a stop that ASHA has since promoted past
- * (its `stoppedAt` rung is among the trial's promotions): that job is removed and added afresh,
- * and the new one resumes from the bundle. A job BullMQ failed (a worker error, retried 3 times) is
- * recorded as a failed trial with its reason.
+ * Once the scheduler has recorded a finished job (it does so synchronously when `exited`
+ * resolves), the job is removed: a job that is there is always news — waiting, running, or a
+ * result not yet recorded (the sweep process was down when it finished) — and the next attempt of
+ * the trial (an ASHA promotion, an interrupted trial's resume) is a new job that resumes from the
+ * bundle, which stays. A job BullMQ failed (a worker error, retried 3 times) is recorded as a
+ * failed trial with its reason.
  */
 import { appendFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -58,6 +60,8 @@ export async function openRemoteLauncher(o: {
   const reader = redisClient(o.target, `rxtrain-sweep-events:${o.queue}`);
   const keys = keysOf(o.queue);
   const followed = new Map<string, Followed>();
+  /** Finished jobs being removed, by trial. */
+  const removals = new Map<string, Promise<unknown>>();
   const stop = new AbortController();
 
   await redis.sadd(SWEEP_REGISTRY, o.queue);
@@ -76,7 +80,8 @@ export async function openRemoteLauncher(o: {
     const f = followed.get(trial);
     if (!f || f.done) return;
     const job = await queue.getJob(jobIdOf(trial));
-    if (!job) return;
+    // Not there (yet, or any more): add it — adding is idempotent, so a race does no harm.
+    if (!job) return void (await enqueue(f.request));
     const state = await job.getState();
     if (state === 'completed') await finish(f, job);
     else if (state === 'failed')
@@ -84,6 +89,7 @@ export async function openRemoteLauncher(o: {
         f,
         { code: 1, signal: null },
         `rxtrain: E_QUEUE: job failed on a worker: ${job.failedReason}\n`,
+        job,
       );
   }
 
@@ -97,32 +103,32 @@ export async function openRemoteLauncher(o: {
     const bundle = await loadBundle(redis, o.queue, f.request.trial.id);
     if (f.done) return;
     if (bundle) unpackRunDir(bundle, f.request.dir);
-    finishWith(f, { code: result.code, signal: result.signal as NodeJS.Signals | null }, result.log);
+    finishWith(f, { code: result.code, signal: result.signal as NodeJS.Signals | null }, result.log, job);
   }
 
-  function finishWith(f: Followed, exit: TrialExit, log: string): void {
+  /** Hand the attempt's end to the scheduler; a finished job goes once that is recorded. */
+  function finishWith(f: Followed, exit: TrialExit, log: string, job?: Job): void {
     if (f.done) return;
     f.done = true;
     if (log) appendFileSync(f.request.logFile, log.endsWith('\n') ? log : `${log}\n`);
     followed.delete(f.request.trial.id);
     f.settle(exit);
+    // The scheduler records the attempt in the continuation of `await exited`, before any timer;
+    // the trial's next attempt (a promotion may follow at once) waits for the removal.
+    if (job)
+      removals.set(
+        f.request.trial.id,
+        new Promise((resolve) => setImmediate(resolve)).then(() => job.remove()).catch(() => {}),
+      );
   }
 
   async function enqueue(request: AttemptRequest): Promise<void> {
     const t = request.trial;
     const id = jobIdOf(t.id);
-    const existing = await queue.getJob(id);
-    if (existing) {
-      const state = await existing.getState();
-      const result = TrialJobResult.safeParse(existing.returnvalue);
-      const promotedPast =
-        state === 'completed' &&
-        result.success &&
-        result.data.stoppedAt !== undefined &&
-        t.promoted.includes(result.data.stoppedAt);
-      if (!promotedPast) return; // waiting, running somewhere, or a result to collect
-      await existing.remove();
-    }
+    await removals.get(t.id);
+    removals.delete(t.id);
+    if (await queue.getJob(id)) return; // waiting, running somewhere, or a result to collect
+    // A new attempt: an old stop request (ASHA's, before a promotion) no longer holds.
     await redis.del(keys.stop(t.id));
     const data: TrialJobData = {
       queue: o.queue,
@@ -158,9 +164,13 @@ export async function openRemoteLauncher(o: {
         pid: 0,
         exited,
         kill: () => {
-          // ASHA's rung (it was recorded just before the stop), or -1 for --fail-fast.
-          const rung = request.trial.rungs.at(-1)?.rung ?? -1;
-          redis.set(keys.stop(request.trial.id), String(rung)).catch(() => {});
+          // ASHA's rung (it was recorded just before the stop), or -1 for --fail-fast. The key
+          // stays for a worker that takes the job later; the message reaches the one running it now.
+          const rung = String(request.trial.rungs.at(-1)?.rung ?? -1);
+          redis
+            .set(keys.stop(request.trial.id), rung)
+            .then(() => redis.publish(keys.stopChannel, request.trial.id))
+            .catch(() => {});
         },
         detach: () => finishWith(f, { code: null, signal: null }, ''),
       };

@@ -38,6 +38,8 @@ export interface TrialRunnerContext {
   stopping: () => boolean;
   /** The trials running now, by job id (the worker signals them when it stops). */
   running: Map<string, TrialProcess>;
+  /** By trial id: look at its stop request now (the worker was told one was written). */
+  wake: Map<string, () => void>;
   pollMs: number;
   say: (line: string) => void;
 }
@@ -99,25 +101,26 @@ export async function runTrialJob(
     join(dir, RUN_FILES.events),
     trialEventForwarder(ctx.redis, data.queue, data.trial),
   );
+  /** Obey a stop request, if one was written. */
+  const checkStop = async () => {
+    const stop = await ctx.redis.get(keys.stop(data.trial));
+    if (stop === null || stoppedAt !== undefined) return;
+    stoppedAt = Number(stop);
+    child.kill('SIGTERM');
+  };
   let polling = false;
-  const poll = setInterval(async () => {
+  const check = async () => {
     if (polling) return;
     polling = true;
     try {
+      await checkStop();
       const newest = newestCheckpoint(dir);
       if (newest && newest !== uploaded) {
         uploaded = newest;
         if (!(await upload())) lockLost = true;
       }
-      const [stop, holder] = await Promise.all([
-        ctx.redis.get(keys.stop(data.trial)),
-        ctx.redis.get(keys.lock(jobId)),
-      ]);
-      if (stop !== null && stoppedAt === undefined) {
-        stoppedAt = Number(stop);
-        child.kill('SIGTERM');
-      }
       // Another worker's token: this one was taken for dead and the trial runs there now.
+      const holder = await ctx.redis.get(keys.lock(jobId));
       if (holder !== null && holder !== fence.token) lockLost = true;
       if (lockLost) child.kill('SIGKILL');
     } catch {
@@ -125,7 +128,9 @@ export async function runTrialJob(
     } finally {
       polling = false;
     }
-  }, ctx.pollMs);
+  };
+  const poll = setInterval(check, ctx.pollMs);
+  ctx.wake.set(data.trial, () => void checkStop().catch(() => {}));
 
   let exit: Awaited<TrialProcess['exited']>;
   try {
@@ -134,6 +139,7 @@ export async function runTrialJob(
     clearInterval(poll);
     watcher.stop();
     ctx.running.delete(jobId);
+    ctx.wake.delete(data.trial);
   }
   const kept = (await uploads.catch(() => false)) && (await upload());
   if (!kept || lockLost)
