@@ -292,7 +292,7 @@ async function kill(out: string, url: string) {
   const resumed = events.find((e) => e.type === 'resumed');
   const plain = await cli([
     'run',
-    join(dir, 'base.yaml'),
+    state(dir).baseFile,
     ...state(dir).trials[0]!.overrides.flatMap((s) => ['--set', s]),
     '--run-dir',
     join(out, 'killed-plain'),

@@ -18,7 +18,8 @@ import type { SweepSummary } from '../src/sweep/sweepSummary.js';
 import { BIN, runCli, tempDir } from './helpers/index.js';
 import { attemptsOf, hasBundle, holdEnv, startWorker, type TestWorker, waitUntil } from './helpers/queue.js';
 import { hasRedis, startRedis, type TestRedis } from './helpers/redis.js';
-import { readState, tinyBase, tinyData, trialEvents, writeSweep } from './helpers/sweep.js';
+import { slowCheckpointWrites } from './helpers/resume.js';
+import { readState, sweepEvents, tinyBase, tinyData, trialEvents, writeSweep } from './helpers/sweep.js';
 
 const root = tempDir('rxtrain-queue-');
 const data = tinyData(join(root, 'data'));
@@ -102,11 +103,12 @@ serial(
     );
     first.kill('SIGKILL');
     for (const name of ['a', 'b', 'c']) workers.push(startWorker(root, name, redis.url));
-    // Enqueued again by the resumed sweep: the jobs already there are followed, none is added twice.
-    const resumed = await runCli(
-      ['sweep', 'resume', dir, '--queue', redis.url, '--cache', join(root, 'cache-sweep'), '--quiet'],
-      { timeoutMs: 150_000 },
-    );
+    // Enqueued again by the resumed sweep (on the queue sweep.json recorded, no --queue needed): the
+    // jobs already there are followed, none is added twice.
+    t.is(readState(dir)!.queue, redis.url);
+    const resumed = await runCli(['sweep', 'resume', dir, '--cache', join(root, 'cache-sweep'), '--quiet'], {
+      timeoutMs: 150_000,
+    });
     t.is(resumed.code, 0, resumed.stderr);
     t.regex(resumed.stdout, /^completed sweep three: 3 trials \(3 done\)/);
 
@@ -233,6 +235,54 @@ serial(
         1,
         `${x.id}: one run-finished`,
       );
+  },
+);
+
+serial(
+  'ASHA across workers: trials stopped at their rung on one worker, the best promoted and resumed from its uploaded checkpoint, trained to the end exactly',
+  async (t) => {
+    const { redis, workers } = await setUp(t);
+    // Checkpoint writes pause 200 ms: a trial is still at its rung when the stop request reaches it.
+    for (const w of ['a', 'b'])
+      workers.push(startWorker(root, `asha-${w}`, redis.url, slowCheckpointWrites(200)));
+    const file = writeSweep(root, 'asha', {
+      base: tinyBase(await data, 400),
+      parameters: { 'sgd.lr': { values: [0.1, 0.01, 0.001] } },
+      scheduler: { type: 'asha', minResource: 100, reductionFactor: 3 },
+    });
+    const dir = join(root, 'asha');
+    const result = await runCli(
+      ['sweep', file, '--sweep-dir', dir, '--queue', redis.url, '--parallel', '1', '--quiet'],
+      {
+        timeoutMs: 150_000,
+      },
+    );
+    t.is(result.code, 0, result.stderr);
+    const state = readState(dir)!;
+    const [best, middle, worst] = state.trials;
+    t.deepEqual(
+      state.trials.map((x) => [x.params['sgd.lr'], x.status, x.attempts]),
+      [
+        [0.1, 'done', 2],
+        [0.01, 'stopped-early', 1],
+        [0.001, 'stopped-early', 1],
+      ],
+    );
+    t.deepEqual(
+      sweepEvents(dir).flatMap((e) =>
+        e.type === 'trial-rung' ? [`${e.trial} ${e.rung} ${e.decision}`] : [],
+      ),
+      [`${best!.id} 0 stop`, `${middle!.id} 0 stop`, `${worst!.id} 0 stop`, `${best!.id} 1 continue`],
+    );
+    for (const trial of [middle!, worst!])
+      t.true(trial.steps! >= 100 && trial.steps! < 400, `${trial.id} stopped at ${trial.steps}`);
+    const attempts = workers.flatMap(attemptsOf);
+    t.deepEqual(
+      attempts.filter((a) => a.action === 'resume'),
+      [{ trial: best!.id, action: 'resume' }],
+    );
+    t.is(attempts.length, 4, 'three runs and one promotion');
+    t.is(runSummaryOf(dir, best!.id).weightsSha256, await plainRun(dir, best!.overrides));
   },
 );
 

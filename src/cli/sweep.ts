@@ -42,6 +42,7 @@ matches the sweep directory's is an error, unless --extend adds the new trials t
                   here with ASHA: set it to the workers' total concurrency)
   --queue URL     run the trials on \`rxtrain worker\`s anywhere, through BullMQ on the Redis at
                   redis://HOST:PORT[/DB]; the sweep directory is written here as for a local sweep
+                  (and records the URL: \`sweep resume\` follows the same queue)
   --sweep-dir DIR where the sweep lives (default sweeps/<name>)
   --set K=V       override a setting of the base experiment for every trial; repeatable
   --cache DIR     download and stage cache shared by the trials (default $RXTRAIN_CACHE or ~/.cache/rxtrain)
@@ -133,12 +134,13 @@ async function drive(
     );
     return 0;
   }
-  const target = typeof values.queue === 'string' ? parseRedisUrl(values.queue) : undefined;
+  const target = queueOf(values.queue, dir);
   // An unreachable Redis is one line naming it, before the sweep directory is touched.
   if (target) for (const w of (await probeRedis(target)).warnings) io.stderr(`rxtrain: warning: ${w}\n`);
   const parallel =
     parallelGiven ?? (target && !spec.scheduler ? Math.max(1, plan.trials.length) : parallelOf(undefined));
   const opened = openSweep(spec, plan, dir, { extend: !!values.extend });
+  if (target) opened.state.queue = target.shown;
   let launcher: RemoteLauncher | undefined;
   let finished = false;
   const noColor = io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '';
@@ -190,6 +192,22 @@ export function resultLine(status: string, s: SweepSummary): string {
     ? `best ${s.metric} ${s.best.value.toFixed(4)}: trial ${s.best.trial} (${describePoint(s.best.params, s.varying)})`
     : 'no completed trial';
   return `${status} sweep ${s.name}: ${s.planned} trials (${counts}), ${duration(s.trialMs)} of trial time; ${best}; sweep dir ${s.sweepDir}`;
+}
+
+/**
+ * The Redis of `--queue`, or the one a queued sweep recorded: resumed without --queue, it goes on
+ * following its jobs rather than running the same trials here as well.
+ */
+function queueOf(given: unknown, dir: string): RedisTarget | undefined {
+  if (typeof given === 'string') return parseRedisUrl(given);
+  const recorded = existsSync(join(dir, SWEEP_FILES.state)) ? readState(dir)?.queue : undefined;
+  if (recorded === undefined) return undefined;
+  if (recorded.includes('***'))
+    throw new RxtrainError(
+      'E_USAGE',
+      `${dir}: this sweep's trials are queued on ${recorded}; pass --queue with its password`,
+    );
+  return parseRedisUrl(recorded);
 }
 
 function remoteLauncher(

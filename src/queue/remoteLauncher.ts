@@ -122,14 +122,24 @@ export async function openRemoteLauncher(o: {
       );
   }
 
+  /** A job no worker has taken yet is simply removed (--fail-fast): the trial is interrupted. */
+  async function withdraw(f: Followed): Promise<void> {
+    const job = await queue.getJob(jobIdOf(f.request.trial.id));
+    if (!job || !['waiting', 'prioritized', 'delayed'].includes(await job.getState())) return;
+    // BullMQ refuses to remove a job a worker has locked meanwhile: then the stop request holds.
+    await job.remove();
+    finishWith(f, { code: null, signal: 'SIGTERM' }, '');
+  }
+
   async function enqueue(request: AttemptRequest): Promise<void> {
     const t = request.trial;
     const id = jobIdOf(t.id);
     await removals.get(t.id);
     removals.delete(t.id);
-    if (await queue.getJob(id)) return; // waiting, running somewhere, or a result to collect
-    // A new attempt: an old stop request (ASHA's, before a promotion) no longer holds.
+    // A new attempt: an old stop request (ASHA's before a promotion, or --fail-fast's) no longer
+    // holds, not even for a job that is still there.
     await redis.del(keys.stop(t.id));
+    if (await queue.getJob(id)) return; // waiting, running somewhere, or a result to collect
     const data: TrialJobData = {
       queue: o.queue,
       trial: t.id,
@@ -170,6 +180,7 @@ export async function openRemoteLauncher(o: {
           redis
             .set(keys.stop(request.trial.id), rung)
             .then(() => redis.publish(keys.stopChannel, request.trial.id))
+            .then(() => withdraw(f))
             .catch(() => {});
         },
         detach: () => finishWith(f, { code: null, signal: null }, ''),
