@@ -351,7 +351,7 @@ async function restart(out: string, redisDir: string, port: number, current: { s
   return {
     sweepExit: result.code,
     killedWith: 'SIGKILL, restarted after 1 s (appendonly yes, appendfsync always)',
-    trialsRunningAtKill: running,
+    trialsQueuedOrRunningAtKill: running,
     counts: summary(dir).counts,
     attemptsTaken: attempts.length,
     everyTrialTakenOnce: attempts.length === ids.length && ids.every((id) => attempts.includes(`${id} run`)),

@@ -12,13 +12,16 @@
  * uploaded and the job is moved back to waiting — handed back, not failed — for another worker.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type Job, WaitingError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RUN_FILES } from '../pipeline/runDir.js';
-import { fileSize, startTrialProcess, type TrialProcess } from '../sweep/trialProcess.js';
+import { fileSize, runLockReleased, startTrialProcess, type TrialProcess } from '../sweep/trialProcess.js';
 import { TrialWatcher } from '../sweep/trialWatcher.js';
 import { RxtrainError } from '../util/errors.js';
+import { readHolder } from '../util/fileLock.js';
+import { isAlive } from '../util/process.js';
 import { loadBundle, saveBundle } from './bundleStore.js';
 import { keysOf } from './queueKeys.js';
 import { newestCheckpoint, packRunDir, unpackRunDir } from './runBundle.js';
@@ -54,6 +57,22 @@ function logTail(file: string, from: number): string {
   }
 }
 
+/**
+ * A trial process that outlived a worker killed alone (not with its process group) still holds its
+ * run directory here: it can upload nothing (its worker is gone), and the trial is this job's now,
+ * so it is stopped before the directory is rebuilt.
+ */
+async function stopLeftover(dir: string): Promise<void> {
+  const holder = readHolder(join(dir, RUN_FILES.lock));
+  if (!holder || holder.host !== hostname() || !isAlive(holder.pid)) return;
+  try {
+    process.kill(holder.pid, 'SIGKILL');
+  } catch {
+    return; // gone meanwhile, or not ours to signal
+  }
+  await runLockReleased(dir, 50);
+}
+
 export async function runTrialJob(
   job: Job,
   token: string | undefined,
@@ -65,6 +84,7 @@ export async function runTrialJob(
   const home = join(ctx.workDir, data.queue);
   const dir = join(home, 'trials', data.trial);
   mkdirSync(join(home, 'logs'), { recursive: true });
+  await stopLeftover(dir);
   const bundle = await loadBundle(ctx.redis, data.queue, data.trial);
   let args: string[];
   if (bundle) {
