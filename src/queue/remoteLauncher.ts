@@ -103,7 +103,8 @@ export async function openRemoteLauncher(o: {
     const bundle = await loadBundle(redis, o.queue, f.request.trial.id);
     if (f.done) return;
     if (bundle) unpackRunDir(bundle, f.request.dir);
-    finishWith(f, { code: result.code, signal: result.signal as NodeJS.Signals | null }, result.log, job);
+    const exit = { code: result.code, signal: result.signal as NodeJS.Signals | null, wallMs: result.wallMs };
+    finishWith(f, exit, result.log, job);
   }
 
   /** Hand the attempt's end to the scheduler; a finished job goes once that is recorded. */

@@ -22,6 +22,8 @@ export const TrialJobResult = z
     /** How the trial's process ended on the worker. */
     code: z.number().int().nullable(),
     signal: z.string().nullable(),
+    /** How long the trial's process ran on the worker, ms. */
+    wallMs: z.number().int().nonnegative(),
     /** The stop request it obeyed: ASHA's rung, or -1 for any other stop. */
     stoppedAt: z.number().int().optional(),
     /** The worker that ran it, and the end of its output (for a failed trial's error line). */

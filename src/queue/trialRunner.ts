@@ -105,6 +105,7 @@ export async function runTrialJob(
     ctx.env,
   );
   ctx.running.set(jobId, child);
+  const started = performance.now();
 
   const fence = { id: jobId, token: token ?? '' };
   let lockLost = false;
@@ -178,6 +179,7 @@ export async function runTrialJob(
   return {
     code: exit.code,
     signal: exit.signal,
+    wallMs: Math.round(performance.now() - started),
     ...(stoppedAt !== undefined ? { stoppedAt } : {}),
     worker: ctx.name,
     log: logTail(logFile, logFrom),

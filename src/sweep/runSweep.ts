@@ -288,7 +288,9 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
     const exit = await process.exited;
     active.delete(t.id);
     const spentBefore = t.stepsSpent;
-    settle(t, exit, Math.round(clock.now() - attemptStarted), entry.stoppedAt, logFrom);
+    // A queued attempt's own run time, not the time it waited for a worker.
+    const wallMs = Math.round(exit.wallMs ?? clock.now() - attemptStarted);
+    settle(t, exit, wallMs, entry.stoppedAt, logFrom);
     const status = t.status as TrialStatus;
     save();
     summarise('running');
@@ -300,7 +302,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
       ...(t.metric !== undefined ? { metric: t.metric } : {}),
       ...(t.steps !== undefined ? { steps: t.steps } : {}),
       stepsSpent: t.stepsSpent - spentBefore,
-      durationMs: Math.round(clock.now() - attemptStarted),
+      durationMs: wallMs,
       ...(status === 'failed' ? { error: t.error } : {}),
       ...(status === 'stopped-early' ? { rung: entry.stoppedAt } : {}),
     });
