@@ -67,6 +67,11 @@ export const commands: readonly { name: string; summary: string; load: () => Pro
     load: async () => (await import('./cli/sweep.js')).sweepCommand,
   },
   {
+    name: 'worker',
+    summary: 'take trials of sweeps queued on Redis (sweep --queue), on any machine',
+    load: async () => (await import('./cli/worker.js')).workerCommand,
+  },
+  {
     name: 'synth',
     summary: 'write a synthetic MNIST-like dataset of any size (IDX files, .tar or .tar.gz)',
     load: async () => (await import('./cli/synth.js')).synthCommand,

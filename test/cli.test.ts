@@ -66,7 +66,7 @@ test('usage errors exit 2 with a hint', async (t) => {
   t.is(unknown.code, 2);
   t.regex(
     unknown.stderr,
-    /unknown command "frobnicate" \(commands: run, resume, validate, stages, inspect, predict, report, serve, schema, sweep, synth;/,
+    /unknown command "frobnicate" \(commands: run, resume, validate, stages, inspect, predict, report, serve, schema, sweep, worker, synth;/,
   );
   const option = await runCli(['run', 'config/mnist-logreg.yaml', '--bogus']);
   t.is(option.code, 2);

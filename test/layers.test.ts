@@ -20,6 +20,7 @@ const RANK: Record<string, number> = {
   pipeline: 3,
   stages: 4,
   sweep: 5,
+  queue: 6,
   progress: 6,
   report: 6,
   'reference.ts': 6,

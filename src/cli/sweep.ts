@@ -4,6 +4,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultCacheDir } from '../pipeline/run.js';
 import { SweepProgress } from '../progress/sweepProgress.js';
+import { probeRedis } from '../queue/connection.js';
+import { queueNameOf } from '../queue/queueKeys.js';
+import { parseRedisUrl, type RedisTarget } from '../queue/redisUrl.js';
+import { openRemoteLauncher, type RemoteLauncher } from '../queue/remoteLauncher.js';
 import { builtinStages } from '../stages/index.js';
 import { openSweep } from '../sweep/openSweep.js';
 import { planSweep } from '../sweep/plan.js';
@@ -33,7 +37,12 @@ running the same command again, or \`sweep resume\`, after a crash or Ctrl-C run
 trial again and resumes interrupted ones from their checkpoints. A search space that no longer
 matches the sweep directory's is an error, unless --extend adds the new trials to it.
 
-  --parallel N    trials at once (default: the number of CPUs, ${availableParallelism()} here)
+  --parallel N    trials at once (default: the number of CPUs, ${availableParallelism()} here; with
+                  --queue, trials queued or running at once, default all of them, or the CPUs
+                  here with ASHA: set it to the workers' total concurrency)
+  --queue URL     run the trials on \`rxtrain worker\`s anywhere, through BullMQ on the Redis at
+                  redis://HOST:PORT[/DB]; the sweep directory is written here as for a local sweep
+                  (and records the URL: \`sweep resume\` follows the same queue)
   --sweep-dir DIR where the sweep lives (default sweeps/<name>)
   --set K=V       override a setting of the base experiment for every trial; repeatable
   --cache DIR     download and stage cache shared by the trials (default $RXTRAIN_CACHE or ~/.cache/rxtrain)
@@ -55,9 +64,10 @@ error, 130/143 interrupted (SIGINT/SIGTERM; resume later).`,
     'dry-run': { type: 'boolean' },
     quiet: { type: 'boolean' },
     json: { type: 'boolean' },
+    queue: { type: 'string' },
   },
   async run(positionals, values, io) {
-    const parallel = parallelOf(values.parallel);
+    const parallel = values.parallel === undefined ? undefined : parallelOf(values.parallel);
     if (positionals[0] === 'resume' && positionals.length === 2) {
       const dir = resolve(positionals[1]!);
       const state = readState(dir);
@@ -106,7 +116,7 @@ function parallelOf(text: unknown): number {
 async function drive(
   spec: SweepSpec,
   dir: string,
-  parallel: number,
+  parallelGiven: number | undefined,
   values: Record<string, unknown>,
   io: CliIo,
 ): Promise<number> {
@@ -124,7 +134,15 @@ async function drive(
     );
     return 0;
   }
+  const target = queueOf(values.queue, dir);
+  // An unreachable Redis is one line naming it, before the sweep directory is touched.
+  if (target) for (const w of (await probeRedis(target)).warnings) io.stderr(`rxtrain: warning: ${w}\n`);
+  const parallel =
+    parallelGiven ?? (target && !spec.scheduler ? Math.max(1, plan.trials.length) : parallelOf(undefined));
   const opened = openSweep(spec, plan, dir, { extend: !!values.extend });
+  if (target) opened.state.queue = target.shown;
+  let launcher: RemoteLauncher | undefined;
+  let finished = false;
   const noColor = io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '';
   const progress = values.quiet
     ? undefined
@@ -136,6 +154,7 @@ async function drive(
         columns: io.stderrColumns,
       });
   try {
+    if (target) launcher = await remoteLauncher(target, spec, dir, opened.state, io);
     const outcome = await runSweep({
       spec,
       sweepDir: dir,
@@ -148,6 +167,7 @@ async function drive(
       env: io.env,
       failFast: !!values['fail-fast'],
       signal: io.signal,
+      ...(launcher ? { launcher } : {}),
       onEvent: (e: SweepEvent) => {
         progress?.onSweepEvent(e);
         if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
@@ -155,8 +175,10 @@ async function drive(
       onTrialEvent: progress?.onTrialEvent,
     });
     if (!values.json) io.stdout(`${resultLine(outcome.status, outcome.summary)}\n`);
+    finished = outcome.status !== 'interrupted';
     return outcome.exitCode;
   } finally {
+    await launcher?.close(finished);
     progress?.close();
     opened.lock.release();
   }
@@ -170,4 +192,35 @@ export function resultLine(status: string, s: SweepSummary): string {
     ? `best ${s.metric} ${s.best.value.toFixed(4)}: trial ${s.best.trial} (${describePoint(s.best.params, s.varying)})`
     : 'no completed trial';
   return `${status} sweep ${s.name}: ${s.planned} trials (${counts}), ${duration(s.trialMs)} of trial time; ${best}; sweep dir ${s.sweepDir}`;
+}
+
+/**
+ * The Redis of `--queue`, or the one a queued sweep recorded: resumed without --queue, it goes on
+ * following its jobs rather than running the same trials here as well.
+ */
+function queueOf(given: unknown, dir: string): RedisTarget | undefined {
+  if (typeof given === 'string') return parseRedisUrl(given);
+  const recorded = existsSync(join(dir, SWEEP_FILES.state)) ? readState(dir)?.queue : undefined;
+  if (recorded === undefined) return undefined;
+  if (recorded.includes('***'))
+    throw new RxtrainError(
+      'E_USAGE',
+      `${dir}: this sweep's trials are queued on ${recorded}; pass --queue with its password`,
+    );
+  return parseRedisUrl(recorded);
+}
+
+function remoteLauncher(
+  target: RedisTarget,
+  spec: SweepSpec,
+  dir: string,
+  state: { name: string; created: string },
+  io: CliIo,
+): Promise<RemoteLauncher> {
+  return openRemoteLauncher({
+    target,
+    queue: queueNameOf(state, dir),
+    base: { file: spec.base.file, text: spec.base.text },
+    onWarning: (message) => io.stderr(`rxtrain: warning: ${message}\n`),
+  });
 }

@@ -30,16 +30,9 @@ import {
   writeState,
 } from './sweepState.js';
 import { bestTrial, buildSummary, countStatuses, type SweepSummary, writeSummary } from './sweepSummary.js';
+import { localLauncher, type TrialAttempt, type TrialLauncher } from './trialLauncher.js';
 import { metricOf, readTrialFiles } from './trialOutcome.js';
-import {
-  fileSize,
-  lastErrorLine,
-  runLockReleased,
-  startTrialProcess,
-  type TrialExit,
-  type TrialProcess,
-} from './trialProcess.js';
-import { TrialWatcher } from './trialWatcher.js';
+import { fileSize, lastErrorLine, runLockReleased, type TrialExit } from './trialProcess.js';
 
 export interface SweepRunOptions {
   spec: SweepSpec;
@@ -58,6 +51,8 @@ export interface SweepRunOptions {
   failFast?: boolean;
   /** Aborted on SIGINT/SIGTERM (`reason` is the signal's name). */
   signal?: AbortSignal;
+  /** Where attempts run (default: child processes here, trialLauncher.ts). */
+  launcher?: TrialLauncher;
   clock?: Clock;
   onEvent?: SweepEventListener;
   /** Every event of a running trial's log, as it is written (the progress display). */
@@ -77,9 +72,9 @@ interface Job {
   promotedFrom?: number;
 }
 
-/** A trial whose process is running. */
+/** A trial whose attempt is running. */
 interface Active {
-  process: TrialProcess;
+  process: TrialAttempt;
   /** The rung ASHA stopped it at. */
   stoppedAt?: number;
 }
@@ -101,6 +96,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
   if (o.onEvent) log.on(o.onEvent);
   const metric = { split: spec.metricSplit, name: spec.metricName };
   const asha = spec.scheduler ? new Asha(spec.scheduler, spec.mode) : undefined;
+  const launcher = o.launcher ?? localLauncher({ command: o.command, cacheDir: o.cacheDir, env: o.env });
   const active = new Map<string, Active>();
   // Trials stopped by someone else's signal: left for the next session, not restarted in this one.
   const leftAlone = new Set<string>();
@@ -109,7 +105,10 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
   // No need for the first trial to run alone once a trial has completed (its data is cached), or
   // when the cache holds decoded data already (most likely this sweep's: at worst, data of another
   // experiment, and the first two trials both decode theirs, as two plain runs would).
-  let parallelNow = state.trials.some((t) => t.status === 'done') || holdsDecodedData(o.cacheDir);
+  let parallelNow =
+    launcher.parallelFromStart ||
+    state.trials.some((t) => t.status === 'done') ||
+    holdsDecodedData(o.cacheDir);
 
   const save = () => writeState(sweepDir, state);
   const summarise = (status: SweepSummary['status']) => {
@@ -223,6 +222,11 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
     if (reason === 'fatal' && fatal === undefined) fatal = error;
     if (stopping && stopping !== 'signal') return;
     stopping = stopping ?? reason;
+    // Remote attempts go on without the sweep process: it stops following them.
+    if (reason === 'signal' && launcher.detachOnSignal) {
+      for (const a of active.values()) a.process.detach?.();
+      return;
+    }
     // SIGINT from a terminal reaches the trials through the process group; a second signal would
     // make them exit without their checkpoint. A SIGTERM to the sweep alone, --fail-fast and a
     // fatal error are passed on to the trials.
@@ -259,12 +263,15 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
     const logFile = join(sweepDir, SWEEP_FILES.logs, `${t.id}.log`);
     const logFrom = fileSize(logFile);
     const attemptStarted = clock.now();
-    const process = startTrialProcess(
-      [...o.command, ...args, '--cache', o.cacheDir, '--quiet'],
+    const entry = {} as Active;
+    const process = launcher.start({
+      trial: t,
+      dir,
+      args,
       logFile,
-      o.env,
-    );
-    const entry: Active = { process };
+      onEvent: (e) => onTrialEvent(t, entry, e),
+    });
+    entry.process = process;
     active.set(t.id, entry);
     log.emit({
       type: 'trial-started',
@@ -276,13 +283,14 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
       ...(job.promotedFrom !== undefined ? { promotedFrom: job.promotedFrom } : {}),
       pid: process.pid,
     });
-    if (stopping) process.kill('SIGTERM');
-    const watcher = new TrialWatcher(join(dir, RUN_FILES.events), (e) => onTrialEvent(t, entry, e));
+    if (stopping === 'signal' && launcher.detachOnSignal) process.detach?.();
+    else if (stopping) process.kill('SIGTERM');
     const exit = await process.exited;
-    watcher.stop();
     active.delete(t.id);
     const spentBefore = t.stepsSpent;
-    settle(t, exit, Math.round(clock.now() - attemptStarted), entry.stoppedAt, logFrom);
+    // A queued attempt's own run time, not the time it waited for a worker.
+    const wallMs = Math.round(exit.wallMs ?? clock.now() - attemptStarted);
+    settle(t, exit, wallMs, entry.stoppedAt, logFrom);
     const status = t.status as TrialStatus;
     save();
     summarise('running');
@@ -294,7 +302,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
       ...(t.metric !== undefined ? { metric: t.metric } : {}),
       ...(t.steps !== undefined ? { steps: t.steps } : {}),
       stepsSpent: t.stepsSpent - spentBefore,
-      durationMs: Math.round(clock.now() - attemptStarted),
+      durationMs: wallMs,
       ...(status === 'failed' ? { error: t.error } : {}),
       ...(status === 'stopped-early' ? { rung: entry.stoppedAt } : {}),
     });

@@ -94,6 +94,8 @@ export interface SweepState {
   created: string;
   /** Set once --extend added trials: trials no longer planned by the file are then expected. */
   extended?: boolean;
+  /** The Redis its trials are queued on (`sweep --queue`; a password masked), when they are. */
+  queue?: string;
   trials: TrialRecord[];
 }
 

@@ -15,6 +15,8 @@ import { isAlive } from '../util/process.js';
 export interface TrialExit {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** How long the trial's process ran, where it was timed elsewhere (a queued trial's worker). */
+  wallMs?: number;
 }
 
 export interface TrialProcess {

@@ -38,7 +38,8 @@ export type ErrorCode =
   | 'E_RESUME'
   | 'E_IO'
   | 'E_MEMORY'
-  | 'E_INPUT';
+  | 'E_INPUT'
+  | 'E_QUEUE';
 
 export class RxtrainError extends Error {
   override name = 'RxtrainError';
