@@ -21,7 +21,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
 import PQueue from 'p-queue';
 import picomatch from 'picomatch';
 import { Observable } from 'rxjs/internal/Observable';
@@ -32,12 +32,7 @@ import { z } from 'zod';
 import type { ExpectedDigests } from '../download/downloadCache.js';
 import { verifyingStream } from '../download/downloadCache.js';
 import { sourceFingerprint } from '../download/fingerprint.js';
-import {
-  type DownloadEnv,
-  type OpenedFile,
-  openRemoteFile,
-  type RemoteFile,
-} from '../download/remoteFile.js';
+import { type DownloadEnv, openRemoteFile, type RemoteFile } from '../download/remoteFile.js';
 import {
   EMBEDDED_MNIST,
   isRemoteSource,
@@ -45,7 +40,15 @@ import {
   resolveSource,
   type Source,
 } from '../download/sources.js';
-import { concatFlows, deferFlow, type Flow, fromArray, fromReadable, mapFlow } from '../flow/index.js';
+import {
+  concatFlows,
+  deferFlow,
+  type Flow,
+  fromArray,
+  fromFileBlocks,
+  fromReadable,
+  mapFlow,
+} from '../flow/index.js';
 import type { FileChunk, Message } from '../pipeline/messages.js';
 import { defineStage, type ProgressView, type StageContext } from '../pipeline/stage.js';
 import { FetchError, RxtrainError } from '../util/errors.js';
@@ -70,6 +73,13 @@ const checksum = (algorithm: string, hexDigits: number) => {
  * costs no peak memory (measured), while keeping chunks small for the edges' byte accounting.
  */
 export const LOCAL_READ_BYTES = 256 * 1024;
+
+/**
+ * A local file without a checksum is read in blocks of up to 64 MiB, one `read` each, and sent on
+ * as 256 KiB views of them (flow/fileBlocks.ts): the decoded records of a block stay where they
+ * were read, with no copy. 64 MiB bounds what one block holds alive.
+ */
+const LOCAL_BLOCKS = { blockBytes: 64 * 1024 * 1024, chunkBytes: LOCAL_READ_BYTES };
 
 export const fetchSettings = z
   .strictObject({
@@ -223,7 +233,7 @@ function remoteFlow(settings: FetchSettings, ctx: StageContext): Flow<Message> {
       const flows = files.map((file, i) =>
         deferFlow(async () => {
           const ready = await opened[i]!;
-          return fileFlow(file.name, ready.source, ready.size, ready.open, (n) =>
+          return fileFlow(file.name, ready.source, ready.size, fromReadable(ready.open, ready.source), (n) =>
             meter.update(file.name, n, ready.size),
           );
         }),
@@ -335,8 +345,10 @@ function openLocal(source: Source, settings: FetchSettings, ctx: StageContext): 
               verifyingStream(expected, (detail) => new FetchError('E_FETCH_CHECKSUM', display, detail)),
               () => {},
             )
-        : () => createReadStream(f.path, { highWaterMark: LOCAL_READ_BYTES });
-      return fileFlow(f.name, display, f.size, open, (n) => meter.update(f.name, n, f.size));
+        : undefined;
+      const update = (n: number) => meter.update(f.name, n, f.size);
+      const bytes = open ? fromReadable(open, display) : fromFileBlocks(f.path, LOCAL_BLOCKS);
+      return fileFlow(f.name, display, f.size, bytes, update);
     }),
   );
 }
@@ -346,12 +358,12 @@ export function fileFlow(
   file: string,
   source: string,
   size: number | undefined,
-  open: OpenedFile['open'] | (() => Readable),
+  bytes: Flow<Uint8Array>,
   onOffset?: (offset: number) => void,
 ): Flow<FileChunk> {
   return (requests) => {
     let offset = 0;
-    const body = mapFlow(fromReadable(open, source), (bytes): FileChunk => {
+    const body = mapFlow(bytes, (bytes): FileChunk => {
       const chunk: FileChunk = { kind: 'bytes', file, source, offset, bytes, last: false, size };
       offset += bytes.byteLength;
       onOffset?.(offset);
