@@ -3,7 +3,7 @@
  * sha256, and views instead of copies. Damage anywhere in the file is caught before a message is
  * trusted; contiguous examples stay one run of bytes from the decoder to the store.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { IdxDecoder } from '../src/formats/idx.js';
@@ -14,7 +14,11 @@ import { crc32, crc32Table } from '../src/util/crc32.js';
 import { tempDir } from './helpers/index.js';
 
 const dir = tempDir();
-const KEY = 'k'.repeat(64);
+const KEY = 'c'.repeat(64);
+const renameTo = (from: string, to: string) => {
+  renameSync(from, to);
+  return to;
+};
 const WIDTH = 784;
 
 /** `n` examples of split `split` as consecutive views of one block, `per` rows per batch. */
@@ -40,11 +44,10 @@ function batches(block: Uint8Array, split: string, n: number, per: number): Exam
 }
 
 function writeCache(name: string, messages: Message[]): string {
-  const path = join(dir, name);
-  const writer = new CacheWriter(path, { key: KEY });
+  const writer = new CacheWriter(dir, {});
   for (const m of messages) writer.append(m);
-  writer.commit();
-  return path;
+  const { path } = writer.commit(KEY);
+  return renameTo(path, join(dir, name));
 }
 
 const replay = (file: CacheFile): Message[] =>
@@ -109,10 +112,11 @@ const firstRecord = (bytes: Buffer) => (8 + 4 + bytes.readUInt32LE(8) + 7) & ~7;
 const damages: [string, (bytes: Buffer) => Buffer][] = [
   ['magic', (b) => flip(b, 3)],
   ['header JSON', (b) => flip(b, 20)],
+  ['key', (b) => flip(b, b.byteLength - 40)],
   ['first record length', (b) => flip(b, firstRecord(b))],
   ['first record JSON', (b) => flip(b, firstRecord(b) + 12)],
   ['pixel bytes', (b) => flip(b, b.byteLength >> 1)],
-  ['end mark', (b) => flip(b, b.byteLength - 16)],
+  ['end mark', (b) => flip(b, b.byteLength - 80)],
   ['CRC', (b) => flip(b, b.byteLength - 8)],
   ['trailer mark', (b) => flip(b, b.byteLength - 1)],
   ['truncated', (b) => b.subarray(0, b.byteLength - 100)],
@@ -130,7 +134,7 @@ for (const [where, damage] of damages) {
 
 test('a file for another key is not used', (t) => {
   const path = writeCache('other-key.rxdata', messages);
-  t.regex(openCacheFile(path, 'x'.repeat(64)) as string, /holds key/);
+  t.regex(openCacheFile(path, 'd'.repeat(64)) as string, /holds key/);
   t.is(openCacheFile(join(dir, 'nothing-here.rxdata'), KEY), 'absent');
 });
 

@@ -22,6 +22,8 @@ export interface FileBlockOptions {
   chunkBytes: number;
   /** Told of each block as it is read (a digest of the file on the way). */
   onBlock?: (block: Uint8Array) => void;
+  /** Told when the whole file has been read. */
+  onEnd?: () => void;
 }
 
 export function fromFileBlocks(path: string, options: FileBlockOptions): Flow<Uint8Array> {
@@ -54,8 +56,10 @@ export function fromFileBlocks(path: string, options: FileBlockOptions): Flow<Ui
             if (n > 0 && filled < want) return more();
             reading = false;
             position += filled;
-            if (filled === 0) done = true;
-            else {
+            if (filled === 0) {
+              done = true;
+              options.onEnd?.();
+            } else {
               // A plain Uint8Array (not a Buffer): what every other stage sends as bytes.
               block = new Uint8Array(target.buffer, target.byteOffset, filled);
               cursor = 0;

@@ -17,7 +17,7 @@
  * as normalise sent it.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
 import { deferFlow, type Flow, Outlet } from '../flow/index.js';
@@ -57,8 +57,11 @@ export interface StageCacheOptions {
   dir: string;
   /** The stages the cache stands in for, in order. */
   stages: readonly CachedStage[];
-  /** The source's digest, or undefined when it has none (the cache is bypassed). */
-  fingerprint(): Promise<string | undefined>;
+  /**
+   * The source's digest, or undefined when it has none (the cache is bypassed); with
+   * `onlyIfKnown`, null when it is not known without reading the source.
+   */
+  fingerprint(onlyIfKnown: boolean): Promise<string | undefined | null>;
   events: EventBus;
   /** A replay begins (the stages will not run) and ends. */
   onReplay?(phase: 'start' | 'end', messages: number): void;
@@ -74,13 +77,41 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
   const report = (action: 'hit' | 'miss' | 'write' | 'bypass', key: string, path: string, extra = {}) =>
     options.events.emit({ type: 'cache', stage: last.id, action, key, path, stages: ids, ...extra });
 
+  const writeFailed = (error: unknown) =>
+    options.events.emit({
+      type: 'warning',
+      stage: last.id,
+      code: 'W_CACHE_WRITE',
+      message: `data-stage cache not written: ${(error as Error).message}`,
+    });
+  const writer = () => {
+    mkdirSync(options.dir, { recursive: true });
+    removeStaleTemps(options.dir);
+    return new CacheWriter(options.dir, { rxtrainVersion: VERSION, stages: options.stages });
+  };
+
   return deferFlow(async () => {
-    const fingerprint = await options.fingerprint();
+    let fingerprint = await options.fingerprint(true);
+    // Not digested yet, but there are cache files that might be its: digest it now to know.
+    if (fingerprint === null && holdsCacheFiles(options.dir)) fingerprint = await options.fingerprint(false);
     if (fingerprint === undefined) {
       report('bypass', '', '', {
         reason: 'the source has no fingerprint (an HTTP source without a checksum)',
       });
       return compute;
+    }
+    if (fingerprint === null) {
+      // A source not digested yet and an empty cache (a first run): the source is digested on
+      // the way, not read twice, and the file is keyed when the output has ended.
+      report('miss', '', '', { reason: 'absent' });
+      const key = async () => {
+        const digest = await options.fingerprint(false);
+        return digest ? stageCacheKey(digest, options.stages) : undefined;
+      };
+      return teeFlow(compute, writer, key, {
+        written: (k, path, bytes) => report('write', k, path, { bytes }),
+        failed: writeFailed,
+      });
     }
     const key = stageCacheKey(fingerprint, options.stages);
     const path = join(options.dir, `${key}.rxdata`);
@@ -100,25 +131,19 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
       rmSync(path, { force: true });
     }
     report('miss', key, path, { reason: problem === 'absent' ? 'absent' : 'corrupt' });
-    return teeFlow(
-      compute,
-      () => {
-        mkdirSync(options.dir, { recursive: true });
-        removeStaleTemps(options.dir);
-        return new CacheWriter(path, { key, rxtrainVersion: VERSION, stages: options.stages });
-      },
-      {
-        written: (bytes) => report('write', key, path, { bytes }),
-        failed: (error) =>
-          options.events.emit({
-            type: 'warning',
-            stage: last.id,
-            code: 'W_CACHE_WRITE',
-            message: `data-stage cache not written: ${(error as Error).message}`,
-          }),
-      },
-    );
+    return teeFlow(compute, writer, async () => key, {
+      written: (k, written, bytes) => report('write', k, written, { bytes }),
+      failed: writeFailed,
+    });
   });
+}
+
+function holdsCacheFiles(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((name) => name.endsWith('.rxdata'));
+  } catch {
+    return false;
+  }
 }
 
 /** Replay a checked cache file, one message per unit of demand. */
@@ -166,11 +191,15 @@ function replayFlow(file: CacheFile, options: StageCacheOptions): Flow<Message> 
     });
 }
 
-/** Pass `compute` through, appending every message to a cache file that is committed at its end. */
+/**
+ * Pass `compute` through, appending every message to a cache file that is committed at its end
+ * under the key `key()` gives then (undefined: not committed).
+ */
 function teeFlow(
   compute: Flow<Message>,
   open: () => CacheWriter,
-  report: { written(bytes: number): void; failed(error: unknown): void },
+  key: () => Promise<string | undefined>,
+  report: { written(key: string, path: string, bytes: number): void; failed(error: unknown): void },
 ): Flow<Message> {
   return (requests) =>
     new Observable<Message>((subscriber) => {
@@ -186,6 +215,16 @@ function teeFlow(
       } catch (error) {
         give(error);
       }
+      const commit = async () => {
+        const k = await key();
+        if (!writer) return;
+        if (k === undefined) {
+          give(new Error('the source changed while it was read'));
+          return;
+        }
+        const { path, bytes } = writer.commit(k);
+        report.written(k, path, bytes);
+      };
       const sub = compute(requests).subscribe({
         next: (message) => {
           if (writer) {
@@ -200,14 +239,9 @@ function teeFlow(
         error: (error) => subscriber.error(error),
         complete: () => {
           done = true;
-          if (writer) {
-            try {
-              report.written(writer.commit());
-            } catch (error) {
-              give(error);
-            }
-          }
-          subscriber.complete();
+          commit()
+            .catch(give)
+            .finally(() => subscriber.complete());
         },
       });
       return () => {

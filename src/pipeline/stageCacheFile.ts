@@ -3,12 +3,15 @@
  *
  *   <cacheDir>/stages/<key>.rxdata
  *     "RXDATA03"                 magic and format version
- *     uint32 length, JSON        { key, rxtrainVersion, stages, created }, padded to 8 bytes
+ *     uint32 length, JSON        { rxtrainVersion, stages, created }, padded to 8 bytes
  *     records                    uint32 length, uint32 kind (always 1: a message), the message
  *                                packed (packed.ts), padded to 8
  *     uint32 0, uint32 0         the end
- *     uint32 CRC-32, "RXND"      the CRC over everything before it
+ *     key, uint32 CRC-32, "RXND" the key (64 hex digits), the CRC of everything before the key
  *
+ * The key comes last because a first run may learn it only at the end (the source's digest is
+ * taken from the bytes as they are read: download/fingerprint.ts); it is compared whole, so it
+ * needs no CRC of its own.
  * Written, every byte goes through the CRC (util/crc32.ts) on its way to the file; read, the file
  * is taken in one `read` (up to `WHOLE_FILE_BYTES`), its size, magic, key, the chain of record
  * lengths from the header to the end mark, and the CRC of every byte are checked before the first
@@ -25,7 +28,7 @@
  * would have sent it.
  */
 import { closeSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ioError } from '../util/atomicFile.js';
 import { crc32 } from '../util/crc32.js';
 import { PackError, packParts, pad8, unpack } from '../util/packed.js';
@@ -39,6 +42,8 @@ import { type Examples, featuresMessage, type Message } from './messages.js';
 export const STAGE_CACHE_FORMAT = 3;
 const MAGIC = Buffer.from(`RXDATA${String(STAGE_CACHE_FORMAT).padStart(2, '0')}`);
 const TRAILER = Buffer.from('RXND');
+const KEY_BYTES = 64;
+const TRAILER_BYTES = KEY_BYTES + 8;
 const KIND_MESSAGE = 1;
 const CACHEABLE = new Set(['bytes', 'examples', 'split-end', 'features']);
 /** Larger files are checked in pieces and read record by record. */
@@ -46,7 +51,10 @@ const WHOLE_FILE_BYTES = 1 << 30;
 /** About the bytes of one replayed batch of examples (a decoder's chunk). */
 const REPLAY_BATCH_BYTES = 256 * 1024;
 
-/** Appends records to a temp file; `commit` seals it with the CRC and renames it into place. */
+/**
+ * Appends records to a temp file in `dir`; `commit` seals it with the key and the CRC and renames
+ * it into place as `<key>.rxdata`.
+ */
 export class CacheWriter {
   private readonly tmp: string;
   private fd = -1;
@@ -59,10 +67,10 @@ export class CacheWriter {
     | undefined;
 
   constructor(
-    private readonly path: string,
+    private readonly dir: string,
     header: object,
   ) {
-    this.tmp = join(dirname(path), `.${basename(path)}.${process.pid}.0.tmp`);
+    this.tmp = join(dir, `.rxdata.${process.pid}.${tempCount++}.tmp`);
     try {
       this.fd = openSync(this.tmp, 'w');
       const json = Buffer.from(JSON.stringify({ ...header, created: new Date().toISOString() }));
@@ -73,7 +81,7 @@ export class CacheWriter {
       this.write(head);
     } catch (error) {
       this.abort();
-      throw ioError(path, error);
+      throw ioError(this.tmp, error);
     }
   }
 
@@ -96,23 +104,26 @@ export class CacheWriter {
     this.record(message);
   }
 
-  /** Seal and rename into place; returns the file's size. */
-  commit(): number {
+  /** Seal with `key` and rename into place; returns the file's path and size. */
+  commit(key: string): { path: string; bytes: number } {
+    const path = join(this.dir, `${key}.rxdata`);
     try {
+      if (!/^[0-9a-f]{64}$/.test(key)) throw new PackError(`not a cache key: ${key}`);
       this.flush();
       this.write(Buffer.alloc(8));
-      const trailer = Buffer.alloc(8);
-      trailer.writeUInt32LE(this.crc, 0);
-      TRAILER.copy(trailer, 4);
-      this.write(trailer);
+      const trailer = Buffer.alloc(TRAILER_BYTES);
+      trailer.write(key, 0, 'latin1');
+      trailer.writeUInt32LE(this.crc, KEY_BYTES);
+      TRAILER.copy(trailer, KEY_BYTES + 4);
+      this.write(trailer, false);
       closeSync(this.fd);
       this.open = false;
-      renameSync(this.tmp, this.path);
+      renameSync(this.tmp, path);
     } catch (error) {
       this.abort();
-      throw ioError(this.path, error);
+      throw ioError(path, error);
     }
-    return this.bytes;
+    return { path, bytes: this.bytes };
   }
 
   abort(): void {
@@ -168,14 +179,17 @@ export class CacheWriter {
     if (padding) this.write(Buffer.alloc(padding));
   }
 
-  private write(bytes: Uint8Array): void {
+  private write(bytes: Uint8Array, hashed = true): void {
     let written = 0;
     while (written < bytes.byteLength)
       written += writeSync(this.fd, bytes, written, bytes.byteLength - written);
-    this.crc = crc32(bytes, this.crc);
+    if (hashed) this.crc = crc32(bytes, this.crc);
     this.bytes += bytes.byteLength;
   }
 }
+
+/** Temp files of one process get numbers of their own. */
+let tempCount = 0;
 
 function concatInt32(parts: readonly Int32Array[], count: number): Int32Array {
   const out = new Int32Array(count);
@@ -207,7 +221,7 @@ export function openCacheFile(path: string, key: string): CacheFile | string {
   } catch {
     return 'absent';
   }
-  if (size < MAGIC.byteLength + 4 + 8 + 8) return `truncated (${size} bytes)`;
+  if (size < MAGIC.byteLength + 4 + 8 + TRAILER_BYTES) return `truncated (${size} bytes)`;
   const fd = openSync(path, 'r');
   let keep = false;
   try {
@@ -227,24 +241,24 @@ export function openCacheFile(path: string, key: string): CacheFile | string {
     const head = at(0, MAGIC.byteLength + 4);
     if (!head.subarray(0, MAGIC.byteLength).equals(MAGIC))
       return 'not a data-stage cache file of this format';
-    const trailer = at(size - 8, 8);
-    if (!trailer.subarray(4).equals(TRAILER)) return 'no end mark (truncated or corrupt)';
-    // The CRC first: past it, lengths and JSON can be read without fear of garbage.
-    const crc = whole ? crc32(whole.subarray(0, size - 8)) : crcOfFile(fd, size - 8);
-    if (crc !== trailer.readUInt32LE(0)) return 'CRC mismatch (corrupt or truncated)';
+    const trailer = at(size - TRAILER_BYTES, TRAILER_BYTES);
+    if (!trailer.subarray(KEY_BYTES + 4).equals(TRAILER)) return 'no end mark (truncated or corrupt)';
+    const storedKey = trailer.subarray(0, KEY_BYTES).toString('latin1');
+    if (storedKey !== key) return `holds key ${storedKey}, expected ${key}`;
+    // The CRC before anything else: past it, lengths and JSON can be read without fear of garbage.
+    const body = size - TRAILER_BYTES;
+    const crc = whole ? crc32(whole.subarray(0, body)) : crcOfFile(fd, body);
+    if (crc !== trailer.readUInt32LE(KEY_BYTES)) return 'CRC mismatch (corrupt or truncated)';
     const jsonLength = head.readUInt32LE(MAGIC.byteLength);
-    let storedKey: unknown;
     try {
-      storedKey = (JSON.parse(at(MAGIC.byteLength + 4, jsonLength).toString('utf8')) as { key?: unknown })
-        .key;
+      JSON.parse(at(MAGIC.byteLength + 4, jsonLength).toString('utf8'));
     } catch {
       return 'unreadable header';
     }
-    if (storedKey !== key) return `holds key ${String(storedKey)}, expected ${key}`;
     const records: CacheFile['records'] = [];
     let position = pad8(MAGIC.byteLength + 4 + jsonLength);
     for (;;) {
-      if (position + 8 > size - 8) return 'records run past the end';
+      if (position + 8 > body) return 'records run past the end';
       const recordHead = at(position, 8);
       const length = recordHead.readUInt32LE(0);
       if (length === 0) break;
@@ -252,7 +266,7 @@ export function openCacheFile(path: string, key: string): CacheFile | string {
       records.push({ at: position + 8, length });
       position += pad8(8 + length);
     }
-    if (position + 16 !== size) return 'data after the end mark';
+    if (position + 8 !== body) return 'data after the end mark';
     keep = true;
     return {
       records,

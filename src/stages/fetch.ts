@@ -31,7 +31,7 @@ import { finalize } from 'rxjs/internal/operators/finalize';
 import { z } from 'zod';
 import type { ExpectedDigests } from '../download/downloadCache.js';
 import { verifyingStream } from '../download/downloadCache.js';
-import { sourceFingerprint } from '../download/fingerprint.js';
+import { fileDigester, sourceFingerprint } from '../download/fingerprint.js';
 import { type DownloadEnv, openRemoteFile, type RemoteFile } from '../download/remoteFile.js';
 import {
   EMBEDDED_MNIST,
@@ -50,9 +50,11 @@ import {
   mapFlow,
 } from '../flow/index.js';
 import type { FileChunk, Message } from '../pipeline/messages.js';
-import { defineStage, type ProgressView, type StageContext } from '../pipeline/stage.js';
+import { defineStage, type StageContext } from '../pipeline/stage.js';
 import { FetchError, RxtrainError } from '../util/errors.js';
-import { formatBytes } from '../util/format.js';
+import { describeFetchProgress, FetchMeter } from './fetch/progress.js';
+
+export { describeFetchProgress, type FetchCounters } from './fetch/progress.js';
 
 const checksum = (algorithm: string, hexDigits: number) => {
   const hex = z
@@ -179,13 +181,24 @@ export const fetchStage = defineStage<FetchSettings>({
     'read named byte streams from HTTP (cached, verified, resumable), local files or the embedded MNIST',
   settings: fetchSettings,
   describeProgress: describeFetchProgress,
-  fingerprint: (settings, ctx) => sourceFingerprint(settings, ctx),
+  fingerprint: async (settings, ctx, options) => {
+    const digest = await sourceFingerprint(settings, ctx, options);
+    // Not known yet: learn it from the blocks this stage is about to read anyway.
+    if (digest === null) digestsWanted.add(ctx);
+    return digest;
+  },
   create: (settings, ctx) => (input) =>
     concatFlows<Message>([
       input,
       isRemoteSource(settings.url) ? remoteFlow(settings, ctx) : localFlow(settings, ctx),
     ]),
 });
+
+/**
+ * The stages whose run was told their source's digest is not known yet (`fingerprint` answered
+ * null): they hash local files as they read them, for the data-stage cache to key its file by.
+ */
+const digestsWanted = new WeakSet<StageContext>();
 
 /** The checksums configured for one file (`name` undefined: the single file). */
 function expectedFor(settings: FetchSettings, name: string | undefined): ExpectedDigests {
@@ -268,35 +281,6 @@ function downloadEnv(settings: FetchSettings, ctx: StageContext, meter: FetchMet
   };
 }
 
-/** Progress of all files together: bytes received (or read), their total when known, and rate. */
-class FetchMeter {
-  private readonly files = new Map<string, { bytes: number; total: number | undefined }>();
-  private readonly started: number;
-
-  constructor(private readonly ctx: StageContext) {
-    this.started = ctx.clock.now();
-  }
-
-  update(file: string, bytes: number, total: number | undefined): void {
-    const known = this.files.get(file);
-    // A file read from the cache after downloading it does not count twice.
-    this.files.set(file, { bytes: Math.max(bytes, known?.bytes ?? 0), total: total ?? known?.total });
-    let sum = 0;
-    let totalSum: number | undefined = 0;
-    for (const f of this.files.values()) {
-      sum += f.bytes;
-      totalSum = totalSum === undefined || f.total === undefined ? undefined : totalSum + f.total;
-    }
-    const seconds = (this.ctx.clock.now() - this.started) / 1000;
-    this.ctx.progress({
-      file,
-      bytes: sum,
-      total: totalSum,
-      rate: seconds > 0 ? Math.round(sum / seconds) : undefined,
-    } satisfies FetchCounters);
-  }
-}
-
 /** Local sources: the first of url and mirrors that exists. */
 function localFlow(settings: FetchSettings, ctx: StageContext): Flow<Message> {
   const sources = [settings.url, ...settings.mirrors];
@@ -347,7 +331,10 @@ function openLocal(source: Source, settings: FetchSettings, ctx: StageContext): 
             )
         : undefined;
       const update = (n: number) => meter.update(f.name, n, f.size);
-      const bytes = open ? fromReadable(open, display) : fromFileBlocks(f.path, LOCAL_BLOCKS);
+      const digest = !open && digestsWanted.has(ctx) ? fileDigester(f.path, ctx.cacheDir) : undefined;
+      const bytes = open
+        ? fromReadable(open, display)
+        : fromFileBlocks(f.path, { ...LOCAL_BLOCKS, onBlock: digest?.update, onEnd: digest?.end });
       return fileFlow(f.name, display, f.size, bytes, update);
     }),
   );
@@ -375,26 +362,4 @@ export function fileFlow(
       ])(r);
     return concatFlows([body, end])(requests);
   };
-}
-
-/** What fetch reports with `ctx.progress`: every file together. */
-export interface FetchCounters {
-  /** The file that moved last. */
-  file: string;
-  /** Bytes received or read, over every file. */
-  bytes: number;
-  /** The files' sizes together, once every one is known. */
-  total?: number;
-  /** Bytes per second since the stage started. */
-  rate?: number;
-}
-
-/** `3.0 MB / 12 MB  25%  6.0 MB/s  a.gz`, or "opening" until the first bytes. */
-export function describeFetchProgress(c: Partial<FetchCounters>): ProgressView {
-  if (c.bytes === undefined) return { text: 'opening', idle: 'opening' };
-  const parts = [c.total ? `${formatBytes(c.bytes)} / ${formatBytes(c.total)}` : formatBytes(c.bytes)];
-  if (c.total) parts.push(`${Math.floor((100 * c.bytes) / c.total)}%`);
-  if (c.rate !== undefined) parts.push(`${formatBytes(c.rate)}/s`);
-  if (c.file) parts.push(c.file);
-  return { text: parts.join('  '), idle: 'opening' };
 }
