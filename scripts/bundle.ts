@@ -36,6 +36,9 @@ const result = await esbuild.build({
   target: 'node20',
   outdir: OUT,
   keepNames: true,
+  // Whitespace and syntax only: names stay, for stack traces and the error classes (util/errors.ts).
+  minifyWhitespace: true,
+  minifySyntax: true,
   sourcemap: 'linked',
   metafile: true,
   logLevel: 'warning',

@@ -32,7 +32,7 @@ import { z } from 'zod';
 import type { ExpectedDigests } from '../download/downloadCache.js';
 import { verifyingStream } from '../download/downloadCache.js';
 import { fileDigester, sourceFingerprint } from '../download/fingerprint.js';
-import { type DownloadEnv, openRemoteFile, type RemoteFile } from '../download/remoteFile.js';
+import type { DownloadEnv, RemoteFile } from '../download/remoteFile.js';
 import {
   EMBEDDED_MNIST,
   isRemoteSource,
@@ -238,10 +238,14 @@ function remoteFlow(settings: FetchSettings, ctx: StageContext): Flow<Message> {
       const queue = new PQueue({ concurrency: settings.concurrency });
       const opened = files.map((file) =>
         // throwOnTimeout only narrows the result type: no timeout is set.
-        queue.add(() => openRemoteFile(file, env, stop.signal, tee), {
-          signal: stop.signal,
-          throwOnTimeout: true,
-        }),
+        // Imported when first needed: HTTP, locks and retries are no part of a local run's start.
+        queue.add(
+          async () => (await import('../download/remoteFile.js')).openRemoteFile(file, env, stop.signal, tee),
+          {
+            signal: stop.signal,
+            throwOnTimeout: true,
+          },
+        ),
       );
       const flows = files.map((file, i) =>
         deferFlow(async () => {
