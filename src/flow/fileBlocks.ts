@@ -50,7 +50,12 @@ export function fromFileBlocks(path: string, options: FileBlockOptions): Flow<Ui
         let filled = 0;
         const more = () =>
           read(fd!, target, filled, want - filled, position + filled, (error, n) => {
-            if (closed) return;
+            if (closed) {
+              // Torn down while this read was in flight: the descriptor was left open for it.
+              reading = false;
+              close(fd!, () => {});
+              return;
+            }
             if (error) return fail(error);
             filled += n;
             if (n > 0 && filled < want) return more();
@@ -101,7 +106,8 @@ export function fromFileBlocks(path: string, options: FileBlockOptions): Flow<Ui
       return () => {
         closed = true;
         sub.unsubscribe();
-        if (fd !== undefined) close(fd, () => {});
+        // Never close under a read in flight: its callback closes instead.
+        if (fd !== undefined && !reading) close(fd, () => {});
       };
     });
 }
