@@ -94,6 +94,15 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
     let fingerprint = await options.fingerprint(true);
     // Not digested yet, but there are cache files that might be its: digest it now to know.
     if (fingerprint === null && holdsCacheFiles(options.dir)) fingerprint = await options.fingerprint(false);
+    let opened: CacheWriter | undefined;
+    if (fingerprint === null) {
+      try {
+        opened = writer();
+      } catch {
+        // Nothing can be written: learn the key now all the same (checkpoints record it).
+        fingerprint = await options.fingerprint(false);
+      }
+    }
     if (fingerprint === undefined) {
       report('bypass', '', '', {
         reason: 'the source has no fingerprint (an HTTP source without a checksum)',
@@ -102,13 +111,19 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
     }
     if (fingerprint === null) {
       // A source not digested yet and an empty cache (a first run): the source is digested on
-      // the way, not read twice, and the file is keyed when the output has ended.
+      // the way, not read twice, and the file is keyed when the output has ended; `write` says
+      // the key (the run records it before training begins).
       report('miss', '', '', { reason: 'absent' });
       const key = async () => {
         const digest = await options.fingerprint(false);
         return digest ? stageCacheKey(digest, options.stages) : undefined;
       };
-      return teeFlow(compute, writer, key, {
+      const open = () => {
+        const w = opened ?? writer();
+        opened = undefined; // a second subscription starts a file of its own
+        return w;
+      };
+      return teeFlow(compute, open, key, {
         written: (k, path, bytes) => report('write', k, path, { bytes }),
         failed: writeFailed,
       });
