@@ -15,8 +15,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { logregBench } from './logreg.js';
-import { mlpBench } from './mlp.js';
+import { type FixedCostFigures, fixedCostBench } from './fixedCost.js';
+import { type LogregFigures, logregBench } from './logreg.js';
+import { fmt, ratio } from './measure.js';
+import { type MlpFigures, mlpBench } from './mlp.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,17 +40,26 @@ const before = load();
 log(`bench: ${runs} run(s) each; load average ${before}`);
 const python = !args['no-python'];
 const sections: string[][] = [];
-if (only !== 'mlp')
-  sections.push(
-    logregBench({
-      runs,
-      python,
-      fullNotebook: args['full-notebook'],
-      notebookSteps: Number(args['notebook-steps']),
-      log,
-    }),
-  );
-if (only !== 'logreg') sections.push(await mlpBench({ runs, python, log }));
+let logreg: ReturnType<typeof logregBench> | undefined;
+let fixed: ReturnType<typeof fixedCostBench> | undefined;
+let mlp: Awaited<ReturnType<typeof mlpBench>> | undefined;
+if (only !== 'mlp') {
+  logreg = logregBench({
+    runs,
+    python,
+    fullNotebook: args['full-notebook'],
+    notebookSteps: Number(args['notebook-steps']),
+    log,
+  });
+  sections.push(logreg.lines);
+  fixed = fixedCostBench({ runs, log });
+  sections.push(fixed.lines);
+}
+if (only !== 'logreg') {
+  mlp = await mlpBench({ runs, python, log });
+  sections.push(mlp.lines);
+}
+sections.push(mustShow(logreg?.figures, fixed?.figures, mlp?.figures));
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const text = [
@@ -59,3 +70,77 @@ const text = [
 ].join('\n');
 process.stdout.write(text);
 if (args.out) writeFileSync(args.out, text);
+
+/** Issues 13 and 16's targets, each with what this bench measured and whether it is met. */
+function mustShow(l?: LogregFigures, f?: FixedCostFigures, m?: MlpFigures): string[] {
+  const lines = ['Targets (issues 13 and 16):', ''];
+  const row = (what: string, value: number | undefined, bound: number, below: boolean, shown: string) => {
+    const ok = value !== undefined && Number.isFinite(value) && (below ? value <= bound : value >= bound);
+    lines.push(
+      `- ${what}: ${shown} (want ${below ? '≤' : '≥'} ${bound}) ${value === undefined || !Number.isFinite(value) ? 'not measured' : ok ? 'MET' : 'NOT MET'}`,
+    );
+  };
+  const r = (a?: number, b?: number) => (a !== undefined && b !== undefined ? a / b : Number.NaN);
+  if (l) {
+    for (const [label, x] of [
+      ['rerun (warm cache)', l.warm],
+      ['first run (empty cache)', l.cold],
+    ] as const) {
+      row(
+        `default experiment wall, ${label} / numpy SGD b64 lr 0.1`,
+        r(x.wall, l.numpy?.wall),
+        0.6,
+        true,
+        ratio(x.wall, l.numpy?.wall),
+      );
+      row(
+        `default experiment wall, ${label} / PyTorch's fastest recipe (${l.torchFastest?.name ?? '–'})`,
+        r(x.wall, l.torchFastest?.wall),
+        0.35,
+        true,
+        ratio(x.wall, l.torchFastest?.wall),
+      );
+      row(
+        `time to 0.92, ${label} / numpy's`,
+        r(x.t092, l.numpy?.t092),
+        0.5,
+        true,
+        ratio(x.t092, l.numpy?.t092),
+      );
+    }
+    row('test accuracy', l.warm.accuracy, 0.925, false, fmt(l.warm.accuracy, 4));
+    if (l.notebookSpeedup !== undefined)
+      row(
+        `notebook experiment: the notebook's code / rxtrain${l.notebookExtrapolated ? ' (extrapolated)' : ''}`,
+        l.notebookSpeedup,
+        1000,
+        false,
+        `${l.notebookSpeedup.toFixed(0)}×`,
+      );
+  }
+  if (f) {
+    const torchRss = l?.torchSameRecipe?.rssMB;
+    row(
+      'peak RSS through `npx rxtrain run` / PyTorch (same recipe)',
+      r(f.npxRssMB, torchRss),
+      0.25,
+      true,
+      `${fmt(f.npxRssMB, 0)} / ${fmt(torchRss, 0)} MB = ${ratio(f.npxRssMB, torchRss)}`,
+    );
+    row(
+      'warm cache replay / fs.readFileSync of the same bytes',
+      r(f.replayMs, f.readFileMs),
+      2,
+      true,
+      `${fmt(f.replayMs, 0)} / ${fmt(f.readFileMs, 0)} ms = ${ratio(f.replayMs, f.readFileMs)}`,
+    );
+    lines.push(
+      `- fixed cost, first run / rerun: ${ratio(f.coldWall, f.warmWall)} (${fmt(f.coldWall)} / ${fmt(f.warmWall)} s)`,
+    );
+  }
+  if (m?.torch) {
+    row('MLP wall / PyTorch', r(m.rx.wall, m.torch.wall), 0.6, true, ratio(m.rx.wall, m.torch.wall));
+    row('MLP peak RSS / PyTorch', r(m.rx.rssMB, m.torch.rssMB), 0.4, true, ratio(m.rx.rssMB, m.torch.rssMB));
+  }
+  return lines;
+}

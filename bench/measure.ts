@@ -67,15 +67,32 @@ export interface RunEvents {
     accuracy?: number;
     samples?: number;
   }[];
-  summary: { test?: { accuracy: number }; samples: number };
+  summary: { test?: { accuracy: number }; samples: number; dataMs?: number; dataCache?: string };
 }
 
-export function rxtrain(config: string, sets: string[] = []): Measured & RunEvents {
+export interface RxtrainRunOptions {
+  /** A cache directory to share between runs (default: a fresh, empty one: a first run). */
+  cacheDir?: string;
+  /** Run as a user of the package does, `npx rxtrain run …` (the command's own V8 options). */
+  npx?: boolean;
+  /** Extra environment (RXTRAIN_BUNDLE=0: from tsc's modules, not the bundle). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export function rxtrain(
+  config: string,
+  sets: string[] = [],
+  options: RxtrainRunOptions = {},
+): Measured & RunEvents {
   const dir = mkdtempSync(join(tmpdir(), 'rxbench-'));
   try {
     const runDir = join(dir, 'run');
-    const extra = ['--run-dir', runDir, '--cache', join(dir, 'cache'), ...sets.flatMap((s) => ['--set', s])];
-    const m = measure(rxtrainCommand(config, extra));
+    const cache = options.cacheDir ?? join(dir, 'cache');
+    const extra = ['--run-dir', runDir, '--cache', cache, ...sets.flatMap((s) => ['--set', s])];
+    const command = options.npx
+      ? ['npx', '--no', '--', 'rxtrain', 'run', config, '--quiet', ...extra]
+      : rxtrainCommand(config, extra);
+    const m = measure(command, { ...process.env, ...options.env });
     const events = readFileSync(join(runDir, 'events.ndjson'), 'utf8')
       .split('\n')
       .filter(Boolean)
@@ -85,6 +102,12 @@ export function rxtrain(config: string, sets: string[] = []): Measured & RunEven
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Seconds from the process's start to its first stage starting (start-up and module loading). */
+export function timeToFirstStage(r: Measured & RunEvents): number {
+  const first = r.events.find((x) => x.type === 'stage-started');
+  return first ? (Date.parse(first.time) - r.startedAt) / 1000 : Number.NaN;
 }
 
 /** Samples per second from the step-0 evaluation to the last train event (the training loop). */

@@ -99,8 +99,13 @@ function blasLibrary(): string {
   }
 }
 
-/** Measure the row; returns the lines of its table. */
-export async function mlpBench(o: MlpOptions): Promise<string[]> {
+export interface MlpFigures {
+  rx: { wall: number; rssMB: number; accuracy: number };
+  torch?: { wall: number; rssMB: number; accuracy: number };
+}
+
+/** Measure the row; returns the lines of its table and the figures. */
+export async function mlpBench(o: MlpOptions): Promise<{ lines: string[]; figures: MlpFigures }> {
   const { sgd, evalEvery } = await recipe();
   const m = sgd.model;
   if (m.type !== 'mlp') throw new Error(`${CONFIG}: sgd.model is not an MLP`);
@@ -143,6 +148,7 @@ export async function mlpBench(o: MlpOptions): Promise<string[]> {
     `| rxtrain \`${CONFIG}\` | ${fmt(rx.wall)} | ${fmt(rx.cpu)} | ${fmt(rx.rssMB, 0)} | ${fmt(rx.accuracy, 4)} | ${kilo(rx.sps)} (updater alone ${kilo(updater)}) |`,
   ];
   let note = '';
+  const figures: MlpFigures = { rx };
   if (!o.python) lines.push('| PyTorch | skipped (--no-python) | | | | |');
   else if (!withTorch) lines.push('| PyTorch | skipped: python3-torch is not installed | | | | |');
   else {
@@ -153,6 +159,7 @@ export async function mlpBench(o: MlpOptions): Promise<string[]> {
       accuracy: median(peers.map((r) => r.out.accuracy ?? Number.NaN)),
       sps: median(peers.map((r) => r.out.samples_per_sec ?? Number.NaN)),
     };
+    figures.torch = pt;
     const points = (rx.accuracy - pt.accuracy) * 100;
     lines.push(
       `| PyTorch, same layers, init and recipe | ${fmt(pt.wall)} | ${fmt(pt.cpu)} | ${fmt(pt.rssMB, 0)} | ${fmt(pt.accuracy, 4)} | ${kilo(pt.sps)} |`,
@@ -163,5 +170,5 @@ export async function mlpBench(o: MlpOptions): Promise<string[]> {
   }
   lines.push('', `rxtrain test accuracies: ${rx.accuracies.map((x) => x.toFixed(4)).join(', ')}`);
   if (note) lines.push(note);
-  return lines;
+  return { lines, figures };
 }

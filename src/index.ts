@@ -54,6 +54,7 @@ export { type ResumeOptions, type ResumeResult, resumeExperiment } from './pipel
 export { defaultCacheDir, type RunOptions, type RunSummary, runExperiment } from './pipeline/run.js';
 export {
   defineStage,
+  type FingerprintOptions,
   type ProgressView,
   type RunProgress,
   type StageContext,

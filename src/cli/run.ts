@@ -5,6 +5,7 @@ import { interruptedExitCode } from '../pipeline/runSummary.js';
 import type { StageDefinition } from '../pipeline/stage.js';
 import { ProgressRenderer } from '../progress/renderer.js';
 import { builtinStages } from '../stages/index.js';
+import { count } from '../util/format.js';
 import { type CliIo, type Command, exactlyOne } from './command.js';
 
 export const runCommand: Command = {
@@ -109,7 +110,7 @@ const STOPS: Record<NonNullable<RunSummary['stop']>['reason'], string> = {
  * 0.9266 at step 3,500; every pass done after 4,690 steps (5.00 epochs) in 1.4s; run dir …`
  */
 export function resultLine(s: RunSummary): string {
-  const n = (x: number) => x.toLocaleString('en-US');
+  const n = count;
   const scores = Object.entries(s.splits)
     .map(
       ([split, r]) =>

@@ -58,11 +58,17 @@ export interface FingerprintDirs {
   cacheDir: string;
 }
 
-/** The fetch stage's fingerprint hook: a digest of what it will emit, or undefined if unknown. */
+/**
+ * The fetch stage's fingerprint hook: a digest of what it will emit, or undefined if unknown.
+ * With `onlyIfKnown`, null when a local file's digest is not in the memo yet: rather than read
+ * 55 MB once to hash it and again to decode it, the fetch stage hashes the blocks it reads anyway
+ * (`fileDigester`) and the data-stage cache asks again when they have all passed.
+ */
 export async function sourceFingerprint(
   settings: SourceSettings,
   ctx: FingerprintDirs,
-): Promise<string | undefined> {
+  options: { onlyIfKnown?: boolean } = {},
+): Promise<string | undefined | null> {
   const stated = statedDigest(settings);
   if (stated) return `stated:${stated}`;
   const sources = [...new Set([settings.url, ...(settings.mirrors ?? [])].filter((u): u is string => !!u))];
@@ -75,11 +81,61 @@ export async function sourceFingerprint(
     const match = picomatch([...settings.files], { dot: true });
     files = files.filter((f) => match(f.name));
   }
-  return localFingerprint(files, join(ctx.cacheDir, 'stages', 'fingerprints.json'));
+  return localFingerprint(files, memoPath(ctx.cacheDir), options.onlyIfKnown);
+}
+
+/** Where the digests of local files are remembered. */
+export function memoPath(cacheDir: string): string {
+  return join(cacheDir, 'stages', 'fingerprints.json');
+}
+
+/** What identifies a file's contents without reading them: size, inode, mtime and ctime. */
+function stampOf(path: string): string {
+  const st = statSync(path, { bigint: true });
+  return `${st.size}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/**
+ * For a file about to be read whole: a sha256 fed with its bytes as they are read, remembered in
+ * the memo at the end if the file was not touched meanwhile; undefined when the memo already
+ * knows the file (no hashing needed).
+ */
+export function fileDigester(
+  path: string,
+  cacheDir: string,
+): { update(bytes: Uint8Array): void; end(): void } | undefined {
+  const memo = memoPath(cacheDir);
+  let stamp: string;
+  try {
+    stamp = stampOf(path);
+  } catch {
+    return undefined; // the read itself will say what is wrong
+  }
+  if (readMemo(memo).get(path)?.stamp === stamp) return undefined;
+  const hash = createHash('sha256');
+  return {
+    update: (bytes) => {
+      hash.update(bytes);
+    },
+    end: () => {
+      let now: string | undefined;
+      try {
+        now = stampOf(path);
+      } catch {}
+      if (now !== stamp) return; // changed while read: it will be hashed afresh when asked
+      const entries = readMemo(memo);
+      entries.set(path, { stamp, sha256: hash.digest('hex'), used: Date.now() });
+      writeMemo(memo, entries);
+    },
+  };
 }
 
 /** sha256 over the names, sizes and sha256s of `files`, with per-file digests memoised in `memoPath`. */
-export async function localFingerprint(files: readonly LocalFile[], memoPath: string): Promise<string> {
+export async function localFingerprint(
+  files: readonly LocalFile[],
+  memoPath: string,
+  onlyIfKnown = false,
+): Promise<string | null> {
   const memo = readMemo(memoPath);
   let changed = false;
   const now = Date.now();
@@ -88,6 +144,7 @@ export async function localFingerprint(files: readonly LocalFile[], memoPath: st
     const st = statSync(f.path, { bigint: true });
     const stamp = `${st.size}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
     let entry = memo.get(f.path);
+    if (entry?.stamp !== stamp && onlyIfKnown) return null;
     if (entry?.stamp !== stamp) {
       entry = { stamp, sha256: await hashFile(f.path), used: now };
       memo.set(f.path, entry);

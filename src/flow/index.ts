@@ -9,6 +9,7 @@ export { consume } from './consume.js';
 export { deferFlow } from './deferFlow.js';
 export { edge } from './edge.js';
 export { type EdgeCapacity, type EdgeStats, edgeStats, itemBytes } from './edgeBuffer.js';
+export { type FileBlockOptions, fromFileBlocks } from './fileBlocks.js';
 export { fromPush, type Overflow, type PushBufferOptions } from './fromPush.js';
 export { mapFlow } from './mapFlow.js';
 export { Demand, type Flow, type FlowOperator, Outlet } from './protocol.js';

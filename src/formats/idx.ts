@@ -136,6 +136,8 @@ export class IdxDecoder {
   private headLength = 0;
   private partial: Uint8Array | undefined;
   private partialLength = 0;
+  /** The start of an incomplete record, still a view of the chunk it came in (not yet copied). */
+  private tail: Uint8Array | undefined;
 
   constructor(readonly file: string) {}
 
@@ -169,11 +171,28 @@ export class IdxDecoder {
       );
     }
     const start = this.records;
+    const tail = this.tail;
+    this.tail = undefined;
+    if (tail && !(tail.buffer === bytes.buffer && tail.byteOffset + tail.byteLength === bytes.byteOffset)) {
+      // The record goes on elsewhere: its start must be copied after all.
+      this.keepPartial(tail);
+    } else if (tail) {
+      // The chunk continues the last one in the same block: the pending record is a view too.
+      bytes = new Uint8Array(bytes.buffer, tail.byteOffset, tail.byteLength + bytes.byteLength);
+      this.received -= tail.byteLength;
+    }
     const partialBefore = this.partialLength;
     const available = partialBefore + bytes.length;
     const whole = Math.floor(available / h.recordBytes);
     let out: IdxRecords | undefined;
-    if (whole > 0) {
+    if (whole > 0 && partialBefore === 0) {
+      // Whole records straight from the chunk: a view, not a copy (chunks are never written to
+      // once sent), and the start of a record cut at the chunk's end is kept as a view as well.
+      const used = whole * h.recordBytes;
+      if (bytes.length > used) this.tail = bytes.subarray(used);
+      this.records += whole;
+      out = { start, count: whole, bytes: bytes.subarray(0, used) };
+    } else if (whole > 0) {
       const data = new Uint8Array(whole * h.recordBytes);
       if (partialBefore > 0) data.set(this.partial!.subarray(0, partialBefore), 0);
       const fromChunk = whole * h.recordBytes - partialBefore;
@@ -183,7 +202,8 @@ export class IdxDecoder {
       if (rest.length > 0) this.keepPartial(rest);
       this.records += whole;
       out = { start, count: whole, bytes: data };
-    } else this.keepPartial(bytes);
+    } else if (partialBefore === 0) this.tail = bytes;
+    else this.keepPartial(bytes);
     this.received += bytes.length;
     return out;
   }

@@ -225,7 +225,8 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
     return cachedFlow(compute, {
       dir,
       stages: stages.map((s) => ({ id: s.id, type: s.type, settings: s.settings })),
-      fingerprint: async () => source.definition.fingerprint!(source.settings, contexts[0]!),
+      fingerprint: async (onlyIfKnown) =>
+        source.definition.fingerprint!(source.settings, contexts[0]!, { onlyIfKnown }),
       events: runtime.events,
       onReplay: (phase, messages) => {
         for (const h of replaced) {

@@ -2,6 +2,11 @@
  * A compact in-memory set of examples of one split: raw values row-major in one typed array (bytes
  * stay bytes: 60,000 MNIST images take 47 MB) and labels beside them. It grows as batches arrive,
  * never from a header's claim, so a lying header costs nothing.
+ *
+ * Batches whose values lie one after another in one buffer (records decoded as views of a file
+ * read in one block, or replayed from the data-stage cache) are not copied: the store's `data` is
+ * a view spanning them. The first batch that does not continue the view turns it into a copy of
+ * its own. Messages are never written to once emitted, so the view is as good as a copy.
  */
 import { RxtrainError } from '../util/errors.js';
 import type { Examples } from './messages.js';
@@ -15,6 +20,8 @@ export class ExampleStore {
   classes = 0;
   classNames: readonly string[] | undefined;
   private floats = false;
+  /** `data` is a view of the batches' own buffer (see above), not an array of the store's. */
+  private viewing = false;
 
   constructor(readonly split: string) {
     this.data = new Uint8Array(0);
@@ -22,6 +29,7 @@ export class ExampleStore {
   }
 
   add(batch: Examples): void {
+    if (this.adopt(batch)) return;
     if (this.count === 0 && this.data.length === 0) {
       this.width = batch.width;
       this.shape = batch.shape;
@@ -39,8 +47,9 @@ export class ExampleStore {
       );
     }
     const needed = this.count + batch.count;
-    if (needed > this.labels.length) {
-      let rows = this.labels.length;
+    if (this.viewing || needed > this.labels.length) {
+      this.viewing = false;
+      let rows = Math.max(this.labels.length, Math.min(batch.splitSize ?? 0, 65536), 1);
       while (rows < needed) rows *= 2;
       const data = this.floats ? new Float32Array(rows * this.width) : new Uint8Array(rows * this.width);
       data.set(this.data.subarray(0, this.count * this.width));
@@ -54,8 +63,52 @@ export class ExampleStore {
     this.count = needed;
   }
 
+  /**
+   * Take the batch as a view when it is the first one or continues the current view in the same
+   * buffer; false when it has to be copied.
+   */
+  private adopt(batch: Examples): boolean {
+    const data = batch.data;
+    if (this.count === 0 && this.data.length === 0) {
+      this.width = batch.width;
+      this.shape = batch.shape;
+      this.classes = batch.classes;
+      this.classNames = batch.classNames;
+      this.floats = data instanceof Float32Array;
+      this.data = data;
+      this.labels = batch.labels.slice();
+      this.count = batch.count;
+      this.viewing = true;
+      return true;
+    }
+    const current = this.data;
+    if (
+      !this.viewing ||
+      batch.width !== this.width ||
+      data instanceof Float32Array !== this.floats ||
+      data.buffer !== current.buffer ||
+      data.byteOffset !== current.byteOffset + current.byteLength
+    )
+      return false;
+    const ctor = this.floats ? Float32Array : Uint8Array;
+    this.data = new ctor(current.buffer as ArrayBuffer, current.byteOffset, current.length + data.length);
+    const needed = this.count + batch.count;
+    if (needed > this.labels.length) {
+      const labels = new Int32Array(Math.max(needed, 2 * this.labels.length));
+      labels.set(this.labels.subarray(0, this.count));
+      this.labels = labels;
+    }
+    this.labels.set(batch.labels, this.count);
+    this.count = needed;
+    return true;
+  }
+
   /** Release the slack left by doubling, when it is worth a copy. */
   trim(): void {
+    if (this.viewing) {
+      if (this.labels.length > this.count) this.labels = this.labels.slice(0, this.count);
+      return;
+    }
     if (this.labels.length - this.count <= this.labels.length / 4) return;
     this.data = this.data.slice(0, this.count * this.width);
     this.labels = this.labels.slice(0, this.count);

@@ -181,8 +181,10 @@ export async function runExperiment(options: RunOptions): Promise<RunSummary> {
   const recorded = from?.meta.depends?.data;
   let dependencyFailure: RxtrainError | undefined;
   events.on((e) => {
-    if (e.type !== 'cache' || e.action === 'write') return;
-    summary.dataCache = e.action;
+    if (e.type !== 'cache') return;
+    if (e.action !== 'write') summary.dataCache = e.action;
+    // A first run into an empty cache learns the key only when the data has passed, and says it
+    // with `write` (stageCache.ts), before training begins and so before any checkpoint.
     if (!e.key) return;
     depends.data = e.key;
     if (recorded && recorded !== e.key && !options.allowChangedData && !dependencyFailure) {

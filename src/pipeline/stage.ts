@@ -119,9 +119,15 @@ export interface StageDefinition<S = any, St = any> {
   /**
    * For a source stage: a digest identifying the bytes it will emit, or undefined when it cannot
    * tell without reading them. With pure stages after it, a rerun whose digest and settings match
-   * replays their output from the data-stage cache instead of running them.
+   * replays their output from the data-stage cache instead of running them. With
+   * `{ onlyIfKnown: true }`: null instead of reading the source when its digest is not known yet
+   * (the stage then learns it while it reads, and is asked again once its output has ended).
    */
-  fingerprint?(settings: S, ctx: StageContext): Promise<string | undefined>;
+  fingerprint?(
+    settings: S,
+    ctx: StageContext,
+    options?: FingerprintOptions,
+  ): Promise<string | undefined | null>;
   /** Snapshots this stage needs from the model producer upstream. */
   snapshots?(settings: S): SnapshotRequest | undefined;
   /**
@@ -173,4 +179,10 @@ export interface RunProgress {
   readonly train?: { step: number; epoch: number; loss: number; samplesPerSec: number };
   /** The latest `eval` event of each split, in the order the splits were first evaluated. */
   readonly evals: ReadonlyMap<string, { step: number; accuracy: number; loss: number }>;
+}
+
+/** How a source stage's fingerprint is asked for (`StageDefinition.fingerprint`). */
+export interface FingerprintOptions {
+  /** Answer null rather than read the source when its digest is not known yet. */
+  onlyIfKnown?: boolean;
 }

@@ -5,44 +5,35 @@
  * settings, the file format and the rxtrain version. A rerun whose key matches replays that file
  * under demand and the stages never run.
  *
- *   <cacheDir>/stages/<key>.rxdata
- *     "RXDATA02"                 magic and format version
- *     uint32 length, JSON        { key, rxtrainVersion, stages, created }, padded to 8 bytes
- *     records                    uint32 length, uint32 kind (always 1: a message), the message
- *                                packed (packed.ts), padded to 8
- *     uint32 0, uint32 0         the end
- *     sha256                     over everything before it
- *
- * A cache file is complete or absent under its name (written to a temp file, then renamed) and its
- * sha256 is verified before its first message is replayed, so a partial or corrupt file is never
- * used: it is removed, reported, and written again. It is not fsynced (unlike checkpoints): after
- * a crash the worst case is a renamed file whose blocks never reached the disk, which the
- * verification catches, and an fsync of 55 MB would hold up every first run by tens of ms.
+ * The file (`<cacheDir>/stages/<key>.rxdata`, stageCacheFile.ts) is complete or absent under its
+ * name (written to a temp file, then renamed), and its size, structure and CRC-32 are checked
+ * before its first message is replayed, so a partial or corrupt file is never used: it is removed,
+ * reported, and written again. It is not fsynced (unlike checkpoints): after a crash the worst case
+ * is a renamed file whose blocks never reached the disk, which the check catches, and an fsync of
+ * 55 MB would hold up every first run by tens of ms.
  *
  * Messages are never changed once emitted, so recording each one as it passes is the whole job:
  * the feature transform is a `features` message like any other, and its replay is frozen again,
  * as normalise sent it.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
 import { deferFlow, type Flow, Outlet } from '../flow/index.js';
-import { ioError, removeStaleTemps } from '../util/atomicFile.js';
-import { PackError, packParts, pad8, unpack } from '../util/packed.js';
+import { removeStaleTemps } from '../util/atomicFile.js';
 import { VERSION } from '../util/version.js';
 import type { EventBus } from './events.js';
-import { featuresMessage, type Message } from './messages.js';
+import type { Message } from './messages.js';
+import {
+  type CacheFile,
+  CacheWriter,
+  openCacheFile,
+  STAGE_CACHE_FORMAT,
+  unpackRecord,
+} from './stageCacheFile.js';
 
-/**
- * Bump when the meaning of cached messages changes, so old files stop matching: the format is in
- * the key, so an old file is a miss. 2: the transform travels as a `features` message.
- */
-export const STAGE_CACHE_FORMAT = 2;
-const MAGIC = Buffer.from(`RXDATA${String(STAGE_CACHE_FORMAT).padStart(2, '0')}`);
-const KIND_MESSAGE = 1;
-const CACHEABLE = new Set(['bytes', 'examples', 'split-end', 'features']);
+export { STAGE_CACHE_FORMAT } from './stageCacheFile.js';
 
 export interface CachedStage {
   id: string;
@@ -66,8 +57,11 @@ export interface StageCacheOptions {
   dir: string;
   /** The stages the cache stands in for, in order. */
   stages: readonly CachedStage[];
-  /** The source's digest, or undefined when it has none (the cache is bypassed). */
-  fingerprint(): Promise<string | undefined>;
+  /**
+   * The source's digest, or undefined when it has none (the cache is bypassed); with
+   * `onlyIfKnown`, null when it is not known without reading the source.
+   */
+  fingerprint(onlyIfKnown: boolean): Promise<string | undefined | null>;
   events: EventBus;
   /** A replay begins (the stages will not run) and ends. */
   onReplay?(phase: 'start' | 'end', messages: number): void;
@@ -83,21 +77,65 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
   const report = (action: 'hit' | 'miss' | 'write' | 'bypass', key: string, path: string, extra = {}) =>
     options.events.emit({ type: 'cache', stage: last.id, action, key, path, stages: ids, ...extra });
 
+  const writeFailed = (error: unknown) =>
+    options.events.emit({
+      type: 'warning',
+      stage: last.id,
+      code: 'W_CACHE_WRITE',
+      message: `data-stage cache not written: ${(error as Error).message}`,
+    });
+  const writer = () => {
+    mkdirSync(options.dir, { recursive: true });
+    removeStaleTemps(options.dir);
+    return new CacheWriter(options.dir, { rxtrainVersion: VERSION, stages: options.stages });
+  };
+
   return deferFlow(async () => {
-    const fingerprint = await options.fingerprint();
+    let fingerprint = await options.fingerprint(true);
+    // Not digested yet, but there are cache files that might be its: digest it now to know.
+    if (fingerprint === null && holdsCacheFiles(options.dir)) fingerprint = await options.fingerprint(false);
+    let opened: CacheWriter | undefined;
+    if (fingerprint === null) {
+      try {
+        opened = writer();
+      } catch {
+        // Nothing can be written: learn the key now all the same (checkpoints record it).
+        fingerprint = await options.fingerprint(false);
+      }
+    }
     if (fingerprint === undefined) {
       report('bypass', '', '', {
         reason: 'the source has no fingerprint (an HTTP source without a checksum)',
       });
       return compute;
     }
+    if (fingerprint === null) {
+      // A source not digested yet and an empty cache (a first run): the source is digested on
+      // the way, not read twice, and the file is keyed when the output has ended; `write` says
+      // the key (the run records it before training begins).
+      report('miss', '', '', { reason: 'absent' });
+      const key = async () => {
+        const digest = await options.fingerprint(false);
+        return digest ? stageCacheKey(digest, options.stages) : undefined;
+      };
+      const open = () => {
+        const w = opened ?? writer();
+        opened = undefined; // a second subscription starts a file of its own
+        return w;
+      };
+      return teeFlow(compute, open, key, {
+        written: (k, path, bytes) => report('write', k, path, { bytes }),
+        failed: writeFailed,
+      });
+    }
     const key = stageCacheKey(fingerprint, options.stages);
     const path = join(options.dir, `${key}.rxdata`);
-    const problem = await verifyCacheFile(path, key);
-    if (problem === undefined) {
+    const file = openCacheFile(path, key);
+    if (typeof file !== 'string') {
       report('hit', key, path, { bytes: statSync(path).size });
-      return replayFlow(path, options);
+      return replayFlow(file, options);
     }
+    const problem = file;
     if (problem !== 'absent') {
       options.events.emit({
         type: 'warning',
@@ -108,117 +146,43 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
       rmSync(path, { force: true });
     }
     report('miss', key, path, { reason: problem === 'absent' ? 'absent' : 'corrupt' });
-    return teeFlow(
-      compute,
-      () => {
-        mkdirSync(options.dir, { recursive: true });
-        removeStaleTemps(options.dir);
-        return new CacheWriter(path, { key, rxtrainVersion: VERSION, stages: options.stages });
-      },
-      {
-        written: (bytes) => report('write', key, path, { bytes }),
-        failed: (error) =>
-          options.events.emit({
-            type: 'warning',
-            stage: last.id,
-            code: 'W_CACHE_WRITE',
-            message: `data-stage cache not written: ${(error as Error).message}`,
-          }),
-      },
-    );
+    return teeFlow(compute, writer, async () => key, {
+      written: (k, written, bytes) => report('write', k, written, { bytes }),
+      failed: writeFailed,
+    });
   });
 }
 
-/**
- * Why the cache file at `path` cannot be used, or undefined if it can: its sha256 is checked over
- * the whole file before anything in it is trusted.
- */
-export async function verifyCacheFile(path: string, key: string): Promise<string | undefined> {
-  let size: number;
+function holdsCacheFiles(dir: string): boolean {
   try {
-    size = statSync(path).size;
+    return readdirSync(dir).some((name) => name.endsWith('.rxdata'));
   } catch {
-    return 'absent';
-  }
-  if (size < MAGIC.byteLength + 4 + 8 + 32) return `truncated (${size} bytes)`;
-  const fd = openSync(path, 'r');
-  const stored = Buffer.alloc(32);
-  const head = Buffer.alloc(MAGIC.byteLength + 4);
-  try {
-    readSync(fd, stored, 0, 32, size - 32);
-    readSync(fd, head, 0, head.byteLength, 0);
-  } finally {
-    closeSync(fd);
-  }
-  if (!head.subarray(0, MAGIC.byteLength).equals(MAGIC)) return 'not a data-stage cache file of this format';
-  if (!(await sha256Of(path, size - 32)).equals(stored)) return 'checksum mismatch (corrupt or truncated)';
-  let storedKey: string;
-  try {
-    storedKey = readHeader(path).key;
-  } catch {
-    return 'unreadable header';
-  }
-  return storedKey === key ? undefined : `holds key ${storedKey}, expected ${key}`;
-}
-
-/** sha256 of the first `length` bytes of a file, read in 1 MiB pieces. */
-async function sha256Of(path: string, length: number): Promise<Buffer> {
-  const hash = createHash('sha256');
-  const chunk = Buffer.allocUnsafe(1 << 20);
-  const file = await open(path, 'r');
-  try {
-    for (let at = 0; at < length; ) {
-      const { bytesRead } = await file.read(chunk, 0, Math.min(chunk.byteLength, length - at), at);
-      if (bytesRead === 0) break;
-      hash.update(chunk.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-  } finally {
-    await file.close();
-  }
-  return hash.digest();
-}
-
-function readHeader(path: string): { key: string; end: number } {
-  const fd = openSync(path, 'r');
-  try {
-    const length = Buffer.alloc(4);
-    readSync(fd, length, 0, 4, MAGIC.byteLength);
-    const json = Buffer.alloc(length.readUInt32LE(0));
-    readSync(fd, json, 0, json.byteLength, MAGIC.byteLength + 4);
-    const header = JSON.parse(json.toString('utf8')) as { key: string };
-    return { key: header.key, end: pad8(MAGIC.byteLength + 4 + json.byteLength) };
-  } finally {
-    closeSync(fd);
+    return false;
   }
 }
 
-/** Replay a verified cache file, reading one message per unit of demand. */
-function replayFlow(path: string, options: StageCacheOptions): Flow<Message> {
+/** Replay a checked cache file, one message per unit of demand. */
+function replayFlow(file: CacheFile, options: StageCacheOptions): Flow<Message> {
   return (requests) =>
     new Observable<Message>((subscriber) => {
-      let position = readHeader(path).end;
-      const fd = openSync(path, 'r');
+      let record = 0;
+      let batches: Iterator<Message> | undefined;
       let closed = false;
       const close = () => {
-        if (!closed) closeSync(fd);
+        if (!closed) file.close();
         closed = true;
       };
-      const recordHead = Buffer.alloc(8);
       let messages = 0;
       options.onReplay?.('start', 0);
 
       /** The next message, or undefined at the end. */
       const read = (): Message | undefined => {
-        readSync(fd, recordHead, 0, 8, position);
-        const length = recordHead.readUInt32LE(0);
-        if (length === 0) return undefined;
-        // A fresh buffer per record: typed arrays in the message are views into it.
-        const body = new Uint8Array(length);
-        readSync(fd, body, 0, length, position + 8);
-        position += pad8(8 + length);
-        const message = unpack(body) as Message;
-        return message.kind === 'features' ? featuresMessage(message.transform) : message;
+        for (;;) {
+          const next = batches?.next();
+          if (next && !next.done) return next.value;
+          if (record === file.records.length) return undefined;
+          batches = unpackRecord(file.bytes(record++));
+        }
       };
 
       const outlet = new Outlet<Message>(subscriber, () => {
@@ -242,11 +206,15 @@ function replayFlow(path: string, options: StageCacheOptions): Flow<Message> {
     });
 }
 
-/** Pass `compute` through, appending every message to a cache file that is committed at its end. */
+/**
+ * Pass `compute` through, appending every message to a cache file that is committed at its end
+ * under the key `key()` gives then (undefined: not committed).
+ */
 function teeFlow(
   compute: Flow<Message>,
   open: () => CacheWriter,
-  report: { written(bytes: number): void; failed(error: unknown): void },
+  key: () => Promise<string | undefined>,
+  report: { written(key: string, path: string, bytes: number): void; failed(error: unknown): void },
 ): Flow<Message> {
   return (requests) =>
     new Observable<Message>((subscriber) => {
@@ -262,6 +230,16 @@ function teeFlow(
       } catch (error) {
         give(error);
       }
+      const commit = async () => {
+        const k = await key();
+        if (!writer) return;
+        if (k === undefined) {
+          give(new Error('the source changed while it was read'));
+          return;
+        }
+        const { path, bytes } = writer.commit(k);
+        report.written(k, path, bytes);
+      };
       const sub = compute(requests).subscribe({
         next: (message) => {
           if (writer) {
@@ -276,14 +254,9 @@ function teeFlow(
         error: (error) => subscriber.error(error),
         complete: () => {
           done = true;
-          if (writer) {
-            try {
-              report.written(writer.commit());
-            } catch (error) {
-              give(error);
-            }
-          }
-          subscriber.complete();
+          commit()
+            .catch(give)
+            .finally(() => subscriber.complete());
         },
       });
       return () => {
@@ -292,88 +265,6 @@ function teeFlow(
         if (!done) writer?.abort();
       };
     });
-}
-
-/** Appends records to a temp file; `commit` seals it with the digest and renames it into place. */
-class CacheWriter {
-  private readonly tmp: string;
-  private fd = -1;
-  private readonly hash: Hash = createHash('sha256');
-  private bytes = 0;
-  private open = true;
-
-  constructor(
-    private readonly path: string,
-    header: object,
-  ) {
-    this.tmp = join(dirname(path), `.${basename(path)}.${process.pid}.0.tmp`);
-    try {
-      this.fd = openSync(this.tmp, 'w');
-      const json = Buffer.from(JSON.stringify({ ...header, created: new Date().toISOString() }));
-      const head = Buffer.alloc(pad8(MAGIC.byteLength + 4 + json.byteLength));
-      MAGIC.copy(head, 0);
-      head.writeUInt32LE(json.byteLength, MAGIC.byteLength);
-      json.copy(head, MAGIC.byteLength + 4);
-      this.write(head);
-    } catch (error) {
-      this.abort();
-      throw ioError(path, error);
-    }
-  }
-
-  append(message: Message): void {
-    if (!CACHEABLE.has(message.kind))
-      throw new PackError(`a ${message.kind} message is not data-stage output`);
-    this.record(message);
-  }
-
-  /** Seal and rename into place; returns the file's size. */
-  commit(): number {
-    try {
-      this.write(Buffer.alloc(8));
-      const digest = this.hash.digest();
-      this.write(digest, false);
-      closeSync(this.fd);
-      this.open = false;
-      renameSync(this.tmp, this.path);
-    } catch (error) {
-      this.abort();
-      throw ioError(this.path, error);
-    }
-    return this.bytes;
-  }
-
-  abort(): void {
-    if (this.open && this.fd >= 0) {
-      try {
-        closeSync(this.fd);
-      } catch {}
-      this.open = false;
-    }
-    rmSync(this.tmp, { force: true });
-  }
-
-  private record(message: Message): void {
-    // Written part by part: the examples' bytes go to the file straight from their arrays, with
-    // no packed copy of every batch for the garbage collector to find later.
-    const parts = packParts(message);
-    const length = parts.reduce((n, p) => n + p.byteLength, 0);
-    const head = Buffer.alloc(8);
-    head.writeUInt32LE(length, 0);
-    head.writeUInt32LE(KIND_MESSAGE, 4);
-    this.write(head);
-    for (const part of parts) this.write(part);
-    const padding = pad8(length) - length;
-    if (padding) this.write(Buffer.alloc(padding));
-  }
-
-  private write(bytes: Uint8Array, hashed = true): void {
-    let written = 0;
-    while (written < bytes.byteLength)
-      written += writeSync(this.fd, bytes, written, bytes.byteLength - written);
-    if (hashed) this.hash.update(bytes);
-    this.bytes += bytes.byteLength;
-  }
 }
 
 /** JSON with object keys sorted, so equal settings give equal keys. */

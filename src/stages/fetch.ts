@@ -21,7 +21,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
 import PQueue from 'p-queue';
 import picomatch from 'picomatch';
 import { Observable } from 'rxjs/internal/Observable';
@@ -31,13 +31,8 @@ import { finalize } from 'rxjs/internal/operators/finalize';
 import { z } from 'zod';
 import type { ExpectedDigests } from '../download/downloadCache.js';
 import { verifyingStream } from '../download/downloadCache.js';
-import { sourceFingerprint } from '../download/fingerprint.js';
-import {
-  type DownloadEnv,
-  type OpenedFile,
-  openRemoteFile,
-  type RemoteFile,
-} from '../download/remoteFile.js';
+import { fileDigester, sourceFingerprint } from '../download/fingerprint.js';
+import type { DownloadEnv, RemoteFile } from '../download/remoteFile.js';
 import {
   EMBEDDED_MNIST,
   isRemoteSource,
@@ -45,11 +40,21 @@ import {
   resolveSource,
   type Source,
 } from '../download/sources.js';
-import { concatFlows, deferFlow, type Flow, fromArray, fromReadable, mapFlow } from '../flow/index.js';
+import {
+  concatFlows,
+  deferFlow,
+  type Flow,
+  fromArray,
+  fromFileBlocks,
+  fromReadable,
+  mapFlow,
+} from '../flow/index.js';
 import type { FileChunk, Message } from '../pipeline/messages.js';
-import { defineStage, type ProgressView, type StageContext } from '../pipeline/stage.js';
+import { defineStage, type StageContext } from '../pipeline/stage.js';
 import { FetchError, RxtrainError } from '../util/errors.js';
-import { formatBytes } from '../util/format.js';
+import { describeFetchProgress, FetchMeter } from './fetch/progress.js';
+
+export { describeFetchProgress, type FetchCounters } from './fetch/progress.js';
 
 const checksum = (algorithm: string, hexDigits: number) => {
   const hex = z
@@ -70,6 +75,13 @@ const checksum = (algorithm: string, hexDigits: number) => {
  * costs no peak memory (measured), while keeping chunks small for the edges' byte accounting.
  */
 export const LOCAL_READ_BYTES = 256 * 1024;
+
+/**
+ * A local file without a checksum is read in blocks of up to 64 MiB, one `read` each, and sent on
+ * as 256 KiB views of them (flow/fileBlocks.ts): the decoded records of a block stay where they
+ * were read, with no copy. 64 MiB bounds what one block holds alive.
+ */
+const LOCAL_BLOCKS = { blockBytes: 64 * 1024 * 1024, chunkBytes: LOCAL_READ_BYTES };
 
 export const fetchSettings = z
   .strictObject({
@@ -169,13 +181,24 @@ export const fetchStage = defineStage<FetchSettings>({
     'read named byte streams from HTTP (cached, verified, resumable), local files or the embedded MNIST',
   settings: fetchSettings,
   describeProgress: describeFetchProgress,
-  fingerprint: (settings, ctx) => sourceFingerprint(settings, ctx),
+  fingerprint: async (settings, ctx, options) => {
+    const digest = await sourceFingerprint(settings, ctx, options);
+    // Not known yet: learn it from the blocks this stage is about to read anyway.
+    if (digest === null) digestsWanted.add(ctx);
+    return digest;
+  },
   create: (settings, ctx) => (input) =>
     concatFlows<Message>([
       input,
       isRemoteSource(settings.url) ? remoteFlow(settings, ctx) : localFlow(settings, ctx),
     ]),
 });
+
+/**
+ * The stages whose run was told their source's digest is not known yet (`fingerprint` answered
+ * null): they hash local files as they read them, for the data-stage cache to key its file by.
+ */
+const digestsWanted = new WeakSet<StageContext>();
 
 /** The checksums configured for one file (`name` undefined: the single file). */
 function expectedFor(settings: FetchSettings, name: string | undefined): ExpectedDigests {
@@ -215,15 +238,19 @@ function remoteFlow(settings: FetchSettings, ctx: StageContext): Flow<Message> {
       const queue = new PQueue({ concurrency: settings.concurrency });
       const opened = files.map((file) =>
         // throwOnTimeout only narrows the result type: no timeout is set.
-        queue.add(() => openRemoteFile(file, env, stop.signal, tee), {
-          signal: stop.signal,
-          throwOnTimeout: true,
-        }),
+        // Imported when first needed: HTTP, locks and retries are no part of a local run's start.
+        queue.add(
+          async () => (await import('../download/remoteFile.js')).openRemoteFile(file, env, stop.signal, tee),
+          {
+            signal: stop.signal,
+            throwOnTimeout: true,
+          },
+        ),
       );
       const flows = files.map((file, i) =>
         deferFlow(async () => {
           const ready = await opened[i]!;
-          return fileFlow(file.name, ready.source, ready.size, ready.open, (n) =>
+          return fileFlow(file.name, ready.source, ready.size, fromReadable(ready.open, ready.source), (n) =>
             meter.update(file.name, n, ready.size),
           );
         }),
@@ -256,35 +283,6 @@ function downloadEnv(settings: FetchSettings, ctx: StageContext, meter: FetchMet
     progress: (file, bytes, total) => meter.update(file, bytes, total),
     offline: ctx.offline,
   };
-}
-
-/** Progress of all files together: bytes received (or read), their total when known, and rate. */
-class FetchMeter {
-  private readonly files = new Map<string, { bytes: number; total: number | undefined }>();
-  private readonly started: number;
-
-  constructor(private readonly ctx: StageContext) {
-    this.started = ctx.clock.now();
-  }
-
-  update(file: string, bytes: number, total: number | undefined): void {
-    const known = this.files.get(file);
-    // A file read from the cache after downloading it does not count twice.
-    this.files.set(file, { bytes: Math.max(bytes, known?.bytes ?? 0), total: total ?? known?.total });
-    let sum = 0;
-    let totalSum: number | undefined = 0;
-    for (const f of this.files.values()) {
-      sum += f.bytes;
-      totalSum = totalSum === undefined || f.total === undefined ? undefined : totalSum + f.total;
-    }
-    const seconds = (this.ctx.clock.now() - this.started) / 1000;
-    this.ctx.progress({
-      file,
-      bytes: sum,
-      total: totalSum,
-      rate: seconds > 0 ? Math.round(sum / seconds) : undefined,
-    } satisfies FetchCounters);
-  }
 }
 
 /** Local sources: the first of url and mirrors that exists. */
@@ -335,8 +333,13 @@ function openLocal(source: Source, settings: FetchSettings, ctx: StageContext): 
               verifyingStream(expected, (detail) => new FetchError('E_FETCH_CHECKSUM', display, detail)),
               () => {},
             )
-        : () => createReadStream(f.path, { highWaterMark: LOCAL_READ_BYTES });
-      return fileFlow(f.name, display, f.size, open, (n) => meter.update(f.name, n, f.size));
+        : undefined;
+      const update = (n: number) => meter.update(f.name, n, f.size);
+      const digest = !open && digestsWanted.has(ctx) ? fileDigester(f.path, ctx.cacheDir) : undefined;
+      const bytes = open
+        ? fromReadable(open, display)
+        : fromFileBlocks(f.path, { ...LOCAL_BLOCKS, onBlock: digest?.update, onEnd: digest?.end });
+      return fileFlow(f.name, display, f.size, bytes, update);
     }),
   );
 }
@@ -346,12 +349,12 @@ export function fileFlow(
   file: string,
   source: string,
   size: number | undefined,
-  open: OpenedFile['open'] | (() => Readable),
+  bytes: Flow<Uint8Array>,
   onOffset?: (offset: number) => void,
 ): Flow<FileChunk> {
   return (requests) => {
     let offset = 0;
-    const body = mapFlow(fromReadable(open, source), (bytes): FileChunk => {
+    const body = mapFlow(bytes, (bytes): FileChunk => {
       const chunk: FileChunk = { kind: 'bytes', file, source, offset, bytes, last: false, size };
       offset += bytes.byteLength;
       onOffset?.(offset);
@@ -363,26 +366,4 @@ export function fileFlow(
       ])(r);
     return concatFlows([body, end])(requests);
   };
-}
-
-/** What fetch reports with `ctx.progress`: every file together. */
-export interface FetchCounters {
-  /** The file that moved last. */
-  file: string;
-  /** Bytes received or read, over every file. */
-  bytes: number;
-  /** The files' sizes together, once every one is known. */
-  total?: number;
-  /** Bytes per second since the stage started. */
-  rate?: number;
-}
-
-/** `3.0 MB / 12 MB  25%  6.0 MB/s  a.gz`, or "opening" until the first bytes. */
-export function describeFetchProgress(c: Partial<FetchCounters>): ProgressView {
-  if (c.bytes === undefined) return { text: 'opening', idle: 'opening' };
-  const parts = [c.total ? `${formatBytes(c.bytes)} / ${formatBytes(c.total)}` : formatBytes(c.bytes)];
-  if (c.total) parts.push(`${Math.floor((100 * c.bytes) / c.total)}%`);
-  if (c.rate !== undefined) parts.push(`${formatBytes(c.rate)}/s`);
-  if (c.file) parts.push(c.file);
-  return { text: parts.join('  '), idle: 'opening' };
 }

@@ -41,6 +41,9 @@ export type ErrorCode =
   | 'E_INPUT'
   | 'E_QUEUE';
 
+/** Where an error keeps the names of its classes (a symbol shared by every copy of rxtrain). */
+const CLASSES = Symbol.for('rxtrain.errorClasses');
+
 export class RxtrainError extends Error {
   override name = 'RxtrainError';
   constructor(
@@ -49,7 +52,27 @@ export class RxtrainError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    const names: string[] = [];
+    for (let c: unknown = new.target; c && c !== Error; c = Object.getPrototypeOf(c))
+      names.push((c as { name: string }).name);
+    Object.defineProperty(this, CLASSES, { value: names });
   }
+
+  /**
+   * `instanceof` by class name as well as by prototype: a user's stage module imports rxtrain's
+   * package (dist/src) while the CLI runs from its bundle, two copies of these classes in one
+   * process, and an E_… error thrown by the one must still be reported as such by the other.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // The class on the right of instanceof: often a subclass, so `this`, not RxtrainError.
+    // biome-ignore lint/complexity/noThisInStatic: see above
+    // biome-ignore lint/complexity/noUselessThisAlias: see above
+    const cls: { name: string } = this;
+    if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
+    const names = (value as { [CLASSES]?: unknown } | null | undefined)?.[CLASSES];
+    return Array.isArray(names) && names.includes(cls.name);
+  }
+
   /** Plain data for the event log. */
   toJSON(): Record<string, unknown> {
     return { code: this.code, message: this.message };

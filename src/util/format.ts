@@ -12,9 +12,16 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
 }
 
-/** An integer with thousands separators, independent of the user's locale. */
+/**
+ * An integer with thousands separators, independent of the user's locale. By hand: the first
+ * `toLocaleString` of a process loads ICU's number formatting, ~20 ms of every run's start.
+ */
 export function count(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
+  const digits = String(Math.abs(Math.round(n)));
+  let out = '';
+  for (let end = digits.length; end > 0; end -= 3)
+    out = `${digits.slice(Math.max(0, end - 3), end)}${out ? `,${out}` : ''}`;
+  return n < 0 && Math.round(n) !== 0 ? `-${out}` : out;
 }
 
 export function duration(ms: number): string {

@@ -1,0 +1,110 @@
+/**
+ * The bundled CLI (`npm run build`: scripts/bundle.ts) does what the modules tsc wrote do: every
+ * command loads from its own chunk, a run trains, a user's stage module (which imports the
+ * package, a second copy of rxtrain in the process) works and its errors are still rxtrain's. And
+ * the command sets its own V8 option when run as a command.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { commands } from '../src/cli.js';
+import { BIN, ROOT, tempDir } from './helpers/index.js';
+
+// At the bundle's own depth (dist/<dir>/cli/), where it finds package.json and node_modules.
+const OUT = `dist/test-bundle-${process.pid}/cli`;
+const dir = tempDir();
+test.before(() => {
+  execFileSync(process.execPath, [join(ROOT, 'dist/scripts/bundle.js'), OUT], { stdio: 'pipe' });
+});
+test.after.always(() => rmSync(join(ROOT, OUT, '..'), { recursive: true, force: true }));
+
+async function main(args: string[]) {
+  const cli = await import(join(ROOT, OUT, 'cli.js'));
+  let stdout = '';
+  let stderr = '';
+  const code: number = await cli.main(args, {
+    stdout: (s: string) => (stdout += s),
+    stderr: (s: string) => (stderr += s),
+    stderrIsTty: false,
+    env: process.env,
+  });
+  return { code, stdout, stderr };
+}
+
+test.serial('every command loads from the bundle and answers --help', async (t) => {
+  t.is(
+    (await main(['--version'])).stdout.trim(),
+    JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version,
+  );
+  for (const { name } of commands) {
+    const r = await main([name, '--help']);
+    t.is(r.code, 0, name);
+    t.regex(r.stdout, new RegExp(`rxtrain ${name}`), name);
+  }
+});
+
+test.serial('a run from the bundle trains the same weights as one from the modules', async (t) => {
+  const args = (runDir: string) => [
+    'run',
+    join(ROOT, 'config/mnist-notebook.yaml'),
+    ...['--run-dir', runDir, '--cache', join(dir, 'cache'), '--quiet', '--set', 'sgd.steps=200'],
+  ];
+  t.is((await main(args(join(dir, 'bundled')))).code, 0);
+  const modules = spawnSync(process.execPath, [BIN, ...args(join(dir, 'modules'))], {
+    env: { ...process.env, RXTRAIN_BUNDLE: '0' },
+  });
+  t.is(modules.status, 0, modules.stderr.toString());
+  const sha = (d: string) => JSON.parse(readFileSync(join(dir, d, 'summary.json'), 'utf8')).weightsSha256;
+  t.is(sha('bundled'), sha('modules'));
+});
+
+test.serial(
+  'a user stage module runs under the bundle, and its config errors are reported as such',
+  async (t) => {
+    const config = join(ROOT, 'examples/mnist-subset.yaml');
+    const ok = await main([
+      'run',
+      config,
+      '--run-dir',
+      join(dir, 'subset'),
+      '--cache',
+      join(dir, 'cache'),
+      '--quiet',
+      '--set',
+      'sgd.steps=50',
+    ]);
+    t.is(ok.code, 0, ok.stderr);
+    const bad = await main(['validate', config, '--set', 'subset.size=0']);
+    t.is(bad.code, 2, bad.stderr);
+    t.regex(bad.stderr, /subset\.size|size/);
+    t.notRegex(bad.stderr, /internal error/);
+  },
+);
+
+test('run as a command, rxtrain gives V8 its own option (the first line of bin/rxtrain.js)', (t) => {
+  const printer = join(dir, 'print-flags.mjs');
+  writeFileSync(printer, "process.stderr.write('execArgv ' + JSON.stringify(process.execArgv) + '\\n');\n");
+  const r = spawnSync(BIN, ['--version'], {
+    env: { ...process.env, NODE_OPTIONS: `--import=${printer}` },
+  });
+  t.is(r.status, 0, r.stderr.toString());
+  t.regex(r.stderr.toString(), /execArgv .*--max-semi-space-size=1/);
+});
+
+test.serial(
+  'an error of one copy of rxtrain is an instance of the same class of the other, and only of it',
+  async (t) => {
+    const bundled = await import(join(ROOT, OUT, 'index.js'));
+    const errors = await import('../src/util/errors.js');
+    const idx = new bundled.IdxError('E_IDX_MAGIC', 'f', 0, 'bad magic');
+    t.true(idx instanceof errors.IdxError);
+    t.true(idx instanceof errors.ByteOffsetError);
+    t.true(idx instanceof errors.RxtrainError);
+    t.false(idx instanceof errors.FetchError);
+    t.false(idx instanceof errors.ConfigError);
+    t.true(new errors.RxtrainError('E_DATA', 'x') instanceof bundled.RxtrainError);
+    t.false(new Error('x') instanceof errors.RxtrainError);
+    t.false((null as unknown as object) instanceof errors.RxtrainError);
+  },
+);
