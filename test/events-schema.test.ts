@@ -13,7 +13,7 @@ import { generatedEventReference } from '../scripts/docs.js';
 import { EVENTS_SCHEMA, eventsJsonSchema } from '../scripts/schema.js';
 import { EVENT_TYPES, EVENTS_VERSION } from '../src/pipeline/eventSchema.js';
 import type { RxtrainEvent } from '../src/pipeline/events.js';
-import { ROOT, runCli, tempDir } from './helpers/index.js';
+import { ROOT, runCli, smallMnist, tempDir } from './helpers/index.js';
 import { jsonSchemaValidator } from './helpers/jsonSchemaValidator.js';
 
 // Every event type the code can write is in the contract (a compile-time check).
@@ -46,6 +46,8 @@ const run = (
       '--cache',
       cache,
       '--quiet',
+      // The default pipeline on a tenth of MNIST: the events are the point, not the data.
+      ...smallMnist(),
       ...sets.flatMap((s) => ['--set', s]),
     ],
     { env, onSpawn },

@@ -9,14 +9,16 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { parse } from 'yaml';
-import { BIN, ROOT, runCli, tempDir } from './helpers/index.js';
+import { BIN, ROOT, runCli, smallMnist, tempDir } from './helpers/index.js';
 import { readEvents, readSummary, waitFor } from './helpers/resume.js';
 
 const root = tempDir();
 test.after.always(() => rmSync(root, { recursive: true, force: true }));
 const cache = join(root, 'cache');
+// The default pipeline on a tenth of MNIST: these tests are about who writes a run, not what it learns.
 const RUN = [
   'config/mnist-logreg.yaml',
+  ...smallMnist(),
   '--set',
   'sgd.steps=400',
   '--set',
@@ -62,6 +64,7 @@ test('four runs started in the same second with default run dirs: four dirs, eac
       runCli([
         'run',
         'config/mnist-logreg.yaml',
+        ...smallMnist(),
         '--set',
         'sgd.steps=20',
         '--set',

@@ -1,6 +1,6 @@
 /** Shared test fixtures: temp dirs, real tar.gz archives, IDX files, the CLI as a child process. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +90,25 @@ export function mnistSubset(train = 6000, test = 1000): Record<string, Buffer> {
     't10k-images-idx3-ubyte': cut(f['t10k-images-idx3-ubyte']!, 16, 28 * 28, test),
     't10k-labels-idx1-ubyte': cut(f['t10k-labels-idx1-ubyte']!, 8, 1, test),
   };
+}
+
+/**
+ * A directory holding `mnistSubset()`'s four files, for `--set fetch.url=<it>`: the default
+ * experiment's pipeline on a tenth of MNIST, for tests of how runs start, stop, resume and record
+ * themselves rather than of what they learn. Written once per test process, in its temp dirs.
+ */
+let subsetDir: string | undefined;
+export function mnistSubsetDir(): string {
+  if (subsetDir) return subsetDir;
+  const dir = tempDir('rxtrain-mnist-subset-');
+  for (const [name, bytes] of Object.entries(mnistSubset())) writeFileSync(join(dir, name), bytes);
+  subsetDir = dir;
+  return dir;
+}
+
+/** `--set fetch.url=…` onto `mnistSubsetDir()`. */
+export function smallMnist(): string[] {
+  return ['--set', `fetch.url=${mnistSubsetDir()}`];
 }
 
 /**
