@@ -41,8 +41,10 @@ function cli(
 function events(dir: string): { type: string; seq: number; step?: number; status?: string }[] {
   const file = join(dir, 'events.ndjson');
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
+  // Only complete lines: the run may be writing the last one as it is read.
+  const lines = readFileSync(file, 'utf8').split('\n');
+  return lines
+    .slice(0, -1)
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l));
 }
