@@ -1,6 +1,7 @@
 /** SIGINT and SIGTERM: a checkpoint, exit 130/143, an exact resume; `rxtrain resume`'s own rules. */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpointFile.js';
 import { smallMnist, tempDir } from './helpers/index.js';
@@ -140,12 +141,16 @@ test.serial(
     t.regex(again.stdout, /^completed mnist-logreg/);
 
     const dir = join(root, 'changed');
-    // Each checkpoint write pauses, so the run is certainly still going when resume is tried.
-    const started = startCli(
-      ['run', ...RUN, '--run-dir', dir, '--cache', cache, '--quiet'],
-      slowCheckpointWrites(500),
-    );
-    await waitFor('checkpoint 200', () => newestCheckpointStep(dir) >= 200);
+    // The run stops dead after its second train event (step 200, past checkpoint 100) until it is
+    // killed, so it is certainly still going when resume is tried, however slow that is to start.
+    const release = join(tempDir(), 'release');
+    const preload = pathToFileURL(join(import.meta.dirname, 'helpers/holdTraining.js')).href;
+    const started = startCli(['run', ...RUN, '--run-dir', dir, '--cache', cache, '--quiet'], {
+      NODE_OPTIONS: `--import ${preload}`,
+      HOLD_AFTER_TRAIN: '2',
+      HOLD_RELEASE: release,
+    });
+    await waitFor('the run to be held', () => existsSync(`${release}.held`), 120_000, 20);
     const busy = await resume(dir).result;
     t.is(busy.code, 2, 'a run in progress is not resumed under it');
     t.regex(busy.stderr, /^rxtrain: E_USAGE: .*: in use by rxtrain process \d+/);

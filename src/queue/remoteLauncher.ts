@@ -83,13 +83,17 @@ export async function openRemoteLauncher(o: {
     // Not there (yet, or any more): add it — adding is idempotent, so a race does no harm.
     if (!job) return void (await enqueue(f.request));
     const state = await job.getState();
-    if (state === 'completed') await finish(f, job);
-    else if (state === 'failed')
+    if (state !== 'completed' && state !== 'failed') return;
+    // The job may have ended between reading it and reading its state: its return value (or
+    // reason) is only in a copy read after the state said so.
+    const ended = (await queue.getJob(jobIdOf(trial))) ?? job;
+    if (state === 'completed') await finish(f, ended);
+    else
       finishWith(
         f,
         { code: 1, signal: null },
-        `rxtrain: E_QUEUE: job failed on a worker: ${job.failedReason}\n`,
-        job,
+        `rxtrain: E_QUEUE: job failed on a worker: ${ended.failedReason}\n`,
+        ended,
       );
   }
 
