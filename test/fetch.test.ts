@@ -239,7 +239,9 @@ test('when the download holding the lock fails, the run waiting for it downloads
     const outcomes = [first, second].map((r) => r.status).sort();
     t.deepEqual(outcomes, ['fulfilled', 'rejected']);
     const failed = [first, second].find((r) => r.status === 'rejected') as PromiseRejectedResult;
-    t.regex(failed.reason.message, /no data for 500 ms after 0 bytes/);
+    // The stalled server sends its headers and then nothing; on a loaded machine the headers can
+    // themselves arrive after the timeout. Either way the holder timed out, and the waiter took over.
+    t.regex(failed.reason.message, /no data for 500 ms after 0 bytes|no response within 500 ms/);
     const done = [first, second].find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<Message[]>;
     t.true(joined(t, done.value).equals(archive));
     assertCache(t, cache, archive);

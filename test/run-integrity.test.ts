@@ -49,7 +49,9 @@ test('two resumes started together: exactly one runs, the other exits 2 naming t
     const refused = both.find((r) => r.code === 2)!;
     t.regex(
       refused.stderr,
-      /^rxtrain: E_USAGE: \S+: in use by rxtrain process \d+ on \S+ \(if no rxtrain runs there, delete \S+run\.lock\)\n$/,
+      // The holder is named once it has written its record; a refusal in the instant between its
+      // lock and its record says "another rxtrain process".
+      /^rxtrain: E_USAGE: \S+: in use by (rxtrain process \d+ on \S+|another rxtrain process) \(if no rxtrain runs there, delete \S+run\.lock\)\n$/,
     );
     const seqs = readEvents(dir).map((e) => e.seq);
     t.is(new Set(seqs).size, seqs.length, 'no duplicate seq');
