@@ -5,8 +5,9 @@
  * own); and a resume right after SIGKILL, while the killed process is still an unreaped zombie.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { parse } from 'yaml';
 import { BIN, ROOT, runCli, smallMnist, tempDir } from './helpers/index.js';
@@ -28,22 +29,42 @@ const RUN = [
   '--quiet',
 ];
 
-/** A run killed with SIGKILL after its checkpoint of step 100. */
+const HOLD = pathToFileURL(join(import.meta.dirname, 'helpers/holdTraining.js')).href;
+
+/**
+ * A run killed with SIGKILL after its checkpoint of step 100: held at its train event of step 200
+ * until killed, so it cannot finish first however slowly the test looks.
+ */
 async function killedRun(dir: string): Promise<void> {
   let pid = 0;
-  const run = runCli(['run', ...RUN, '--run-dir', dir], { onSpawn: (p) => (pid = p) });
-  await waitFor('checkpoint 100', () =>
-    readEvents(dir).some((e) => e.type === 'checkpoint' && e.step >= 100),
-  );
+  const release = join(root, `${basename(dir)}-never`);
+  const run = runCli(['run', ...RUN, '--run-dir', dir], {
+    onSpawn: (p) => (pid = p),
+    env: { NODE_OPTIONS: `--import ${HOLD}`, HOLD_AFTER_TRAIN: '2', HOLD_RELEASE: release },
+  });
+  await waitFor('the run to be held after step 200', () => existsSync(`${release}.held`), 120_000, 20);
+  requireCheckpoint100(dir);
   process.kill(pid, 'SIGKILL');
   await run;
+}
+
+function requireCheckpoint100(dir: string): void {
+  if (!readEvents(dir).some((e) => e.type === 'checkpoint' && e.step >= 100))
+    throw new Error(`${dir}: no checkpoint of step 100 before the kill`);
 }
 
 test('two resumes started together: exactly one runs, the other exits 2 naming the holder; no seq twice', async (t) => {
   for (let round = 0; round < 3; round++) {
     const dir = join(root, `pair-${round}`);
     await killedRun(dir);
-    const both = await Promise.all([0, 1].map(() => runCli(['resume', dir, '--cache', cache, '--quiet'])));
+    // Whichever resume proceeds stops dead at its first train event until the other has ended, so
+    // the two overlap however late a loaded machine starts the second.
+    const release = join(root, `release-${round}`);
+    const env = { NODE_OPTIONS: `--import ${HOLD}`, HOLD_AFTER_TRAIN: '1', HOLD_RELEASE: release };
+    const pair = [0, 1].map(() => runCli(['resume', dir, '--cache', cache, '--quiet'], { env }));
+    await Promise.race(pair);
+    writeFileSync(release, 'go');
+    const both = await Promise.all(pair);
     const codes = both.map((r) => r.code).sort();
     t.deepEqual(codes, [0, 2], `round ${round}: ${both.map((r) => r.stderr).join(' | ')}`);
     const refused = both.find((r) => r.code === 2)!;
