@@ -8,18 +8,11 @@ import { cpSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpointFile.js';
-import { smallMnist, tempDir } from './helpers/index.js';
+import { smallResumableRun, tempDir } from './helpers/index.js';
 import { readEvents, readSummary, startCli, waitFor } from './helpers/resume.js';
 
 // The default pipeline on a tenth of MNIST: the disk is the point, not the data.
-const RUN = [
-  'config/mnist-logreg.yaml',
-  ...smallMnist(),
-  '--set',
-  'sgd.steps=1200',
-  '--set',
-  'checkpoint.every=100',
-];
+const RUN = smallResumableRun();
 
 function mount(dir: string, size: string): boolean {
   try {

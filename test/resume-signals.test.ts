@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpointFile.js';
-import { smallMnist, tempDir } from './helpers/index.js';
+import { smallResumableRun, tempDir } from './helpers/index.js';
 import {
   assertOneHistory,
   checkpointFiles,
@@ -16,15 +16,8 @@ import {
   waitFor,
 } from './helpers/resume.js';
 
-// The default pipeline on a tenth of MNIST (1200 steps: 12.8 passes): the signals are the point.
-const RUN = [
-  'config/mnist-logreg.yaml',
-  ...smallMnist(),
-  '--set',
-  'sgd.steps=1200',
-  '--set',
-  'checkpoint.every=100',
-];
+// The default pipeline on a tenth of MNIST: the signals are the point.
+const RUN = smallResumableRun();
 
 const root = tempDir();
 const cache = join(root, 'cache');

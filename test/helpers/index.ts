@@ -112,6 +112,21 @@ export function smallMnist(): string[] {
 }
 
 /**
+ * `rxtrain run` arguments for the resume tests: the default experiment on a tenth of MNIST, 1200
+ * steps (12.8 passes) with a checkpoint every 100 — how runs stop and resume, not what they learn.
+ */
+export function smallResumableRun(): string[] {
+  return [
+    'config/mnist-logreg.yaml',
+    ...smallMnist(),
+    '--set',
+    'sgd.steps=1200',
+    '--set',
+    'checkpoint.every=100',
+  ];
+}
+
+/**
  * MNIST.tar.gz in the notebook archive's layout: MNIST/raw/ with the IDX files (all of MNIST
  * unless others are given), some also gzipped, plus entries that must be skipped.
  */
