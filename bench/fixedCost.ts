@@ -68,9 +68,7 @@ export function fixedCostBench(o: { runs: number; log: (line: string) => void })
       median(
         Array.from(
           { length: Math.max(5, o.runs) },
-          () =>
-            measure([process.execPath, join(ROOT, 'bin/rxtrain.js'), '--version'], { ...process.env, ...env })
-              .wall,
+          () => measure([join(ROOT, 'bin/rxtrain.js'), '--version'], { ...process.env, ...env }).wall,
         ),
       );
     const versionBundle = version({});

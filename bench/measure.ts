@@ -1,6 +1,6 @@
 /**
  * What every bench row is measured with: a process under /usr/bin/time (wall seconds and peak
- * RSS), rxtrain runs as `npm start` runs them, the Python peers, medians.
+ * RSS), rxtrain runs as `npm start` runs them (the installed command), the Python peers, medians.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -50,12 +50,15 @@ export const median = (xs: number[]) => {
 
 // ── rxtrain ────────────────────────────────────────────────────────────────────────────────────
 
-/** The node command `npm start` runs, from package.json, with the config replaced. */
+/**
+ * The command `npm start` runs (the installed command, `bin/rxtrain.js`, started by its own first
+ * line with the V8 and glibc options it sets), with the config replaced.
+ */
 export function rxtrainCommand(config: string, extra: string[]): string[] {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const start = (pkg.scripts.start as string).split(/\s+/);
   const at = start.indexOf('run');
-  return [process.execPath, ...start.slice(1, at + 1), config, '--quiet', ...extra];
+  return [join(ROOT, start[0]!), ...start.slice(1, at + 1), config, '--quiet', ...extra];
 }
 
 export interface RunEvents {

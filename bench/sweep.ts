@@ -50,10 +50,13 @@ interface Exit {
   stderr: string;
 }
 
-/** Run the CLI to the end; `group` starts it in a process group of its own (to SIGKILL it whole). */
+/**
+ * Run the CLI to the end, as the installed command (its first line's options, which its trials
+ * inherit), in a process group of its own (to SIGKILL it whole).
+ */
 function cli(args: string[], options: { killAfterMs?: number } = {}): Promise<Exit> {
   const started = performance.now();
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(BIN, args, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,14 +1,20 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S GLIBC_TUNABLES=${GLIBC_TUNABLES}:glibc.malloc.hugetlb=1 node --max-semi-space-size=1
 // The rxtrain command: signals become an AbortSignal the run turns into a checkpoint and exit
 // 129 (SIGHUP: the terminal closed), 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once,
 // saying what it skipped.
 //
-// The V8 option is on the first line because V8 reads it only when the process starts
-// (v8.setFlagsFromString afterwards leaves the young generation at its default size, measured):
-// run as a command (`npx rxtrain`, `rxtrain` on the PATH, `./bin/rxtrain.js`), the young
-// generation stays at 1 MB per semi-space instead of growing to 16, which this workload of few,
-// large typed arrays never needs (~10 MB of peak RSS). `node bin/rxtrain.js` skips the line:
-// give the option yourself there, as `npm start` does.
+// The first line sets what only a process's start can set, run as a command (`npx rxtrain`,
+// `rxtrain` on the PATH, `./bin/rxtrain.js`, `npm start`):
+// - `glibc.malloc.hugetlb=1` (appended to any GLIBC_TUNABLES of yours): malloc asks for
+//   transparent huge pages for its large blocks, which hold the data. On a VM whose kernel gives
+//   them only when asked (`madvise`), touching 55 MB of fresh 4 KiB pages costs ~150 ms; in
+//   2 MiB pages, 10-60 ms (measured on the 2-core machines rxtrain is benchmarked on). glibc reads
+//   the setting only as it starts; other C libraries ignore it.
+// - `--max-semi-space-size=1`: V8's young generation stays at 1 MB per semi-space instead of
+//   growing to 16, which this workload of few, large typed arrays never needs (~10 MB of peak
+//   RSS); V8 reads it only as the process starts (v8.setFlagsFromString afterwards leaves the young
+//   generation at its default size, measured).
+// `node bin/rxtrain.js` skips the line: give both yourself there.
 import { statSync } from 'node:fs';
 
 /**

@@ -82,14 +82,23 @@ test.serial(
   },
 );
 
-test('run as a command, rxtrain gives V8 its own option (the first line of bin/rxtrain.js)', (t) => {
+test('run as a command, rxtrain gives V8 and glibc their start-up options (the first line of bin/rxtrain.js)', (t) => {
   const printer = join(dir, 'print-flags.mjs');
-  writeFileSync(printer, "process.stderr.write('execArgv ' + JSON.stringify(process.execArgv) + '\\n');\n");
-  const r = spawnSync(BIN, ['--version'], {
-    env: { ...process.env, NODE_OPTIONS: `--import=${printer}` },
-  });
+  writeFileSync(
+    printer,
+    "process.stderr.write('execArgv ' + JSON.stringify(process.execArgv) + ' tunables ' + JSON.stringify(process.env.GLIBC_TUNABLES) + '\\n');\n",
+  );
+  const { GLIBC_TUNABLES: _, ...env } = process.env;
+  const r = spawnSync(BIN, ['--version'], { env: { ...env, NODE_OPTIONS: `--import=${printer}` } });
   t.is(r.status, 0, r.stderr.toString());
   t.regex(r.stderr.toString(), /execArgv .*--max-semi-space-size=1/);
+  t.regex(r.stderr.toString(), /tunables ":glibc\.malloc\.hugetlb=1"/);
+  // A user's own tunables are kept, the huge-page one appended.
+  const own = spawnSync(BIN, ['--version'], {
+    env: { ...env, NODE_OPTIONS: `--import=${printer}`, GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' },
+  });
+  t.is(own.status, 0, own.stderr.toString());
+  t.regex(own.stderr.toString(), /tunables "glibc\.malloc\.arena_max=2:glibc\.malloc\.hugetlb=1"/);
 });
 
 test.serial(
