@@ -93,4 +93,14 @@ test('a completed run ended its passes or its step cap; a failed run carries its
     failed.stop?.detail ?? '',
     /^E_DATA: sgd: the loss became (NaN|Infinity) at step \d+; lower sgd\.lr$/,
   );
+  // It says how far it got: the steps before the one that failed, as its last train event did.
+  const failedAt = Number(/at step (\d+)/.exec(failed.stop!.detail!)![1]);
+  t.is(failed.steps, failedAt - 1);
+  const trains = readFileSync(join(failedDir, 'events.ndjson'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.type === 'train');
+  if (failedAt > 1) t.is(trains.at(-1).step, failedAt - 1);
+  t.is(failed.samples, (failedAt - 1) * 64);
 });

@@ -124,8 +124,17 @@ export class RunRecorder {
     }
   }
 
-  /** Evaluations as they are reported: the last of each split, the evaluator's best. */
+  /**
+   * Progress as it is reported: training (so a run that fails before any snapshot still says how
+   * far it got), the last evaluation of each split, the evaluator's best.
+   */
   private observe(e: RxtrainEvent): void {
+    if (e.type === 'train') {
+      this.summary.steps = e.step;
+      this.summary.epochs = e.epoch;
+      this.summary.samples = e.samples;
+      return;
+    }
     if (e.type !== 'eval') return;
     this.summary.splits[e.split] = { accuracy: e.accuracy, loss: e.loss, step: e.step };
     if (e.best) this.summary.best = { ...e.best };

@@ -161,6 +161,7 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
         lr = learningRate(plan!, step);
         const stats = sgd!.step(batch.x, batch.labels, batch.row0, batch.n, last!.transform, lr, batch.rows);
         if (!Number.isFinite(stats.loss)) {
+          trainEvent(); // the steps done before this one, for the log and the summary
           throw new RxtrainError(
             'E_DATA',
             `sgd: the loss became ${stats.loss} at step ${step + 1}; ${divergenceHint()}`,
