@@ -8,12 +8,12 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import { chromium } from 'playwright-core';
 import { loadConfig } from '../src/pipeline/config.js';
 import { runExperiment } from '../src/pipeline/run.js';
 import { escapeHtml } from '../src/report/escape.js';
 import { buildReport } from '../src/report/report.js';
 import { builtinStages } from '../src/stages/index.js';
+import { browserTitle, hasChromium, launchChromium } from './helpers/browser.js';
 import { ROOT, tempDir } from './helpers/index.js';
 
 /** A short run in a temporary directory, removed when the test ends. */
@@ -115,106 +115,94 @@ test('planted events: markup, absurd sizes, a null line and a string epoch are l
   t.regex(report.html, /3 events in events\.ndjson did not fit the event format and were left out/);
 });
 
-const CHROMIUM = '/usr/bin/chromium';
-const browserTitle =
+const plantedTitle =
   'planted markup in a valid event, opened in Chromium: no navigation, no script, no request, shown as text';
-const browserTest = existsSync(CHROMIUM) ? test : test.skip;
+const browserTest = hasChromium ? test : test.skip;
 
-browserTest(
-  existsSync(CHROMIUM)
-    ? browserTitle
-    : `${browserTitle} — SKIPPED: ${CHROMIUM} is missing (apt-get install -y chromium)`,
-  async (t) => {
-    t.timeout(180_000);
-    const { root, runDir } = await trainedRun(t);
-    // Markup where the event format allows any string (a split's name), in an event that is
-    // otherwise valid, so the report draws it: every way a page could be taken over at once.
-    const split = [
-      '<meta http-equiv="refresh" content="0;url=http://127.0.0.1:9/meta">',
-      '<base href="http://127.0.0.1:9/base/">',
-      '<script>window.__planted = "script"</script>',
-      '<img src="http://127.0.0.1:9/img" onerror="window.__planted = \'onerror\'">',
-      '<form action="http://127.0.0.1:9/form"><button id="planted">go</button></form>',
-    ].join('');
-    const eval_ = {
-      time: new Date().toISOString(),
-      elapsedMs: 1,
-      seq: 999,
-      type: 'eval',
-      split,
-      step: 30,
-      epoch: 0.1,
-      examples: 4,
-      accuracy: 0.5,
-      loss: 1,
-      classes: 2,
-      confusion: [1, 1, 1, 1],
-    };
-    appendFileSync(join(runDir, 'events.ndjson'), `${JSON.stringify(eval_)}\n`);
-    const { html } = await buildReport([runDir], { cacheDir: join(root, 'cache') });
-    t.true(html.includes(escapeHtml(split)), 'the planted split is in the page, escaped');
-    const file = join(root, 'report.html');
-    writeFileSync(file, html);
-    const url = pathToFileURL(file).href;
-    const control = join(root, 'control.html');
-    writeFileSync(control, html.replace(escapeHtml(split), split));
-    const controlUrl = pathToFileURL(control).href;
+browserTest(browserTitle(plantedTitle), async (t) => {
+  t.timeout(180_000);
+  const { root, runDir } = await trainedRun(t);
+  // Markup where the event format allows any string (a split's name), in an event that is
+  // otherwise valid, so the report draws it: every way a page could be taken over at once.
+  const split = [
+    '<meta http-equiv="refresh" content="0;url=http://127.0.0.1:9/meta">',
+    '<base href="http://127.0.0.1:9/base/">',
+    '<script>window.__planted = "script"</script>',
+    '<img src="http://127.0.0.1:9/img" onerror="window.__planted = \'onerror\'">',
+    '<form action="http://127.0.0.1:9/form"><button id="planted">go</button></form>',
+  ].join('');
+  const eval_ = {
+    time: new Date().toISOString(),
+    elapsedMs: 1,
+    seq: 999,
+    type: 'eval',
+    split,
+    step: 30,
+    epoch: 0.1,
+    examples: 4,
+    accuracy: 0.5,
+    loss: 1,
+    classes: 2,
+    confusion: [1, 1, 1, 1],
+  };
+  appendFileSync(join(runDir, 'events.ndjson'), `${JSON.stringify(eval_)}\n`);
+  const { html } = await buildReport([runDir], { cacheDir: join(root, 'cache') });
+  t.true(html.includes(escapeHtml(split)), 'the planted split is in the page, escaped');
+  const file = join(root, 'report.html');
+  writeFileSync(file, html);
+  const url = pathToFileURL(file).href;
+  const control = join(root, 'control.html');
+  writeFileSync(control, html.replace(escapeHtml(split), split));
+  const controlUrl = pathToFileURL(control).href;
 
-    const context = await chromium.launchPersistentContext(tempDir('rxtrain-chromium-'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      timeout: 60_000,
+  const context = await launchChromium();
+  try {
+    const requests: string[] = [];
+    context.on('request', (r) => {
+      requests.push(r.url());
     });
-    context.setDefaultTimeout(30_000);
-    try {
-      const requests: string[] = [];
-      context.on('request', (r) => {
-        requests.push(r.url());
-      });
-      await context.route(
-        (u) => u.href !== url && u.href !== controlUrl,
-        (route) => route.abort(),
-      );
-      const page = await context.newPage();
-      const navigations: string[] = [];
-      page.on('framenavigated', (f) => {
-        if (f === page.mainFrame()) navigations.push(f.url());
-      });
-      // The control: the same page with the markup unescaped does try to leave (a meta refresh is
-      // not something a CSP can block), so the checks below can see an injection when there is one.
-      const probe = await context.newPage();
-      const left = probe.waitForRequest('http://127.0.0.1:9/meta');
-      await probe.goto(controlUrl, { waitUntil: 'load' });
-      await left;
-      await probe.close();
-      requests.length = 0;
+    await context.route(
+      (u) => u.href !== url && u.href !== controlUrl,
+      (route) => route.abort(),
+    );
+    const page = await context.newPage();
+    const navigations: string[] = [];
+    page.on('framenavigated', (f) => {
+      if (f === page.mainFrame()) navigations.push(f.url());
+    });
+    // The control: the same page with the markup unescaped does try to leave (a meta refresh is
+    // not something a CSP can block), so the checks below can see an injection when there is one.
+    const probe = await context.newPage();
+    const left = probe.waitForRequest('http://127.0.0.1:9/meta');
+    await probe.goto(controlUrl, { waitUntil: 'load' });
+    await left;
+    await probe.close();
+    requests.length = 0;
 
-      await page.goto(url, { waitUntil: 'load' });
-      // The control left within moments of loading; give the report far longer than that.
-      await page.waitForTimeout(1000);
-      t.is(page.url(), url, 'still on the report');
-      t.deepEqual(navigations, [url], 'one navigation: the report itself');
-      t.is(await page.evaluate('window.__planted'), undefined, 'no planted script ran');
-      const planted = await page.evaluate(`({
+    await page.goto(url, { waitUntil: 'load' });
+    // The control left within moments of loading; give the report far longer than that.
+    await page.waitForTimeout(1000);
+    t.is(page.url(), url, 'still on the report');
+    t.deepEqual(navigations, [url], 'one navigation: the report itself');
+    t.is(await page.evaluate('window.__planted'), undefined, 'no planted script ran');
+    const planted = await page.evaluate(`({
         meta: document.querySelectorAll('meta[http-equiv="refresh"]').length,
         base: document.querySelectorAll('base').length,
         img: document.querySelectorAll('img[onerror]').length,
         form: document.querySelectorAll('form, #planted').length,
         scripts: document.querySelectorAll('script').length,
       })`);
-      t.deepEqual(planted, { meta: 0, base: 0, img: 0, form: 0, scripts: 0 }, 'no planted element exists');
-      t.true(
-        (await page.textContent('body'))!.includes('<meta http-equiv="refresh"'),
-        'the markup reads as text',
-      );
-      t.deepEqual(
-        requests.filter((r) => !r.startsWith('data:')),
-        [url],
-        'the only request is the page itself',
-      );
-    } finally {
-      await context.close();
-    }
-  },
-);
+    t.deepEqual(planted, { meta: 0, base: 0, img: 0, form: 0, scripts: 0 }, 'no planted element exists');
+    t.true(
+      (await page.textContent('body'))!.includes('<meta http-equiv="refresh"'),
+      'the markup reads as text',
+    );
+    t.deepEqual(
+      requests.filter((r) => !r.startsWith('data:')),
+      [url],
+      'the only request is the page itself',
+    );
+  } finally {
+    await context.close();
+  }
+});

@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFil
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { loadConfig } from '../src/pipeline/config.js';
 import { parseEvents } from '../src/pipeline/events.js';
 import { runExperiment } from '../src/pipeline/run.js';
@@ -18,25 +18,11 @@ import { buildReport } from '../src/report/report.js';
 import { keyOf } from '../src/serve/runIndex.js';
 import { startServer } from '../src/serve/server.js';
 import { builtinStages } from '../src/stages/index.js';
+import { browserTitle, hasChromium, launchChromium } from './helpers/browser.js';
 import { ROOT, runCli, tempDir } from './helpers/index.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUT = join(ROOT, 'dist/test-output');
-const browserTest = existsSync(CHROMIUM) ? test.serial : test.skip;
-const titled = (title: string) =>
-  existsSync(CHROMIUM) ? title : `${title} — SKIPPED: ${CHROMIUM} is missing (apt-get install -y chromium)`;
-
-async function browser(): Promise<BrowserContext> {
-  const context = await chromium.launchPersistentContext(tempDir('rxtrain-chromium-'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    viewport: { width: 1280, height: 900 },
-    timeout: 60_000,
-  });
-  context.setDefaultTimeout(30_000);
-  return context;
-}
+const browserTest = hasChromium ? test.serial : test.skip;
 
 /** Poll the page until `probe` gives a value (bounded: a stuck page fails in seconds, not at ava's timeout). */
 async function until<T>(
@@ -67,7 +53,7 @@ function pointsInLog(runDir: string): number {
 }
 
 browserTest(
-  titled(
+  browserTitle(
     'serve in Chromium while a real run trains: the loss chart grows between two looks, the status turns completed, no console errors, no request outside the server; then a restart, a new run and a deleted one',
   ),
   async (t) => {
@@ -77,7 +63,7 @@ browserTest(
     const cache = tempDir();
     let server = await startServer({ dirs: [root], port: 0, cacheDir: cache, rescanMs: 500, updateMs: 100 });
     const origin = server.url.replace(/\/$/, '');
-    const context = await browser();
+    const context = await launchChromium();
     t.teardown(async () => {
       await context.close();
       await server.close();
@@ -178,7 +164,7 @@ browserTest(
 );
 
 browserTest(
-  titled('a three-run comparison report and a 50-class, 30,000-step report, as a reader sees them'),
+  browserTitle('a three-run comparison report and a 50-class, 30,000-step report, as a reader sees them'),
   async (t) => {
     t.timeout(240_000);
     const parent = tempDir();
@@ -206,7 +192,7 @@ browserTest(
     );
     const legible = await buildReport([syntheticRun(join(parent, 'fifty'))], { cacheDir: cache });
 
-    const context = await browser();
+    const context = await launchChromium();
     t.teardown(() => context.close());
     const page = await context.newPage();
     const problems: string[] = [];

@@ -8,10 +8,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
-import { chromium } from 'playwright-core';
 import { loadConfig } from '../src/pipeline/config.js';
 import { type RunSummary, runExperiment } from '../src/pipeline/run.js';
 import { builtinStages } from '../src/stages/index.js';
+import { browserTitle, hasChromium, launchChromium } from './helpers/browser.js';
 import { BIN, ROOT, runCli, tempDir } from './helpers/index.js';
 import { slowCheckpointWrites, waitFor } from './helpers/resume.js';
 import {
@@ -156,90 +156,79 @@ test('a failed trial is recorded with its error line and the sweep goes on; exit
   t.is(trialIds(dir).length, 2, 'run directories for the two trials that ran');
 });
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(ROOT, 'dist/test-output/sweep-report-browser.png');
-const browserTitle =
+const reportTitle =
   'the report of a real sweep in headless Chromium: no console errors, no network requests, the table and every plot drawn';
 
-(existsSync(CHROMIUM) ? test.serial : test.skip)(
-  existsSync(CHROMIUM) ? browserTitle : `${browserTitle} — SKIPPED: ${CHROMIUM} is missing`,
-  async (t) => {
-    t.timeout(180_000);
-    const dir = killedSweep!;
-    t.truthy(dir, 'the kill-and-resume test ran first');
-    const out = join(root, 'sweep-report.html');
-    const made = await runCli(['report', dir, '--out', out]);
-    t.is(made.code, 0, made.stderr);
-    t.regex(made.stdout, /^wrote .*sweep-report\.html \(a sweep of 4 trials/);
-    const url = pathToFileURL(out).href;
-    const state = readState(dir)!;
-    const ranked = [...state.trials]
-      .sort((a, b) => b.metric! - a.metric! || a.index - b.index)
-      .map((x) => x.id);
+(hasChromium ? test.serial : test.skip)(browserTitle(reportTitle), async (t) => {
+  t.timeout(180_000);
+  const dir = killedSweep!;
+  t.truthy(dir, 'the kill-and-resume test ran first');
+  const out = join(root, 'sweep-report.html');
+  const made = await runCli(['report', dir, '--out', out]);
+  t.is(made.code, 0, made.stderr);
+  t.regex(made.stdout, /^wrote .*sweep-report\.html \(a sweep of 4 trials/);
+  const url = pathToFileURL(out).href;
+  const state = readState(dir)!;
+  const ranked = [...state.trials]
+    .sort((a, b) => b.metric! - a.metric! || a.index - b.index)
+    .map((x) => x.id);
 
-    const context = await chromium.launchPersistentContext(tempDir('rxtrain-chromium-'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      viewport: { width: 1280, height: 900 },
-      timeout: 60_000,
+  const context = await launchChromium();
+  try {
+    const requests: string[] = [];
+    const problems: string[] = [];
+    context.on('request', (r) => {
+      requests.push(r.url());
     });
-    context.setDefaultTimeout(30_000);
-    try {
-      const requests: string[] = [];
-      const problems: string[] = [];
-      context.on('request', (r) => {
-        requests.push(r.url());
-      });
-      await context.route(
-        (u) => u.href !== url,
-        (route) => route.abort(),
-      );
-      const page = await context.newPage();
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-      });
-      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-      await page.goto(url, { waitUntil: 'load' });
-      t.deepEqual(problems, []);
-      t.deepEqual(
-        requests.filter((r) => !r.startsWith('data:')),
-        [url],
-      );
+    await context.route(
+      (u) => u.href !== url,
+      (route) => route.abort(),
+    );
+    const page = await context.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await page.goto(url, { waitUntil: 'load' });
+    t.deepEqual(problems, []);
+    t.deepEqual(
+      requests.filter((r) => !r.startsWith('data:')),
+      [url],
+    );
 
-      // The table: every trial, best first, with the two parameters that vary.
-      const rows = await page
-        .locator('table.trials tr[data-trial]')
-        .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-trial')));
-      t.deepEqual(rows, ranked);
-      const heads = await page.locator('table.trials th').allTextContents();
-      t.deepEqual(heads.slice(3, 5), ['sgd.lr', 'sgd.momentum']);
+    // The table: every trial, best first, with the two parameters that vary.
+    const rows = await page
+      .locator('table.trials tr[data-trial]')
+      .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-trial')));
+    t.deepEqual(rows, ranked);
+    const heads = await page.locator('table.trials th').allTextContents();
+    t.deepEqual(heads.slice(3, 5), ['sgd.lr', 'sgd.momentum']);
 
-      const charts = await page
-        .locator('svg[data-chart]')
-        .evaluateAll((svgs) => svgs.map((s) => s.getAttribute('data-chart')));
-      t.deepEqual(charts, [
-        'param-0',
-        'param-1',
-        'top-metric',
-        'top-loss',
-        'confusion-0-val',
-        'confusion-0-test',
-      ]);
-      for (const id of ['param-0', 'param-1'])
-        t.is(await page.locator(`svg[data-chart="${id}"] circle.point`).count(), 4, id);
-      // The best four's val accuracy at steps 100, 200, …, 600 (not the untrained start): six points each.
-      t.is(await page.locator('svg[data-chart="top-metric"] circle.point').count(), 4 * 6);
-      const box = await page.locator('svg[data-chart="param-0"] circle.point').first().boundingBox();
-      t.true(box !== null && box.width > 0, 'points are drawn');
-      t.is(await page.locator('.templates img').count(), 10, 'the best trial’s weights');
+    const charts = await page
+      .locator('svg[data-chart]')
+      .evaluateAll((svgs) => svgs.map((s) => s.getAttribute('data-chart')));
+    t.deepEqual(charts, [
+      'param-0',
+      'param-1',
+      'top-metric',
+      'top-loss',
+      'confusion-0-val',
+      'confusion-0-test',
+    ]);
+    for (const id of ['param-0', 'param-1'])
+      t.is(await page.locator(`svg[data-chart="${id}"] circle.point`).count(), 4, id);
+    // The best four's val accuracy at steps 100, 200, …, 600 (not the untrained start): six points each.
+    t.is(await page.locator('svg[data-chart="top-metric"] circle.point').count(), 4 * 6);
+    const box = await page.locator('svg[data-chart="param-0"] circle.point').first().boundingBox();
+    t.true(box !== null && box.width > 0, 'points are drawn');
+    t.is(await page.locator('.templates img').count(), 10, 'the best trial’s weights');
 
-      mkdirSync(join(ROOT, 'dist/test-output'), { recursive: true });
-      await page.screenshot({ path: SCREENSHOT, fullPage: true });
-      t.true(statSync(SCREENSHOT).size > 30_000);
-      t.log(`screenshot: ${SCREENSHOT}`);
-    } finally {
-      await context.close();
-    }
-  },
-);
+    mkdirSync(join(ROOT, 'dist/test-output'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    t.true(statSync(SCREENSHOT).size > 30_000);
+    t.log(`screenshot: ${SCREENSHOT}`);
+  } finally {
+    await context.close();
+  }
+});
