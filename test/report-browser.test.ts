@@ -12,7 +12,7 @@ import { parseEvents, type RxtrainEvent } from '../src/pipeline/events.js';
 import { runExperiment } from '../src/pipeline/run.js';
 import { buildReport } from '../src/report/report.js';
 import { builtinStages } from '../src/stages/index.js';
-import { browserTitle, hasChromium, launchChromium } from './helpers/browser.js';
+import { browserTitle, hasChromium, launchChromium, pageOfOnly } from './helpers/browser.js';
 import { ROOT, tempDir } from './helpers/index.js';
 
 /** Where the screenshot is left for people to look at (dist/ is not committed). */
@@ -40,22 +40,7 @@ browserTest(browserTitle(title), async (t) => {
 
   const context = await launchChromium();
   try {
-    const requests: string[] = [];
-    const problems: string[] = [];
-    context.on('request', (r) => {
-      requests.push(r.url());
-    });
-    // Anything but the page itself is refused, so a stray reference fails here and not silently.
-    await context.route(
-      (u) => u.href !== url,
-      (route) => route.abort(),
-    );
-    const page = await context.newPage();
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+    const { page, requests, problems } = await pageOfOnly(context, url);
     await page.goto(url, { waitUntil: 'load' });
 
     t.deepEqual(problems, [], 'no console errors or warnings');

@@ -11,7 +11,7 @@ import test from 'ava';
 import { loadConfig } from '../src/pipeline/config.js';
 import { type RunSummary, runExperiment } from '../src/pipeline/run.js';
 import { builtinStages } from '../src/stages/index.js';
-import { browserTitle, hasChromium, launchChromium } from './helpers/browser.js';
+import { browserTitle, hasChromium, launchChromium, pageOfOnly } from './helpers/browser.js';
 import { BIN, ROOT, runCli, tempDir } from './helpers/index.js';
 import { slowCheckpointWrites, waitFor } from './helpers/resume.js';
 import {
@@ -176,20 +176,7 @@ const reportTitle =
 
   const context = await launchChromium();
   try {
-    const requests: string[] = [];
-    const problems: string[] = [];
-    context.on('request', (r) => {
-      requests.push(r.url());
-    });
-    await context.route(
-      (u) => u.href !== url,
-      (route) => route.abort(),
-    );
-    const page = await context.newPage();
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    const { page, requests, problems } = await pageOfOnly(context, url);
     await page.goto(url, { waitUntil: 'load' });
     t.deepEqual(problems, []);
     t.deepEqual(

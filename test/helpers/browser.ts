@@ -3,7 +3,7 @@
  * reader does. Where Chromium is missing those tests are skipped, and their titles say why.
  */
 import { existsSync } from 'node:fs';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { tempDir } from './index.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -28,4 +28,36 @@ export async function launchChromium(): Promise<BrowserContext> {
   });
   context.setDefaultTimeout(30_000);
   return context;
+}
+
+/** A page, and what it asked for and complained about while a test looked. */
+export interface WatchedPage {
+  page: Page;
+  /** Every URL the context requested, the page's own included. */
+  requests: string[];
+  /** Console errors and warnings, page errors, failed requests. */
+  problems: string[];
+}
+
+/**
+ * A new page of `context` that may load `url` and nothing else: any other request is aborted, so a
+ * stray reference fails the test instead of passing unnoticed, and recorded.
+ */
+export async function pageOfOnly(context: BrowserContext, url: string): Promise<WatchedPage> {
+  const requests: string[] = [];
+  const problems: string[] = [];
+  context.on('request', (r) => {
+    requests.push(r.url());
+  });
+  await context.route(
+    (u) => u.href !== url,
+    (route) => route.abort(),
+  );
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+  return { page, requests, problems };
 }
