@@ -231,7 +231,10 @@ test('when the download holding the lock fails, the run waiting for it downloads
   });
   try {
     const cache = scratchDir(t);
-    const settings = { url: server.url('/a.tar.gz'), retries: 0, idleTimeoutMs: 500 };
+    // The holder's server stalls, so the holder fails by its idle timeout, after the other run has
+    // begun to wait for the lock. 3 s, not less: the waiter's own download, from the same settings,
+    // must not meet a 3 s gap on a loaded machine (at load 10, 500 ms gaps happened).
+    const settings = { url: server.url('/a.tar.gz'), retries: 0, idleTimeoutMs: 3000 };
     const [first, second] = await Promise.allSettled([
       collect(fetchFlow(settings, cache).flow),
       collect(fetchFlow(settings, cache).flow),
@@ -241,7 +244,7 @@ test('when the download holding the lock fails, the run waiting for it downloads
     const failed = [first, second].find((r) => r.status === 'rejected') as PromiseRejectedResult;
     // The stalled server sends its headers and then nothing; on a loaded machine the headers can
     // themselves arrive after the timeout. Either way the holder timed out, and the waiter took over.
-    t.regex(failed.reason.message, /no data for 500 ms after 0 bytes|no response within 500 ms/);
+    t.regex(failed.reason.message, /no data for 3000 ms after 0 bytes|no response within 3000 ms/);
     const done = [first, second].find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<Message[]>;
     t.true(joined(t, done.value).equals(archive));
     assertCache(t, cache, archive);
