@@ -78,6 +78,11 @@ export const commands: readonly { name: string; summary: string; load: () => Pro
   },
 ];
 
+/** Commands rxtrain starts itself, left out of --help and of the unknown-command hint. */
+const internalCommands: readonly { name: string; load: () => Promise<Command> }[] = [
+  { name: 'trial-host', load: async () => (await import('./cli/trialHost.js')).trialHostCommand(main) },
+];
+
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return `rxtrain ${VERSION} — machine-learning experiments as streaming pipelines
@@ -123,8 +128,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   }
 }
 
-function find(name: string): (typeof commands)[number] {
-  const entry = commands.find((c) => c.name === name);
+function find(name: string): { load: () => Promise<Command> } {
+  const entry = commands.find((c) => c.name === name) ?? internalCommands.find((c) => c.name === name);
   if (!entry) {
     throw new RxtrainError(
       'E_USAGE',

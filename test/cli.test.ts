@@ -82,6 +82,12 @@ test('usage errors exit 2 with a hint', async (t) => {
   t.regex(missing.stderr, /no\/such\/config\.yaml: cannot read config \(ENOENT\)/);
   const none = await runCli([]);
   t.is(none.code, 2);
+  // The sweep's trial host is not for hands: without its IPC channel it says who starts it.
+  const host = await runCli(['trial-host']);
+  t.deepEqual(
+    [host.code, host.stderr],
+    [2, 'rxtrain: E_USAGE: trial-host is started by rxtrain sweep (it needs an IPC channel)\n'],
+  );
 });
 
 test('--help and --version', async (t) => {

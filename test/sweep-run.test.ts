@@ -11,6 +11,7 @@ import test from 'ava';
 import { loadConfig } from '../src/pipeline/config.js';
 import { type RunSummary, runExperiment } from '../src/pipeline/run.js';
 import { builtinStages } from '../src/stages/index.js';
+import { isAlive } from '../src/util/process.js';
 import { browserTitle, hasChromium, launchChromium, pageOfOnly } from './helpers/browser.js';
 import { BIN, ROOT, runCli, tempDir } from './helpers/index.js';
 import { slowCheckpointWrites, waitFor } from './helpers/resume.js';
@@ -154,6 +155,39 @@ test('a failed trial is recorded with its error line and the sweep goes on; exit
   const finished = sweepEvents(dir).filter((e) => e.type === 'trial-finished');
   t.is(finished.length, 3);
   t.is(trialIds(dir).length, 2, 'run directories for the two trials that ran');
+});
+
+test('trials run in long-lived hosts, one per --parallel slot: a failed trial retires its host, the weights are a plain run’s, no host outlives the sweep', async (t) => {
+  const file = writeSweep(root, 'hosts', {
+    base: tinyBase(await data, 200),
+    parameters: { 'sgd.lr': { values: [0.05, 0.1, 1e300, 0.2, 0.3, 0.4] } },
+  });
+  const dir = join(root, 'hosts');
+  const result = await sweep([file, '--sweep-dir', dir]);
+  t.is(result.code, 1, result.stderr);
+  t.regex(result.stdout, /^failed sweep hosts: 6 trials \(5 done, 1 failed\)/);
+  const events = sweepEvents(dir);
+  const pids = events.flatMap((e) => (e.type === 'trial-started' ? [e.pid as number] : []));
+  t.is(pids.length, 6);
+  // Two slots, and one host retired after the failure: three processes ran the six trials at most.
+  const hosts = [...new Set(pids)];
+  t.true(hosts.length >= 2 && hosts.length <= 3, `trial hosts: ${hosts.join(', ')}`);
+  const state = readState(dir)!;
+  const failed = state.trials.find((x) => x.status === 'failed')!;
+  const failedAt = events.findIndex((e) => e.type === 'trial-started' && e.trial === failed.id);
+  const failedPid = pids[events.slice(0, failedAt + 1).filter((e) => e.type === 'trial-started').length - 1];
+  const finishedAt = events.findIndex((e) => e.type === 'trial-finished' && e.trial === failed.id);
+  const startedAfter = events
+    .slice(finishedAt + 1)
+    .flatMap((e) => (e.type === 'trial-started' ? [e.pid as number] : []));
+  t.false(startedAfter.includes(failedPid!), 'no trial ran in the host of the failed one');
+  for (const trial of state.trials.filter((x) => x.status === 'done'))
+    t.is(
+      summaryOf(dir, trial.id).weightsSha256,
+      await plainRun(dir, trial.overrides),
+      `${trial.id}: weights`,
+    );
+  for (const pid of hosts) t.false(isAlive(pid), `host ${pid} exited with the sweep`);
 });
 
 const SCREENSHOT = join(ROOT, 'dist/test-output/sweep-report-browser.png');
