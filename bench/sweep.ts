@@ -3,10 +3,13 @@
  *
  *   throughput  config/mnist-sweep.yaml (24 trials) run one at a time as plain `rxtrain run`s, and
  *               as `rxtrain sweep --parallel 2` and `--parallel 1`, in --rounds rounds (order rotated;
- *               medians reported): the throughput ratio (plain runs ÷ parallel sweep), the sweep's
- *               overhead per trial (the --parallel 1 sweep's wall time less its trials' process
- *               times, ÷ 24), each plain run's process time outside its run (start-up, exit), and
- *               the machine's own scaling then: two plain runs side by side against one by one
+ *               medians reported): the throughput ratio (plain runs ÷ parallel sweep), and
+ *               --parallel 1 ÷ --parallel 2; the sweep's overhead per trial: the --parallel 1
+ *               sweep's wall time less its trials' attempt times (the scheduler's own), and less
+ *               the runs' own durationMs (everything beyond the runs: trial hosts' start, IPC,
+ *               scheduling), ÷ 24; each plain run's process time outside its run (start-up,
+ *               exit); and the machine's own scaling then: two plain runs side by side against
+ *               one by one
  *   kill        the same sweep SIGKILLed — its whole process group — at 3 random moments, resumed
  *               after each with `sweep resume`: run directories, `run-finished` events per trial,
  *               trials started again after they were done, and each weightsSha256 against the
@@ -170,7 +173,13 @@ async function throughput(out: string, cache: string, set: string[], rounds: num
       '--quiet',
     ]);
     if (r.code !== 0) throw new Error(r.stderr);
-    return { dir, seconds: r.seconds, trialSeconds: summary(dir).trialMs / 1000 };
+    // The runs' own time: each trial's summary.json durationMs (what a run takes inside its process).
+    const runSeconds = summary(dir).trials.reduce(
+      (sum, x) =>
+        sum + readJson<{ durationMs: number }>(join(dir, 'trials', x.id, 'summary.json')).durationMs / 1000,
+      0,
+    );
+    return { dir, seconds: r.seconds, trialSeconds: summary(dir).trialMs / 1000, runSeconds };
   };
   const perRound = [];
   let reference: string | undefined;
@@ -199,6 +208,8 @@ async function throughput(out: string, cache: string, set: string[], rounds: num
       sweepParallel1Seconds: r.parallel1.seconds,
       throughputRatio: r.sequential.seconds / r.parallel2.seconds,
       sweepOverheadPerTrialSeconds: (r.parallel1.seconds - r.parallel1.trialSeconds) / n,
+      beyondRunsPerTrialSeconds: (r.parallel1.seconds - r.parallel1.runSeconds) / n,
+      parallel2OverParallel1: r.parallel1.seconds / r.parallel2.seconds,
       parallel1VsPlainPerTrialSeconds: (r.parallel1.seconds - r.sequential.seconds) / n,
       processOutsideRunSeconds: r.sequential.processOutsideRunSeconds,
       twoPlainRunsSideBySideRatio: pair,
@@ -211,6 +222,8 @@ async function throughput(out: string, cache: string, set: string[], rounds: num
     rounds: perRound,
     medianThroughputRatio: median(perRound.map((r) => r.throughputRatio)),
     medianSweepOverheadPerTrialSeconds: median(perRound.map((r) => r.sweepOverheadPerTrialSeconds)),
+    medianBeyondRunsPerTrialSeconds: median(perRound.map((r) => r.beyondRunsPerTrialSeconds)),
+    medianParallel2OverParallel1: median(perRound.map((r) => r.parallel2OverParallel1)),
     medianParallel1VsPlainPerTrialSeconds: median(perRound.map((r) => r.parallel1VsPlainPerTrialSeconds)),
     medianProcessOutsideRunSeconds: median(perRound.map((r) => r.processOutsideRunSeconds)),
     medianTwoPlainRunsSideBySideRatio: median(perRound.map((r) => r.twoPlainRunsSideBySideRatio)),
@@ -219,14 +232,26 @@ async function throughput(out: string, cache: string, set: string[], rounds: num
   };
 }
 
-async function kill(out: string, cache: string, set: string[], reference: string, seed: number) {
+/**
+ * SIGKILL of the sweep's process group at 3 random moments, each within the first quarter (plus
+ * 1.5 s of start-up) of the uninterrupted sweep's wall time `sweepMs`, so that every kill lands
+ * while trials are still to run.
+ */
+async function kill(
+  out: string,
+  cache: string,
+  set: string[],
+  reference: string,
+  seed: number,
+  sweepMs: number,
+) {
   const file = join(ROOT, 'config/mnist-sweep.yaml');
   const dir = join(out, 'killed');
   const rng = new Prng(seed);
   const moments: { afterMs: number; done: number; running: number; withCheckpoint: number }[] = [];
   const doneBefore = new Set<string>();
   for (let k = 0; k < 3; k++) {
-    const afterMs = 3000 + rng.int(20_000);
+    const afterMs = 1500 + rng.int(Math.max(1000, Math.round(sweepMs / 4)));
     const args =
       k === 0
         ? ['sweep', file, ...set.flatMap((s) => ['--set', s]), '--sweep-dir', dir]
@@ -405,14 +430,16 @@ async function main(): Promise<void> {
     console.log(`${name}:`, JSON.stringify(r, null, 2));
   };
   let reference: string | undefined;
+  let sweepMs = 0;
   if (only.has('throughput')) {
     const r = await throughput(out, cache, set, Number(values.rounds));
     reference = r.sweepDir;
+    sweepMs = median(r.rounds.map((x) => x.sweepParallel2Seconds)) * 1000;
     say('throughput', r);
   }
   if (only.has('kill')) {
     if (!reference) throw new Error('kill compares with the throughput part’s sweep: run it too');
-    say('kill', await kill(out, cache, set, reference, seed));
+    say('kill', await kill(out, cache, set, reference, seed, sweepMs));
   }
   if (only.has('asha'))
     say(
