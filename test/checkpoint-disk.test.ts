@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpointFile.js';
 import { smallResumableRun, tempDir } from './helpers/index.js';
-import { readEvents, readSummary, startCli, waitFor } from './helpers/resume.js';
+import { holdAfterTrain, readSummary, startCli, waitFor } from './helpers/resume.js';
 
 // The default pipeline on a tenth of MNIST: the disk is the point, not the data.
 const RUN = smallResumableRun();
@@ -31,12 +31,13 @@ test('ENOSPC on a real tmpfs: one clear line, exit 1, the previous checkpoint in
   const checkpoints = join(dir, 'checkpoints');
   const cli = (args: string[]) => startCli([...args, '--cache', cache, '--quiet']);
 
-  // A run stopped after a few checkpoints…
-  const first = cli(['run', ...RUN, '--run-dir', dir]);
-  await waitFor('checkpoint 200', () =>
-    readEvents(dir).some((e) => e.type === 'checkpoint' && e.step >= 200),
-  );
+  // A run stopped after a few checkpoints: held at step 300 (past checkpoint 200), signalled there,
+  // let go with 900 steps to go, so the signal always finds it training.
+  const hold = holdAfterTrain(3);
+  const first = startCli(['run', ...RUN, '--run-dir', dir, '--cache', cache, '--quiet'], hold.env);
+  await waitFor('the run to be held at step 300', hold.held, 120_000, 20);
   first.kill('SIGINT');
+  hold.release();
   t.is((await first.result).code, 130);
 
   // …whose checkpoint directory then moves onto a small disk: three checkpoints fill 27 of its

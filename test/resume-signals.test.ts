@@ -16,8 +16,11 @@ import {
   waitFor,
 } from './helpers/resume.js';
 
-// The default pipeline on a tenth of MNIST: the signals are the point.
-const RUN = smallResumableRun();
+// The default pipeline on a tenth of MNIST: the signals are the point. 6000 steps: a run held at
+// step 300 and signalled there has thousands of steps left when it goes on, so the signal, handled
+// at its next turn of the event loop, always finds it still training.
+const RUN = [...smallResumableRun(), '--set', 'sgd.steps=6000'];
+const STEPS = 6000;
 
 const root = tempDir();
 const cache = join(root, 'cache');
@@ -26,6 +29,25 @@ test.after.always(() => rmSync(root, { recursive: true, force: true }));
 const run = (dir: string, extra: string[] = [], cacheDir = cache) =>
   startCli(['run', ...RUN, ...extra, '--run-dir', dir, '--cache', cacheDir, '--quiet']);
 const resume = (dir: string) => startCli(['resume', dir, '--cache', cache, '--quiet']);
+
+const HOLD = pathToFileURL(join(import.meta.dirname, 'helpers/holdTraining.js')).href;
+/**
+ * A run held (test/helpers/holdTraining.ts) right after its third train event, step 300, past
+ * checkpoint 300; `signal` sends it a signal while it is held, then lets it go on. Counted, not
+ * timed: however fast or slow the machine, the signal meets a run at step 300 with 5,700 to go.
+ */
+async function signalledAt300(dir: string, signal: NodeJS.Signals, extra: string[] = []) {
+  const release = join(tempDir(), 'release');
+  const started = startCli(['run', ...RUN, ...extra, '--run-dir', dir, '--cache', cache, '--quiet'], {
+    NODE_OPTIONS: `--import ${HOLD}`,
+    HOLD_AFTER_TRAIN: '3',
+    HOLD_RELEASE: release,
+  });
+  await waitFor('the run to be held at step 300', () => existsSync(`${release}.held`), 120_000, 20);
+  started.kill(signal);
+  writeFileSync(release, '');
+  return started.result;
+}
 
 let reference: Promise<string> | undefined;
 /** weightsSha256 of the uninterrupted run (computed once). */
@@ -50,15 +72,12 @@ for (const [signal, code] of [
   test.serial(`${signal}: a checkpoint is written, exit ${code}, and resume is exact`, async (t) => {
     const expected = await expectedWeights();
     const dir = join(root, signal);
-    const started = run(dir);
-    await waitFor('checkpoint 300', () => newestCheckpointStep(dir) >= 300);
-    started.kill(signal);
-    const result = await started.result;
+    const result = await signalledAt300(dir, signal);
     t.is(result.code, code, result.stderr);
     t.regex(result.stdout, /^interrupted mnist-logreg: .* after [\d,]+ steps/);
     const newest = readCheckpoint(join(dir, 'checkpoints', listCheckpoints(join(dir, 'checkpoints'))[0]!));
     t.is(newest.meta.reason, 'signal');
-    t.true(newest.meta.step >= 300 && newest.meta.step < 1200, `stopped at ${newest.meta.step}`);
+    t.true(newest.meta.step >= 300 && newest.meta.step < STEPS, `stopped at ${newest.meta.step}`);
     const stopped = readSummary(dir)!;
     t.is(stopped.status, 'interrupted');
     t.is(stopped.steps, newest.meta.step);
@@ -107,10 +126,7 @@ test.serial(
   async (t) => {
     const expected = await expectedWeights();
     const dir = join(root, 'no-signal-checkpoint');
-    const started = run(dir, ['--set', 'checkpoint.onSignal=false']);
-    await waitFor('checkpoint 300', () => newestCheckpointStep(dir) >= 300);
-    started.kill('SIGINT');
-    const result = await started.result;
+    const result = await signalledAt300(dir, 'SIGINT', ['--set', 'checkpoint.onSignal=false']);
     t.is(result.code, 130, result.stderr);
     const reasons = listCheckpoints(join(dir, 'checkpoints')).map(
       (f) => readCheckpoint(join(dir, 'checkpoints', f)).meta.reason,
@@ -137,9 +153,8 @@ test.serial(
     // The run stops dead after its second train event (step 200, past checkpoint 100) until it is
     // killed, so it is certainly still going when resume is tried, however slow that is to start.
     const release = join(tempDir(), 'release');
-    const preload = pathToFileURL(join(import.meta.dirname, 'helpers/holdTraining.js')).href;
     const started = startCli(['run', ...RUN, '--run-dir', dir, '--cache', cache, '--quiet'], {
-      NODE_OPTIONS: `--import ${preload}`,
+      NODE_OPTIONS: `--import ${HOLD}`,
       HOLD_AFTER_TRAIN: '2',
       HOLD_RELEASE: release,
     });

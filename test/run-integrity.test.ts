@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { parse } from 'yaml';
 import { BIN, ROOT, runCli, smallMnist, tempDir } from './helpers/index.js';
-import { readEvents, readSummary, waitFor } from './helpers/resume.js';
+import { holdAfterTrain, readEvents, readSummary, waitFor } from './helpers/resume.js';
 
 const root = tempDir();
 test.after.always(() => rmSync(root, { recursive: true, force: true }));
@@ -120,6 +120,7 @@ test('resume right after SIGKILL, while the killed run is an unreaped zombie, is
   const dir = join(root, 'zombie');
   // A parent that never reaps its child (Python's Popen reaps only on wait/poll): the killed run
   // stays a zombie, as it would under a container without an init that reaps.
+  const hold = holdAfterTrain(2);
   const holder = spawn(
     'python3',
     [
@@ -132,16 +133,15 @@ test('resume right after SIGKILL, while the killed run is an unreaped zombie, is
       '--run-dir',
       dir,
     ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...hold.env } },
   );
   t.teardown(() => holder.kill('SIGKILL'));
   const pid = await new Promise<number>((resolve, reject) => {
     holder.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
     holder.once('error', reject);
   });
-  await waitFor('checkpoint 100', () =>
-    readEvents(dir).some((e) => e.type === 'checkpoint' && e.step >= 100),
-  );
+  // Held at step 200, past checkpoint 100, so it is certainly still running when killed.
+  await waitFor('the run to be held at step 200', hold.held, 120_000, 20);
   process.kill(pid, 'SIGKILL');
   const state = () => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0];
   await waitFor('the zombie', () => state() === 'Z');

@@ -1,5 +1,5 @@
 /** Fixtures for the kill-and-resume tests: the CLI as a killable child, waiting on a run's files. */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ExecutionContext } from 'ava';
@@ -262,4 +262,26 @@ export async function killAndResumeSuite(t: ExecutionContext, options: KillSuite
 export function slowCheckpointWrites(ms: number): NodeJS.ProcessEnv {
   const preload = pathToFileURL(join(import.meta.dirname, 'slowCheckpointWrites.js')).href;
   return { NODE_OPTIONS: `--import ${preload}`, SLOW_CHECKPOINT_MS: String(ms) };
+}
+
+/**
+ * The environment that holds a CLI right after its `trains`-th train event, until `release()`
+ * (test/helpers/holdTraining.ts): a test acts on a run that is certainly mid-way, however fast or
+ * slow the machine. `held()` tells when it is held.
+ */
+export function holdAfterTrain(trains: number): {
+  env: NodeJS.ProcessEnv;
+  held: () => boolean;
+  release: () => void;
+} {
+  const release = join(tempDir(), 'release');
+  return {
+    env: {
+      NODE_OPTIONS: `--import ${pathToFileURL(join(import.meta.dirname, 'holdTraining.js')).href}`,
+      HOLD_AFTER_TRAIN: String(trains),
+      HOLD_RELEASE: release,
+    },
+    held: () => existsSync(`${release}.held`),
+    release: () => writeFileSync(release, ''),
+  };
 }
