@@ -25,9 +25,9 @@ const root = tempDir('rxtrain-queue-');
 const data = tinyData(join(root, 'data'));
 const serial = hasRedis ? test.serial : test.skip;
 
-async function sweepFile(name: string, lrs: number[]): Promise<string> {
+async function sweepFile(name: string, lrs: number[], steps = 300): Promise<string> {
   return writeSweep(root, name, {
-    base: tinyBase(await data, 300),
+    base: tinyBase(await data, steps),
     parameters: { 'sgd.lr': { values: lrs } },
   });
 }
@@ -154,7 +154,10 @@ async function heldTrial(t: ExecutionContext, name: string) {
   const { redis, workers } = await setUp(t);
   const release = join(root, `${name}.release`);
   for (const w of ['a', 'b']) workers.push(startWorker(root, `${name}-${w}`, redis.url, holdEnv(release)));
-  const file = await sweepFile(name, [0.1]);
+  // 3,000 steps: a run takes a signal when it yields to the event loop, every 25 ms of training,
+  // and on this tiny data hundreds of steps fit in 25 ms; a 300-step trial released at step 200
+  // could finish before its SIGTERM is taken (it then exits 0, not 143).
+  const file = await sweepFile(name, [0.1], 3000);
   const dir = join(root, name);
   const sweep = queueSweep(file, dir, redis.url);
   await waitUntil('the trial enqueued', () => readState(dir)?.trials[0]?.status === 'running');
@@ -192,7 +195,10 @@ serial(
   async (t) => {
     const { release, dir, id, sweep, holder, other } = await heldTrial(t, 'termed');
     holder.kill('SIGTERM');
-    writeFileSync(release, ''); // the trial takes the signal once it is no longer held
+    // The worker passes SIGTERM on to the held trial as it logs this line; only then is the trial let
+    // go (it takes the signal once it is no longer held), or it could finish before the signal came.
+    await waitUntil('the worker to pass SIGTERM on', () => /SIGTERM: stopping 1 trial/.test(holder.output()));
+    writeFileSync(release, '');
     const exit = await holder.exited;
     t.is(exit.code, 143, holder.output());
     t.regex(holder.output(), new RegExp(`trial ${id}: checkpointed and handed back`));

@@ -18,9 +18,10 @@ export const MNIST_DIR = embeddedMnistDir();
 export const NO_SUCH_PID = 2 ** 22 + 1;
 
 const created: string[] = [];
-// Runs leave caches of tens of megabytes: every temporary directory goes when the test file ends.
+// Runs leave caches of tens of megabytes: every temporary directory goes when the test file ends
+// (KEEP_TMP=1 keeps them, to look at after a failure).
 process.once('exit', () => {
-  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+  if (!process.env.KEEP_TMP) for (const dir of created) rmSync(dir, { recursive: true, force: true });
 });
 
 export function tempDir(prefix = 'rxtrain-test-'): string {
