@@ -1,13 +1,13 @@
 /** SIGINT and SIGTERM: a checkpoint, exit 130/143, an exact resume; `rxtrain resume`'s own rules. */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { listCheckpoints, readCheckpoint } from '../src/pipeline/checkpointFile.js';
 import { smallResumableRun, tempDir } from './helpers/index.js';
 import {
   assertOneHistory,
   checkpointFiles,
+  holdAfterTrain,
   readEvents,
   readSummary,
   sleep,
@@ -30,22 +30,20 @@ const run = (dir: string, extra: string[] = [], cacheDir = cache) =>
   startCli(['run', ...RUN, ...extra, '--run-dir', dir, '--cache', cacheDir, '--quiet']);
 const resume = (dir: string) => startCli(['resume', dir, '--cache', cache, '--quiet']);
 
-const HOLD = pathToFileURL(join(import.meta.dirname, 'helpers/holdTraining.js')).href;
 /**
  * A run held (test/helpers/holdTraining.ts) right after its third train event, step 300, past
  * checkpoint 300; `signal` sends it a signal while it is held, then lets it go on. Counted, not
  * timed: however fast or slow the machine, the signal meets a run at step 300 with 5,700 to go.
  */
 async function signalledAt300(dir: string, signal: NodeJS.Signals, extra: string[] = []) {
-  const release = join(tempDir(), 'release');
-  const started = startCli(['run', ...RUN, ...extra, '--run-dir', dir, '--cache', cache, '--quiet'], {
-    NODE_OPTIONS: `--import ${HOLD}`,
-    HOLD_AFTER_TRAIN: '3',
-    HOLD_RELEASE: release,
-  });
-  await waitFor('the run to be held at step 300', () => existsSync(`${release}.held`), 120_000, 20);
+  const hold = holdAfterTrain(3);
+  const started = startCli(
+    ['run', ...RUN, ...extra, '--run-dir', dir, '--cache', cache, '--quiet'],
+    hold.env,
+  );
+  await waitFor('the run to be held at step 300', hold.held, 120_000, 20);
   started.kill(signal);
-  writeFileSync(release, '');
+  hold.release();
   return started.result;
 }
 
@@ -152,13 +150,9 @@ test.serial(
     const dir = join(root, 'changed');
     // The run stops dead after its second train event (step 200, past checkpoint 100) until it is
     // killed, so it is certainly still going when resume is tried, however slow that is to start.
-    const release = join(tempDir(), 'release');
-    const started = startCli(['run', ...RUN, '--run-dir', dir, '--cache', cache, '--quiet'], {
-      NODE_OPTIONS: `--import ${HOLD}`,
-      HOLD_AFTER_TRAIN: '2',
-      HOLD_RELEASE: release,
-    });
-    await waitFor('the run to be held', () => existsSync(`${release}.held`), 120_000, 20);
+    const hold = holdAfterTrain(2);
+    const started = startCli(['run', ...RUN, '--run-dir', dir, '--cache', cache, '--quiet'], hold.env);
+    await waitFor('the run to be held', hold.held, 120_000, 20);
     const busy = await resume(dir).result;
     t.is(busy.code, 2, 'a run in progress is not resumed under it');
     t.regex(busy.stderr, /^rxtrain: E_USAGE: .*: in use by rxtrain process \d+/);
