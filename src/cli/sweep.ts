@@ -17,7 +17,6 @@ import type { SweepEvent } from '../sweep/sweepEvents.js';
 import { loadSweep, type SweepSpec } from '../sweep/sweepFile.js';
 import { readState, SWEEP_FILES } from '../sweep/sweepState.js';
 import type { SweepSummary } from '../sweep/sweepSummary.js';
-import { trialPool } from '../sweep/trialPool.js';
 import { RxtrainError } from '../util/errors.js';
 import { duration } from '../util/format.js';
 import type { CliIo, Command } from './command.js';
@@ -154,10 +153,6 @@ async function drive(
         intervalMs: 2000,
         columns: io.stderrColumns,
       });
-  const command = [process.execPath, ...process.execArgv, BIN];
-  const cacheDir = resolve((values.cache as string | undefined) ?? defaultCacheDir());
-  // Locally, trials run in a few long-lived processes (one per --parallel slot), not one each.
-  const pool = target ? undefined : trialPool({ command, cacheDir, env: io.env });
   try {
     if (target) launcher = await remoteLauncher(target, spec, dir, opened.state, io);
     const outcome = await runSweep({
@@ -167,12 +162,12 @@ async function drive(
       fresh: opened.fresh,
       resumed: opened.resumed,
       parallel,
-      cacheDir,
-      command,
+      cacheDir: resolve((values.cache as string | undefined) ?? defaultCacheDir()),
+      command: [process.execPath, ...process.execArgv, BIN],
       env: io.env,
       failFast: !!values['fail-fast'],
       signal: io.signal,
-      launcher: launcher ?? pool,
+      ...(launcher ? { launcher } : {}),
       onEvent: (e: SweepEvent) => {
         progress?.onSweepEvent(e);
         if (values.json) io.stdout(`${JSON.stringify(e)}\n`);
@@ -184,7 +179,6 @@ async function drive(
     return outcome.exitCode;
   } finally {
     await launcher?.close(finished);
-    await pool?.close();
     progress?.close();
     opened.lock.release();
   }

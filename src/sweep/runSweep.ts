@@ -30,8 +30,9 @@ import {
   writeState,
 } from './sweepState.js';
 import { bestTrial, buildSummary, countStatuses, type SweepSummary, writeSummary } from './sweepSummary.js';
-import { localLauncher, type TrialAttempt, type TrialLauncher } from './trialLauncher.js';
+import type { TrialAttempt, TrialLauncher } from './trialLauncher.js';
 import { metricOf, readTrialFiles } from './trialOutcome.js';
+import { trialPool } from './trialPool.js';
 import { fileSize, lastErrorLine, runLockReleased, type TrialExit } from './trialProcess.js';
 
 export interface SweepRunOptions {
@@ -51,7 +52,7 @@ export interface SweepRunOptions {
   failFast?: boolean;
   /** Aborted on SIGINT/SIGTERM (`reason` is the signal's name). */
   signal?: AbortSignal;
-  /** Where attempts run (default: child processes here, trialLauncher.ts). */
+  /** Where attempts run (default: trial hosts here, trialPool.ts, closed when the sweep ends). */
   launcher?: TrialLauncher;
   clock?: Clock;
   onEvent?: SweepEventListener;
@@ -96,7 +97,8 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
   if (o.onEvent) log.on(o.onEvent);
   const metric = { split: spec.metricSplit, name: spec.metricName };
   const asha = spec.scheduler ? new Asha(spec.scheduler, spec.mode) : undefined;
-  const launcher = o.launcher ?? localLauncher({ command: o.command, cacheDir: o.cacheDir, env: o.env });
+  const pool = o.launcher ? undefined : trialPool({ command: o.command, cacheDir: o.cacheDir, env: o.env });
+  const launcher = o.launcher ?? pool!;
   const active = new Map<string, Active>();
   // Trials stopped by someone else's signal: left for the next session, not restarted in this one.
   const leftAlone = new Set<string>();
@@ -352,6 +354,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepOutcome> {
     while (queue.size > 0 || queue.pending > 0);
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
+    await pool?.close();
   }
 
   const counts = countStatuses(state.trials);

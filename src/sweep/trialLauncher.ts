@@ -1,17 +1,14 @@
 /**
  * Where a sweep's trial attempts run. The scheduler (runSweep.ts) decides what runs when and records
  * what became of it; a launcher only starts an attempt and reports its events and its end. Locally
- * an attempt is a child process whose run directory is the trial's own directory in the sweep
- * (below); over a queue (src/queue/) it is a job a worker on another machine takes, its run
+ * an attempt runs in one of the sweep's trial hosts (trialPool.ts), its run directory the trial's
+ * own directory in the sweep; over a queue (src/queue/) it is a job a worker on another machine takes, its run
  * directory copied into the sweep's before `exited` resolves — so the scheduler reads both the same
  * way.
  */
-import { join } from 'node:path';
 import type { RxtrainEvent } from '../pipeline/events.js';
-import { RUN_FILES } from '../pipeline/runDir.js';
 import type { TrialRecord } from './sweepState.js';
-import { startTrialProcess, type TrialExit } from './trialProcess.js';
-import { TrialWatcher } from './trialWatcher.js';
+import type { TrialExit } from './trialProcess.js';
 
 export interface AttemptRequest {
   trial: TrialRecord;
@@ -42,32 +39,4 @@ export interface TrialLauncher {
   /** Trials may run side by side from the start (each worker decodes its data into its own cache). */
   readonly parallelFromStart: boolean;
   start(request: AttemptRequest): TrialAttempt;
-}
-
-/** Trials as child processes of the sweep, sharing its data cache. */
-export function localLauncher(o: {
-  command: readonly string[];
-  cacheDir: string;
-  env: NodeJS.ProcessEnv;
-}): TrialLauncher {
-  return {
-    detachOnSignal: false,
-    parallelFromStart: false,
-    start(r) {
-      const process = startTrialProcess(
-        [...o.command, ...r.args, '--cache', o.cacheDir, '--quiet'],
-        r.logFile,
-        o.env,
-      );
-      const watcher = new TrialWatcher(join(r.dir, RUN_FILES.events), r.onEvent);
-      return {
-        pid: process.pid,
-        exited: process.exited.then((exit) => {
-          watcher.stop();
-          return exit;
-        }),
-        kill: process.kill,
-      };
-    },
-  };
 }

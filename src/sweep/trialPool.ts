@@ -12,13 +12,12 @@
  * wrong cannot reach the next trial. Hosts stay in the sweep's process group: a Ctrl-C, or a kill
  * of the group, reaches them as it reached trial processes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { RUN_FILES } from '../pipeline/runDir.js';
 import type { FromHost, ToHost } from './trialHostProtocol.js';
 import type { TrialLauncher } from './trialLauncher.js';
-import type { TrialExit } from './trialProcess.js';
+import { spawnLogged, type TrialExit } from './trialProcess.js';
 import { TrialWatcher } from './trialWatcher.js';
 
 /** The log of the hosts themselves (what a trial's own log does not take), beside the trials' logs. */
@@ -49,28 +48,14 @@ export function trialPool(o: {
   let attempts = 0;
 
   function startHost(logDir: string): Host {
-    const log = openSync(join(logDir, HOSTS_LOG), 'a');
-    let child: ChildProcess;
-    try {
-      child = spawn(o.command[0]!, [...o.command.slice(1), 'trial-host'], {
-        stdio: ['ignore', log, log, 'ipc'],
-        env: o.env,
-      });
-    } finally {
-      closeSync(log); // the child has its own copy of the descriptor
-    }
+    const { child, exited } = spawnLogged([...o.command, 'trial-host'], join(logDir, HOSTS_LOG), o.env, true);
     const host: Host = {
       child,
-      gone: new Promise<void>((resolve) => {
-        const ended = (exit: TrialExit) => {
-          hosts.delete(host);
-          const attempt = host.attempt;
-          host.attempt = undefined;
-          attempt?.settle(exit);
-          resolve();
-        };
-        child.once('error', () => ended({ code: null, signal: null }));
-        child.once('exit', (code, signal) => ended({ code, signal }));
+      gone: exited.then((exit) => {
+        hosts.delete(host);
+        const attempt = host.attempt;
+        host.attempt = undefined;
+        attempt?.settle(exit);
       }),
     };
     child.on('message', (message: FromHost) => {

@@ -4,7 +4,7 @@
  * outlives a killed sweep without dying of a broken pipe, and its output is kept). The trial stays
  * in the sweep's process group: a Ctrl-C on the terminal, or a kill of the group, reaches it too.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -25,16 +25,23 @@ export interface TrialProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Start `argv` (node, its flags, bin/rxtrain.js, then the command's arguments), logging to `logFile`. */
-export function startTrialProcess(
+/**
+ * Spawn `argv` with its stdout and stderr appended to `logFile` (and an IPC channel if `ipc`), and
+ * how it ends.
+ */
+export function spawnLogged(
   argv: readonly string[],
   logFile: string,
   env: NodeJS.ProcessEnv,
-): TrialProcess {
+  ipc = false,
+): { child: ChildProcess; exited: Promise<TrialExit> } {
   const log = openSync(logFile, 'a');
-  let child: ReturnType<typeof spawn>;
+  let child: ChildProcess;
   try {
-    child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', log, log], env });
+    child = spawn(argv[0]!, argv.slice(1), {
+      stdio: ['ignore', log, log, ...(ipc ? ['ipc' as const] : [])],
+      env,
+    });
   } finally {
     closeSync(log); // the child has its own copy of the descriptor
   }
@@ -42,6 +49,16 @@ export function startTrialProcess(
     child.once('error', () => resolve({ code: null, signal: null }));
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
+  return { child, exited };
+}
+
+/** Start `argv` (node, its flags, bin/rxtrain.js, then the command's arguments), logging to `logFile`. */
+export function startTrialProcess(
+  argv: readonly string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv,
+): TrialProcess {
+  const { child, exited } = spawnLogged(argv, logFile, env);
   return {
     pid: child.pid ?? -1,
     exited,
