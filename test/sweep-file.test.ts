@@ -63,6 +63,29 @@ scheduler:
   t.true(lines[4]!.includes('method grid needs a finite domain'));
 });
 
+test('a sweep file is read as a config is: a billion laughs, an oversized file and __proto__ keys are config errors', async (t) => {
+  let laughs = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
+  for (let i = 1; i < 9; i++)
+    laughs += `a${i}: &a${i} [${Array(10)
+      .fill(`*a${i - 1}`)
+      .join(', ')}]\n`;
+  const base = `base: ${join(ROOT, 'config/mnist-logreg.yaml')}\n`;
+  const cases = {
+    'laughs.yaml': [`${laughs}${base}parameters: *a8\n`, /alias/i],
+    'huge.yaml': [`# ${'x'.repeat(2 * 1024 * 1024)}\n${base}`, /a sweep file is at most 1048576 \(1 MiB\)/],
+    'proto.yaml': [
+      `${base}parameters:\n  __proto__: { values: [1] }\n`,
+      /:3:3 \(root\): "__proto__" is not a setting name/,
+    ],
+  } as const;
+  for (const [name, [text, message]] of Object.entries(cases)) {
+    const file = join(root, name);
+    writeFileSync(file, text);
+    const error = await t.throwsAsync(load(file), { instanceOf: ConfigError }, name);
+    t.regex(error!.message, message, name);
+  }
+});
+
 test('the metric must be evaluated, and ASHA needs rungs on evaluations', async (t) => {
   const file = join(root, 'asha.yaml');
   writeFileSync(

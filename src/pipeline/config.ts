@@ -1,20 +1,9 @@
-/**
- * Experiment configs: YAML in, a validated and resolved pipeline description out.
- *
- * Validation runs in phases and reports every problem at once, each with its line and column in
- * the file, its key path (`stages[3].lr`) and what would be valid:
- *   1. YAML syntax;  2. `--set` overrides;  3. the top level (capacity, checkpoint policy);
- *   4. user stage modules;  5. each stage's `type`, then its own settings schema;
- *   6. across stages (wiring.ts): each need a stage declares has a provider before it, and
- *      `checkpoint.keepBest` has checkpoints to choose from.
- */
-import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isScalar, LineCounter, parseDocument, parse as parseYamlValue, stringify, visit } from 'yaml';
-import { ConfigError, type ConfigIssue, RxtrainError } from '../util/errors.js';
-import { Locator, sortIssues, suggest } from './configLocator.js';
-import { applyOverride, mergeNested, type NestedOverride, RESERVED_KEYS } from './configOverrides.js';
+import { parse as parseYamlValue, stringify } from 'yaml';
+import { ConfigError, RxtrainError } from '../util/errors.js';
+import { sortIssues, suggest } from './configLocator.js';
+import { applyOverride, mergeNested, type NestedOverride } from './configOverrides.js';
 import {
   capacitySchema,
   type ExperimentConfig,
@@ -24,6 +13,7 @@ import {
 } from './experimentSchema.js';
 import type { StageDefinition } from './stage.js';
 import { checkCheckpointPolicy, checkWiring } from './wiring.js';
+import { parseYamlSource, plainValues, readYamlFile } from './yamlSource.js';
 
 export { pathString, suggest } from './configLocator.js';
 export { type ExperimentConfig, experimentSchema, type ResolvedStage } from './experimentSchema.js';
@@ -42,74 +32,18 @@ export interface LoadOptions {
   importModules?: boolean;
 }
 
-function readConfigText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new RxtrainError(
-      'E_USAGE',
-      `${file}: cannot read config (${(error as NodeJS.ErrnoException).code})`,
-    );
-  }
-}
-
 /** Read, override, validate and resolve a config; throws a ConfigError listing every problem. */
 export async function loadConfig(file: string, options: LoadOptions): Promise<ExperimentConfig> {
-  const text = options.text ?? readConfigText(file);
-  if (text.length > MAX_CONFIG_BYTES) {
-    throw new ConfigError(file, [
-      {
-        path: '',
-        message: `the file is ${text.length} bytes; a config is at most ${MAX_CONFIG_BYTES} (1 MiB)`,
-      },
-    ]);
-  }
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  const locate = new Locator(doc, lines);
+  const source = parseYamlSource(file, options.text ?? readYamlFile(file, 'config'), 'config');
+  const { doc, locate, issues } = source;
 
-  // Phase 1: syntax.
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => ({
-        path: '',
-        message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
-        line: e.linePos?.[0]?.line,
-        column: e.linePos?.[0]?.col,
-      })),
-    );
-  }
-  const issues: ConfigIssue[] = [];
-  // Keys that would reach an object's prototype are no setting anywhere (`__proto__: {lr: 5}`
-  // would otherwise set lr through the prototype).
-  visit(doc, {
-    Pair(_, pair) {
-      if (isScalar(pair.key) && RESERVED_KEYS.has(String(pair.key.value)) && pair.key.range) {
-        const pos = lines.linePos(pair.key.range[0]);
-        issues.push({
-          path: '',
-          message: `"${pair.key.value}" is not a setting name`,
-          line: pos.line,
-          column: pos.col,
-        });
-      }
-    },
-  });
   // Phase 2: overrides, applied to the document so later errors still point somewhere useful.
   const overridden = new Map<string, string>();
   const nested: NestedOverride[] = [];
   for (const override of options.overrides ?? []) applyOverride(doc, override, issues, overridden, nested);
 
   // Phase 3: top level.
-  let raw: unknown;
-  try {
-    // Aliases expand here; a document that expands to more than a few hundred nodes through them
-    // is an attack (billion laughs), not a config.
-    raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
-  } catch (error) {
-    throw new ConfigError(file, [...issues, { path: '', message: (error as Error).message.split('\n')[0]! }]);
-  }
+  const raw = plainValues(source, file);
   const top = experimentSchema.safeParse(raw ?? {});
   if (!top.success) {
     for (const issue of top.error.issues)
@@ -267,7 +201,7 @@ export function resolvedYaml(config: ExperimentConfig): string {
  * gives the schema that shows them.
  */
 export async function stageModulesOf(file: string): Promise<StageDefinition[]> {
-  const text = readConfigText(file);
+  const text = readYamlFile(file, 'config');
   let modules: unknown;
   try {
     modules = (parseYamlValue(text) as { modules?: unknown } | null)?.modules ?? [];
@@ -317,6 +251,3 @@ function isStageDefinition(value: unknown): value is StageDefinition {
     typeof (v.settings as { safeParse?: unknown }).safeParse === 'function'
   );
 }
-
-/** The largest config file read: a config is a few kB; 50 MB of YAML took 15 s and 1.9 GB. */
-const MAX_CONFIG_BYTES = 1024 * 1024;

@@ -11,11 +11,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { LineCounter, parseDocument, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { type ExperimentConfig, loadConfig } from '../pipeline/config.js';
-import { Locator, sortIssues } from '../pipeline/configLocator.js';
+import { type Locator, sortIssues } from '../pipeline/configLocator.js';
 import type { StageDefinition } from '../pipeline/stage.js';
-import { ConfigError, type ConfigIssue, RxtrainError } from '../util/errors.js';
+import { parseYamlSource, plainValues, readYamlFile } from '../pipeline/yamlSource.js';
+import { ConfigError, type ConfigIssue } from '../util/errors.js';
 import { checkBaseFits } from './baseChecks.js';
 import {
   finiteValues,
@@ -70,26 +71,13 @@ export function overrideOf(key: string, value: unknown): string {
 
 export async function loadSweep(file: string, options: LoadSweepOptions): Promise<SweepSpec> {
   const path = resolve(file);
-  const text = options.text ?? readText(file, 'sweep file');
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  const locate = new Locator(doc, lines);
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => ({
-        path: '',
-        message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
-        line: e.linePos?.[0]?.line,
-        column: e.linePos?.[0]?.col,
-      })),
-    );
-  }
-  const issues: ConfigIssue[] = [];
+  const text = options.text ?? readYamlFile(file, 'sweep file');
+  const source = parseYamlSource(file, text, 'sweep file');
+  const { locate, issues } = source;
   const none = new Map<string, string>();
 
   // Phase 2: the top level, then each parameter's domain against its own schema (for its hints).
-  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  const raw = (plainValues(source, file) ?? {}) as Record<string, unknown>;
   const top = sweepSchema.safeParse(raw);
   let settings = top.success ? top.data : undefined;
   if (!top.success) {
@@ -235,15 +223,4 @@ function baseIssues(
 /** `stages[3].lr` → ['stages', 3, 'lr']. */
 function parsePath(path: string): (string | number)[] {
   return [...path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]!));
-}
-
-function readText(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new RxtrainError(
-      'E_USAGE',
-      `${file}: cannot read ${what} (${(error as NodeJS.ErrnoException).code})`,
-    );
-  }
 }
