@@ -17,28 +17,15 @@ import type { EdgeReport, RxtrainEvent } from '../pipeline/events.js';
 import type { ProgressView, RunProgress, StageDefinition } from '../pipeline/stage.js';
 import { count, duration } from '../util/format.js';
 import { StepRate } from './eta.js';
+import { type FrameOptions, SGR, TerminalFrame } from './terminalFrame.js';
 
-export interface RendererOptions {
+export interface RendererOptions extends FrameOptions {
   /**
    * The run's stage definitions (the built-ins and the run's user stages). A stage's line is what
    * its own `describeProgress` makes of its counters, found by the `stageType` of its
    * `stage-started`; a stage of a type not among them is drawn from its counters as they are.
    */
   stages: readonly StageDefinition[];
-  /** Redraw in place with ANSI escapes. */
-  tty: boolean;
-  /** Colour (only on a TTY; the CLI turns it off when NO_COLOR is set). */
-  color: boolean;
-  /** Off a TTY: minimum ms between status lines. */
-  intervalMs: number;
-  /** On a TTY: minimum ms between redraws (default 100). */
-  redrawMs?: number;
-  /** On a TTY: the terminal's width in columns, asked at each redraw (it may be resized). */
-  columns?: () => number | undefined;
-  /** Monotonic ms; throttling only (rates come from the events' own `elapsedMs`). */
-  now?: () => number;
-  /** Run `fn` after `ms`; returns a cancel function. Tests replace it to step time by hand. */
-  setTimer?: (fn: () => void, ms: number) => () => void;
 }
 
 interface StageView {
@@ -55,9 +42,6 @@ interface StageView {
   durationMs?: number;
 }
 
-const ESC = '\x1b[';
-const SGR = { green: 32, cyan: 36, yellow: 33, dim: 2 } as const;
-
 export class ProgressRenderer {
   private readonly definitions: ReadonlyMap<string, StageDefinition>;
   private readonly stages = new Map<string, StageView>();
@@ -68,33 +52,20 @@ export class ProgressRenderer {
   } = { evals: new Map() };
   private readonly rate = new StepRate();
   private elapsedMs = 0;
-  private drawnLines = 0;
-  private lastDraw = Number.NEGATIVE_INFINITY;
-  private lastStatus = Number.NEGATIVE_INFINITY;
-  private cancelPending: (() => void) | undefined;
-  private finished = false;
-  private readonly now: () => number;
-  private readonly setTimer: (fn: () => void, ms: number) => () => void;
+  private readonly out: TerminalFrame;
 
-  constructor(
-    private readonly write: (text: string) => void,
-    private readonly options: RendererOptions,
-  ) {
+  constructor(write: (text: string) => void, options: RendererOptions) {
     // Later definitions win, as in a config: a user module may replace a built-in type.
     this.definitions = new Map(options.stages.map((d) => [d.type, d]));
-    this.now = options.now ?? (() => performance.now());
-    this.setTimer =
-      options.setTimer ??
-      ((fn, ms) => {
-        const timer = setTimeout(fn, ms);
-        // A pending redraw must not keep the process alive after the run.
-        timer.unref?.();
-        return () => clearTimeout(timer);
-      });
+    this.out = new TerminalFrame(write, options, {
+      frame: () => this.frame(),
+      status: () => this.statusLine(),
+      elapsedMs: () => this.elapsedMs,
+    });
   }
 
   onEvent = (event: RxtrainEvent): void => {
-    if (this.finished) return;
+    if (this.out.ended) return;
     this.elapsedMs = event.elapsedMs;
     switch (event.type) {
       case 'stage-started':
@@ -123,8 +94,10 @@ export class ProgressRenderer {
           view.durationMs = event.durationMs;
         }
         // A stage stopped by the ones after it (the endless sampler) did not finish anything.
-        if (!this.options.tty && !event.stopped)
-          this.line(`${event.stage} finished in ${duration(event.durationMs)} (${count(event.items)} items)`);
+        if (!this.out.options.tty && !event.stopped)
+          this.out.line(
+            `${event.stage} finished in ${duration(event.durationMs)} (${count(event.items)} items)`,
+          );
         break;
       }
       case 'train':
@@ -138,17 +111,17 @@ export class ProgressRenderer {
         break;
       case 'eval':
         this.run.evals.set(event.split, { step: event.step, accuracy: event.accuracy, loss: event.loss });
-        if (!this.options.tty) {
-          this.line(
+        if (!this.out.options.tty) {
+          this.out.line(
             `eval ${event.split} at step ${count(event.step)}: accuracy ${event.accuracy.toFixed(4)}, loss ${event.loss.toFixed(4)}`,
           );
         }
         break;
       case 'checkpoint':
-        this.message(`checkpoint at step ${count(event.step)} (${event.reason})`, SGR.dim);
+        this.out.message(`checkpoint at step ${count(event.step)} (${event.reason})`, SGR.dim);
         return;
       case 'warning':
-        this.message(`warning: ${event.message}`, SGR.yellow);
+        this.out.message(`warning: ${event.message}`, SGR.yellow);
         return;
       case 'run-finished':
         this.finish(event.status, event.steps, event.durationMs);
@@ -157,81 +130,27 @@ export class ProgressRenderer {
         // run-started, cache and error events: the CLI prints the error itself, once.
         break;
     }
-    this.schedule();
+    this.out.update();
   };
 
   /** Stop redrawing. On a TTY a redraw still pending is drawn, so the screen shows the last state. */
   close(): void {
-    if (this.finished) return;
-    this.cancelPending?.();
-    this.cancelPending = undefined;
-    if (this.options.tty && this.drawnLines > 0) this.draw();
-    this.drawnLines = 0;
-    this.finished = true;
+    if (this.out.ended) return;
+    this.out.cancel();
+    if (this.out.options.tty && this.out.drawn) this.out.draw();
+    this.out.release();
+    this.out.end();
   }
 
   private finish(status: string, steps: number, durationMs: number): void {
-    this.cancelPending?.();
-    this.cancelPending = undefined;
-    if (this.options.tty) {
-      this.draw();
-      this.drawnLines = 0; // the final frame stays; what follows is written below it
-    } else {
-      const last = this.statusLine();
-      if (last) this.line(last);
-    }
-    this.finished = true;
-    if (!this.options.tty) this.line(`run ${status} after ${count(steps)} steps in ${duration(durationMs)}`);
-  }
-
-  private schedule(): void {
-    if (!this.options.tty) {
-      if (this.now() - this.lastStatus < this.options.intervalMs) return;
-      const status = this.statusLine();
-      if (status) {
-        this.lastStatus = this.now();
-        this.line(status);
-      }
-      return;
-    }
-    if (this.cancelPending) return;
-    const wait = (this.options.redrawMs ?? 100) - (this.now() - this.lastDraw);
-    if (wait <= 0) this.draw();
-    else
-      this.cancelPending = this.setTimer(() => {
-        this.cancelPending = undefined;
-        if (!this.finished) this.draw();
-      }, wait);
-  }
-
-  /** Off a TTY: one plain line, stamped with the run's elapsed time. */
-  private line(text: string): void {
-    this.write(`[${duration(this.elapsedMs).padStart(6)}] ${text}\n`);
-  }
-
-  /** A line that stays: above the frame on a TTY, a plain line otherwise. */
-  private message(text: string, code: number): void {
-    if (!this.options.tty) {
-      this.line(text);
-      return;
-    }
-    this.clear();
-    this.write(`${this.paint(this.fit(text), code)}\n`);
-    this.draw();
-  }
-
-  private clear(): void {
-    // Cursor to the start of the frame's first line, then erase to the end of the screen.
-    if (this.drawnLines > 0) this.write(`${ESC}${this.drawnLines}F${ESC}J`);
-    this.drawnLines = 0;
-  }
-
-  private draw(): void {
-    this.lastDraw = this.now();
-    const lines = this.frame();
-    this.clear();
-    if (lines.length) this.write(`${lines.join('\n')}\n`);
-    this.drawnLines = lines.length;
+    this.out.cancel();
+    if (this.out.options.tty) {
+      this.out.draw();
+      this.out.release(); // the final frame stays; what follows is written below it
+    } else this.out.statusLine();
+    this.out.end();
+    if (!this.out.options.tty)
+      this.out.line(`run ${status} after ${count(steps)} steps in ${duration(durationMs)}`);
   }
 
   /** The TTY frame: the stages that are done on one line, then one line per active stage. */
@@ -243,28 +162,15 @@ export class ProgressRenderer {
     const done = views.filter(folded);
     if (done.length) {
       const text = done.map(({ v }) => `${v.id} ${duration(v.durationMs ?? 0)}`).join(' · ');
-      lines.push(`${this.paint('✓', SGR.green)} ${this.fit(text, 2)}`);
+      lines.push(`${this.out.paint('✓', SGR.green)} ${this.out.fit(text, 2)}`);
     }
     for (const { v, view } of views) {
       if (folded({ v, view })) continue;
-      const mark = v.done ? this.paint('✓', SGR.green) : this.paint('▸', SGR.cyan);
+      const mark = v.done ? this.out.paint('✓', SGR.green) : this.out.paint('▸', SGR.cyan);
       const name = v.id.padEnd(10);
-      lines.push(`${mark} ${this.fit(`${name} ${this.lineText(v, view)}`, 2)}`);
+      lines.push(`${mark} ${this.out.fit(`${name} ${this.lineText(v, view)}`, 2)}`);
     }
     return lines;
-  }
-
-  /** Cut plain text to the terminal width, less `used` columns; one column spare for auto-wrap. */
-  private fit(text: string, used = 0): string {
-    const columns = this.options.columns?.();
-    if (!columns || columns <= used + 2) return text;
-    const room = columns - used - 1;
-    const chars = [...text];
-    return chars.length <= room ? text : `${chars.slice(0, room - 1).join('')}…`;
-  }
-
-  private paint(text: string, code: number): string {
-    return this.options.color ? `${ESC}${code}m${text}${ESC}0m` : text;
   }
 
   /** The stage's own view of its progress; its counters as they are when it gives none. */

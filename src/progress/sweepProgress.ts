@@ -18,20 +18,11 @@ import type { RunProgress, StageDefinition } from '../pipeline/stage.js';
 import { describePoint } from '../sweep/searchSpace.js';
 import type { SweepEvent } from '../sweep/sweepEvents.js';
 import { count, duration } from '../util/format.js';
+import { type FrameOptions, SGR, TerminalFrame } from './terminalFrame.js';
 
-export interface SweepProgressOptions {
+export interface SweepProgressOptions extends FrameOptions {
   /** Stage definitions for the trials' progress (built-ins and the base's user stages). */
   stages: readonly StageDefinition[];
-  tty: boolean;
-  color: boolean;
-  /** Off a TTY: minimum ms between status lines. */
-  intervalMs: number;
-  /** On a TTY: minimum ms between redraws (default 100). */
-  redrawMs?: number;
-  columns?: () => number | undefined;
-  /** Monotonic ms: throttling, and the ETA between events. */
-  now?: () => number;
-  setTimer?: (fn: () => void, ms: number) => () => void;
 }
 
 interface RunningTrial {
@@ -42,9 +33,6 @@ interface RunningTrial {
   run: { train?: RunProgress['train']; evals: Map<string, { step: number; accuracy: number; loss: number }> };
   metric?: number;
 }
-
-const ESC = '\x1b[';
-const SGR = { green: 32, red: 31, cyan: 36, yellow: 33, dim: 2 } as const;
 
 export class SweepProgress {
   private readonly definitions: ReadonlyMap<string, StageDefinition>;
@@ -58,31 +46,22 @@ export class SweepProgress {
   private elapsedMs = 0;
   /** `now()` when the last sweep event came: lines between events are stamped from it. */
   private elapsedAt = 0;
-  private drawnLines = 0;
-  private lastDraw = Number.NEGATIVE_INFINITY;
-  private lastStatus = Number.NEGATIVE_INFINITY;
-  private cancelPending: (() => void) | undefined;
-  private closed = false;
+  private readonly out: TerminalFrame;
   private readonly now: () => number;
-  private readonly setTimer: (fn: () => void, ms: number) => () => void;
 
-  constructor(
-    private readonly write: (text: string) => void,
-    private readonly options: SweepProgressOptions,
-  ) {
+  constructor(write: (text: string) => void, options: SweepProgressOptions) {
     this.definitions = new Map(options.stages.map((d) => [d.type, d]));
     this.now = options.now ?? (() => performance.now());
-    this.setTimer =
-      options.setTimer ??
-      ((fn, ms) => {
-        const timer = setTimeout(fn, ms);
-        timer.unref?.();
-        return () => clearTimeout(timer);
-      });
+    this.out = new TerminalFrame(write, options, {
+      frame: () => this.frame(),
+      status: () => this.statusLine(),
+      // Lines between sweep events are stamped from the last one's time.
+      elapsedMs: () => this.elapsedMs + Math.max(0, this.now() - this.elapsedAt),
+    });
   }
 
   onSweepEvent = (e: SweepEvent): void => {
-    if (this.closed) return;
+    if (this.out.ended) return;
     this.elapsedMs = e.elapsedMs;
     this.elapsedAt = this.now();
     const s = this.sweep;
@@ -90,7 +69,7 @@ export class SweepProgress {
       case 'sweep-started':
         this.sweep = e;
         this.before = (e.counts.done ?? 0) + (e.counts.failed ?? 0) + (e.counts['stopped-early'] ?? 0);
-        this.message(
+        this.out.message(
           `sweep ${e.name}: ${e.planned} trials${e.resumed ? `, ${this.before} finished before` : ''}${e.added ? `, ${e.added} added` : ''}; ${e.method}${e.scheduler ? ' with ASHA' : ''}, ${e.parallel} at once; ranked by ${e.metric} (${e.mode})`,
         );
         return;
@@ -104,14 +83,14 @@ export class SweepProgress {
           counters: new Map(),
           run: { evals: new Map() },
         });
-        if (!this.options.tty)
-          this.message(
+        if (!this.out.options.tty)
+          this.out.message(
             `trial ${e.trial} ${e.action === 'run' ? 'started' : e.promotedFrom !== undefined ? `promoted from rung ${e.promotedFrom}` : 'resumed'}: ${this.running.get(e.trial)!.params}`,
           );
         break;
       case 'trial-rung':
-        if (!this.options.tty || e.decision === 'stop')
-          this.message(
+        if (!this.out.options.tty || e.decision === 'stop')
+          this.out.message(
             `trial ${e.trial} at rung ${e.rung} (step ${count(e.step)}): ${s?.metric ?? 'metric'} ${e.value.toFixed(4)}, ${e.rank} of ${e.of} → ${e.decision === 'continue' ? 'goes on' : 'stopped'}`,
             e.decision === 'stop' ? SGR.yellow : SGR.dim,
           );
@@ -129,18 +108,18 @@ export class SweepProgress {
         return;
       }
       case 'warning':
-        this.message(`warning: ${e.message}`, SGR.yellow);
+        this.out.message(`warning: ${e.message}`, SGR.yellow);
         return;
       case 'sweep-finished':
         this.close();
         return;
     }
-    this.schedule();
+    this.out.update();
   };
 
   onTrialEvent = (trial: string, e: RxtrainEvent): void => {
     const t = this.running.get(trial);
-    if (!t || this.closed) return;
+    if (!t || this.out.ended) return;
     if (e.type === 'stage-started') t.stageTypes.set(e.stage, e.stageType);
     else if (e.type === 'stage-progress') {
       const { type: _t, stage, time: _time, elapsedMs: _e, seq: _q, edge: _edge, ...counters } = e;
@@ -151,19 +130,15 @@ export class SweepProgress {
       const [split, name] = (this.sweep?.metric ?? '').split('.');
       if (e.split === split) t.metric = name === 'loss' ? e.loss : e.accuracy;
     } else return;
-    this.schedule();
+    this.out.update();
   };
 
   close(): void {
-    if (this.closed) return;
-    this.cancelPending?.();
-    this.cancelPending = undefined;
-    if (this.options.tty) this.clear();
-    else {
-      const status = this.statusLine();
-      if (status) this.line(status);
-    }
-    this.closed = true;
+    if (this.out.ended) return;
+    this.out.cancel();
+    if (this.out.options.tty) this.out.clear();
+    else this.out.statusLine();
+    this.out.end();
   }
 
   /** Trials with a final status: those before this session, and those that ended one in it. */
@@ -194,8 +169,8 @@ export class SweepProgress {
           : `${e.status}${metric}${steps}  ${duration(e.durationMs)}`;
     const mark = e.status === 'done' ? '✓' : e.status === 'failed' ? '✗' : '■';
     const code = e.status === 'done' ? SGR.green : e.status === 'failed' ? SGR.red : SGR.yellow;
-    if (this.options.tty) this.message(`${mark} ${e.trial} ${what}${params}`, code);
-    else this.message(`trial ${e.trial} ${what}`);
+    if (this.out.options.tty) this.out.message(`${mark} ${e.trial} ${what}${params}`, code);
+    else this.out.message(`trial ${e.trial} ${what}`);
   }
 
   /** The sweep's line: finished of total, failures, running, the best so far, the ETA. */
@@ -244,68 +219,13 @@ export class SweepProgress {
     return parts.join('  ');
   }
 
-  private schedule(): void {
-    if (!this.options.tty) {
-      if (this.now() - this.lastStatus < this.options.intervalMs) return;
-      const status = this.statusLine();
-      if (status) {
-        this.lastStatus = this.now();
-        this.line(status);
-      }
-      return;
-    }
-    if (this.cancelPending) return;
-    const wait = (this.options.redrawMs ?? 100) - (this.now() - this.lastDraw);
-    if (wait <= 0) this.draw();
-    else
-      this.cancelPending = this.setTimer(() => {
-        this.cancelPending = undefined;
-        if (!this.closed) this.draw();
-      }, wait);
-  }
-
-  private line(text: string): void {
-    const elapsed = this.elapsedMs + Math.max(0, this.now() - this.elapsedAt);
-    this.write(`[${duration(elapsed).padStart(6)}] ${text}\n`);
-  }
-
-  /** A line that stays: above the block on a TTY, a plain stamped line otherwise. */
-  private message(text: string, code?: number): void {
-    if (!this.options.tty) {
-      this.line(text);
-      return;
-    }
-    this.clear();
-    this.write(`${code === undefined ? this.fit(text) : this.paint(this.fit(text), code)}\n`);
-    this.draw();
-  }
-
-  private clear(): void {
-    if (this.drawnLines > 0) this.write(`${ESC}${this.drawnLines}F${ESC}J`);
-    this.drawnLines = 0;
-  }
-
-  private draw(): void {
-    this.lastDraw = this.now();
+  /** On a TTY: a line per running trial, then the sweep's line. */
+  private frame(): string[] {
     const lines = [...this.running].map(
-      ([id, t]) => `${this.paint('▸', SGR.cyan)} ${this.fit(this.trialText(id, t), 2)}`,
+      ([id, t]) => `${this.out.paint('▸', SGR.cyan)} ${this.out.fit(this.trialText(id, t), 2)}`,
     );
     const status = this.statusLine();
-    if (status) lines.push(this.fit(status));
-    this.clear();
-    if (lines.length) this.write(`${lines.join('\n')}\n`);
-    this.drawnLines = lines.length;
-  }
-
-  private fit(text: string, used = 0): string {
-    const columns = this.options.columns?.();
-    if (!columns || columns <= used + 2) return text;
-    const room = columns - used - 1;
-    const chars = [...text];
-    return chars.length <= room ? text : `${chars.slice(0, room - 1).join('')}…`;
-  }
-
-  private paint(text: string, code: number): string {
-    return this.options.color ? `${ESC}${code}m${text}${ESC}0m` : text;
+    if (status) lines.push(this.out.fit(status));
+    return lines;
   }
 }
