@@ -7,7 +7,7 @@ import test from 'ava';
 import { loadConfig } from '../src/pipeline/config.js';
 import { builtinStages } from '../src/stages/index.js';
 import { ConfigError } from '../src/util/errors.js';
-import { ROOT, runCli, tempDir } from './helpers/index.js';
+import { billionLaughs, ROOT, runCli, tempDir } from './helpers/index.js';
 
 const DEFAULT = join(ROOT, 'config/mnist-logreg.yaml');
 const DATA = 'stages:\n  - type: fetch\n  - type: untar\n  - type: decodeIdx\n  - type: normalise\n';
@@ -65,12 +65,7 @@ test('checkpoint.keepBest must name a split an evaluator scores', async (t) => {
 });
 
 test('a billion-laughs YAML and an oversized file are config errors, exit 2, not internal errors', async (t) => {
-  let laughs = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
-  for (let i = 1; i < 9; i++)
-    laughs += `a${i}: &a${i} [${Array(10)
-      .fill(`*a${i - 1}`)
-      .join(', ')}]\n`;
-  laughs += 'stages: *a8\n';
+  const laughs = `${billionLaughs()}stages: *a8\n`;
   const dir = tempDir();
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(dir, 'laughs.yaml'), laughs);

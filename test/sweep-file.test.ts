@@ -15,7 +15,7 @@ import { openSweep } from '../src/sweep/openSweep.js';
 import { planSweep } from '../src/sweep/plan.js';
 import { loadSweep } from '../src/sweep/sweepFile.js';
 import { ConfigError, RxtrainError } from '../src/util/errors.js';
-import { ROOT, tempDir } from './helpers/index.js';
+import { billionLaughs, ROOT, tempDir } from './helpers/index.js';
 import { tinyBase, writeSweep } from './helpers/sweep.js';
 
 const root = tempDir('rxtrain-sweepfile-');
@@ -64,11 +64,7 @@ scheduler:
 });
 
 test('a sweep file is read as a config is: a billion laughs, an oversized file and __proto__ keys are config errors', async (t) => {
-  let laughs = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
-  for (let i = 1; i < 9; i++)
-    laughs += `a${i}: &a${i} [${Array(10)
-      .fill(`*a${i - 1}`)
-      .join(', ')}]\n`;
+  const laughs = billionLaughs();
   const base = `base: ${join(ROOT, 'config/mnist-logreg.yaml')}\n`;
   const cases = {
     'laughs.yaml': [`${laughs}${base}parameters: *a8\n`, /alias/i],

@@ -37,6 +37,19 @@ export interface TarEntry {
   linkname?: string;
 }
 
+/**
+ * YAML whose aliases expand to 10^9 nodes ("billion laughs"): anchors a0…a8, each ten of the one
+ * before; `*a8` is the bomb.
+ */
+export function billionLaughs(): string {
+  let text = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
+  for (let i = 1; i < 9; i++)
+    text += `a${i}: &a${i} [${Array(10)
+      .fill(`*a${i - 1}`)
+      .join(', ')}]\n`;
+  return text;
+}
+
 /** A real tar archive built with tar-stream (gzipped unless `gzip: false`). */
 export async function makeTar(entries: TarEntry[], options: { gzip?: boolean } = {}): Promise<Buffer> {
   const p = pack();
