@@ -1,3 +1,14 @@
+/**
+ * Experiment configs: YAML in, a validated and resolved pipeline description out.
+ *
+ * Validation runs in phases and reports every problem at once, each with its line and column in
+ * the file, its key path (`stages[3].lr`) and what would be valid:
+ *   1. YAML syntax, size and reserved keys (yamlSource.ts, shared with sweep files);
+ *   2. `--set` overrides;  3. the top level (capacity, checkpoint policy);
+ *   4. user stage modules;  5. each stage's `type`, then its own settings schema;
+ *   6. across stages (wiring.ts): each need a stage declares has a provider before it, and
+ *      `checkpoint.keepBest` has checkpoints to choose from.
+ */
 import { basename, dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYamlValue, stringify } from 'yaml';

@@ -15,7 +15,6 @@ const MAX_YAML_BYTES = 1024 * 1024;
 
 export interface YamlSource {
   doc: Document;
-  lines: LineCounter;
   locate: Locator;
   /** Problems found so far (reserved keys); the caller adds its own and throws them together. */
   issues: ConfigIssue[];
@@ -72,7 +71,7 @@ export function parseYamlSource(file: string, text: string, what: string): YamlS
       }
     },
   });
-  return { doc, lines, locate: new Locator(doc, lines), issues };
+  return { doc, locate: new Locator(doc, lines), issues };
 }
 
 /**

@@ -136,14 +136,12 @@ export class ProgressRenderer {
   /** Stop redrawing. On a TTY a redraw still pending is drawn, so the screen shows the last state. */
   close(): void {
     if (this.out.ended) return;
-    this.out.cancel();
     if (this.out.options.tty && this.out.drawn) this.out.draw();
     this.out.release();
     this.out.end();
   }
 
   private finish(status: string, steps: number, durationMs: number): void {
-    this.out.cancel();
     if (this.out.options.tty) {
       this.out.draw();
       this.out.release(); // the final frame stays; what follows is written below it

@@ -135,7 +135,6 @@ export class SweepProgress {
 
   close(): void {
     if (this.out.ended) return;
-    this.out.cancel();
     if (this.out.options.tty) this.out.clear();
     else this.out.statusLine();
     this.out.end();

@@ -137,12 +137,6 @@ export class TerminalFrame {
     this.ended = true;
   }
 
-  /** Drop a pending redraw (the caller draws now). */
-  cancel(): void {
-    this.cancelPending?.();
-    this.cancelPending = undefined;
-  }
-
   /** Cut plain text to the terminal width, less `used` columns; one column spare for auto-wrap. */
   fit(text: string, used = 0): string {
     const columns = this.options.columns?.();

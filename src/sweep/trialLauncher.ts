@@ -2,9 +2,9 @@
  * Where a sweep's trial attempts run. The scheduler (runSweep.ts) decides what runs when and records
  * what became of it; a launcher only starts an attempt and reports its events and its end. Locally
  * an attempt runs in one of the sweep's trial hosts (trialPool.ts), its run directory the trial's
- * own directory in the sweep; over a queue (src/queue/) it is a job a worker on another machine takes, its run
- * directory copied into the sweep's before `exited` resolves — so the scheduler reads both the same
- * way.
+ * own directory in the sweep; over a queue (src/queue/) it is a job a worker on another machine
+ * takes, its run directory copied into the sweep's before `exited` resolves — so the scheduler
+ * reads both the same way.
  */
 import type { RxtrainEvent } from '../pipeline/events.js';
 import type { TrialRecord } from './sweepState.js';
