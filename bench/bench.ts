@@ -41,7 +41,7 @@ log(`bench: ${runs} run(s) each; load average ${before}`);
 const python = !args['no-python'];
 const sections: string[][] = [];
 let logreg: ReturnType<typeof logregBench> | undefined;
-let fixed: ReturnType<typeof fixedCostBench> | undefined;
+let fixed: Awaited<ReturnType<typeof fixedCostBench>> | undefined;
 let mlp: Awaited<ReturnType<typeof mlpBench>> | undefined;
 if (only !== 'mlp') {
   logreg = logregBench({
@@ -52,7 +52,7 @@ if (only !== 'mlp') {
     log,
   });
   sections.push(logreg.lines);
-  fixed = fixedCostBench({ runs, log });
+  fixed = await fixedCostBench({ runs, log });
   sections.push(fixed.lines);
 }
 if (only !== 'logreg') {

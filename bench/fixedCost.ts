@@ -28,9 +28,9 @@ const CONFIG = 'config/mnist-logreg.yaml';
 const ONE_STEP = ['sgd.steps=1', 'evaluate.atStart=false'];
 
 /** Replay the cache file in-process as a run does; milliseconds. */
-function replayOnce(path: string, key: string): number {
+async function replayOnce(path: string, key: string): Promise<number> {
   const t0 = performance.now();
-  const file = openCacheFile(path, key);
+  const file = await openCacheFile(path, key);
   if (typeof file === 'string') throw new Error(`${path}: ${file}`);
   const stores = new Map<string, ExampleStore>();
   for (let i = 0; i < file.records.length; i++) {
@@ -50,10 +50,10 @@ function readOnce(path: string): number {
   return performance.now() - t0;
 }
 
-export function fixedCostBench(o: { runs: number; log: (line: string) => void }): {
+export async function fixedCostBench(o: { runs: number; log: (line: string) => void }): Promise<{
   lines: string[];
   figures: FixedCostFigures;
-} {
+}> {
   const times = <T>(f: () => T) => Array.from({ length: o.runs }, f);
   const cacheDir = mkdtempSync(join(tmpdir(), 'rxbench-fixed-'));
   try {
@@ -81,7 +81,7 @@ export function fixedCostBench(o: { runs: number; log: (line: string) => void })
     const replays: number[] = [];
     const reads: number[] = [];
     for (let i = 0; i < Math.max(3, o.runs); i++) {
-      replays.push(replayOnce(path, key));
+      replays.push(await replayOnce(path, key));
       reads.push(readOnce(path));
     }
 

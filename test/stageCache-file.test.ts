@@ -61,9 +61,9 @@ const messages: Message[] = [
   { kind: 'split-end', split: 'test', count: 1000 },
 ];
 
-test('contiguous examples are one record, replayed as views of the one buffer the file was read into', (t) => {
+test('contiguous examples are one record, replayed as views of the one buffer the file was read into', async (t) => {
   const path = writeCache('views.rxdata', messages);
-  const file = openCacheFile(path, KEY);
+  const file = await openCacheFile(path, KEY);
   if (typeof file === 'string') return t.fail(file);
   t.is(file.records.length, 4, 'train, its end, test, its end');
   const out = replay(file);
@@ -124,18 +124,18 @@ const damages: [string, (bytes: Buffer) => Buffer][] = [
 ];
 
 for (const [where, damage] of damages) {
-  test(`damage to the ${where} is caught before any message is replayed`, (t) => {
+  test(`damage to the ${where} is caught before any message is replayed`, async (t) => {
     const path = writeCache(`damaged-${where.replace(/ /g, '-')}.rxdata`, messages);
     writeFileSync(path, damage(readFileSync(path)));
-    const result = openCacheFile(path, KEY);
+    const result = await openCacheFile(path, KEY);
     t.is(typeof result, 'string', `${where}: ${typeof result === 'string' ? result : 'accepted'}`);
   });
 }
 
-test('a file for another key is not used', (t) => {
+test('a file for another key is not used', async (t) => {
   const path = writeCache('other-key.rxdata', messages);
-  t.regex(openCacheFile(path, 'd'.repeat(64)) as string, /holds key/);
-  t.is(openCacheFile(join(dir, 'nothing-here.rxdata'), KEY), 'absent');
+  t.regex((await openCacheFile(path, 'd'.repeat(64))) as string, /holds key/);
+  t.is(await openCacheFile(join(dir, 'nothing-here.rxdata'), KEY), 'absent');
 });
 
 test('zlib’s CRC-32 and the table fallback agree, also when continued', (t) => {
@@ -170,10 +170,10 @@ test('records cut across chunks of one block decode as views of that block', (t)
   t.true(same(Buffer.concat(records.map((r) => r.bytes)), block.subarray(0, 10 * WIDTH)));
 });
 
-test('a file over the whole-file bound is checked in pieces and replayed record by record, the same', (t) => {
+test('a file over the whole-file bound is checked in pieces and replayed record by record, the same', async (t) => {
   const path = writeCache('piecewise.rxdata', messages);
-  const whole = openCacheFile(path, KEY);
-  const pieces = openCacheFile(path, KEY, 1024);
+  const whole = await openCacheFile(path, KEY);
+  const pieces = await openCacheFile(path, KEY, { wholeFileBytes: 1024 });
   if (typeof whole === 'string' || typeof pieces === 'string') return t.fail(String(whole));
   const a = replay(whole);
   const b = replay(pieces);
@@ -189,5 +189,5 @@ test('a file over the whole-file bound is checked in pieces and replayed record 
   );
   const damaged = writeCache('piecewise-damaged.rxdata', messages);
   writeFileSync(damaged, flip(readFileSync(damaged), 5000));
-  t.regex(openCacheFile(damaged, KEY, 1024) as string, /CRC/);
+  t.regex((await openCacheFile(damaged, KEY, { wholeFileBytes: 1024 })) as string, /CRC/);
 });

@@ -124,13 +124,13 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
         return w;
       };
       return teeFlow(compute, open, key, {
-        written: (k, path, bytes) => report('write', k, path, { bytes }),
+        written: (k, written, bytes) => report('write', k, written, { bytes }),
         failed: writeFailed,
       });
     }
     const key = stageCacheKey(fingerprint, options.stages);
     const path = join(options.dir, `${key}.rxdata`);
-    const file = openCacheFile(path, key);
+    const file = await openCacheFile(path, key);
     if (typeof file !== 'string') {
       report('hit', key, path, { bytes: statSync(path).size });
       return replayFlow(file, options);

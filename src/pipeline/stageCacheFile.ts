@@ -12,14 +12,16 @@
  * The key comes last because a first run may learn it only at the end (the source's digest is
  * taken from the bytes as they are read: download/fingerprint.ts); it is compared whole, so it
  * needs no CRC of its own.
- * Written, every byte goes through the CRC (util/crc32.ts) on its way to the file; read, the file
- * is taken in one `read` (up to `WHOLE_FILE_BYTES`), its size, magic, key, the chain of record
- * lengths from the header to the end mark, and the CRC of every byte are checked before the first
- * message is trusted, and the messages are unpacked as views of that one buffer: no copy per
- * record, and no cryptographic hash on the way (CRC-32 over 55 MB costs ~10 ms here, sha256 ~110
- * ms, the read itself ~150 ms). A CRC catches what befalls a file by accident — a torn write, a
- * flipped bit, a truncation — which is what this check is for; the cache directory is the user's
- * own and the key (a sha256 of the source and the settings) is what ties a file to its data.
+ * Written, every byte goes through the CRC (util/crc32.ts) on its way to the file. Read, the file
+ * is taken whole (up to `WHOLE_FILE_BYTES`; in parts read at once on the thread pool, the CRC
+ * following the parts as they arrive: util/readInParts.ts), its size, magic, key, the chain of
+ * record lengths from the header to the end mark, and the CRC of every byte are checked before
+ * the first message is trusted, and the messages are unpacked as views of that one buffer: no
+ * copy per record, and no cryptographic hash on the way (CRC-32 over 55 MB costs ~10 ms here,
+ * sha256 ~110 ms, the read itself 12-160 ms). A CRC catches what
+ * befalls a file by accident — a torn write, a flipped bit, a truncation — which is what this
+ * check is for; the cache directory is the user's own and the key (a sha256 of the source and the
+ * settings) is what ties a file to its data.
  *
  * Examples whose values lie one after another in memory (decoded as views of a file read in one
  * block) are written as one record, so their values stay one run of bytes in the file and a replay
@@ -32,6 +34,7 @@ import { join } from 'node:path';
 import { ioError } from '../util/atomicFile.js';
 import { crc32 } from '../util/crc32.js';
 import { PackError, packParts, pad8, unpack } from '../util/packed.js';
+import { readInParts } from '../util/readInParts.js';
 import { type Examples, featuresMessage, type Message } from './messages.js';
 
 /**
@@ -218,11 +221,12 @@ export interface CacheFile {
  * Open and check the cache file at `path` for `key`: a `CacheFile`, or why it cannot be used
  * ('absent', or what is wrong with it). Nothing in the file is trusted before every check passed.
  */
-export function openCacheFile(
+export async function openCacheFile(
   path: string,
   key: string,
-  wholeFileBytes = WHOLE_FILE_BYTES,
-): CacheFile | string {
+  options: { wholeFileBytes?: number } = {},
+): Promise<CacheFile | string> {
+  const wholeFileBytes = options.wholeFileBytes ?? WHOLE_FILE_BYTES;
   let size: number;
   try {
     size = statSync(path).size;
@@ -233,15 +237,27 @@ export function openCacheFile(
   const fd = openSync(path, 'r');
   let keep = false;
   try {
-    return checkFile();
+    return await checkFile();
   } catch (error) {
     return `unreadable (${(error as Error).message})`;
   } finally {
     if (!keep) closeSync(fd);
   }
 
-  function checkFile(): CacheFile | string {
-    const whole = size <= wholeFileBytes ? readAt(fd, Buffer.allocUnsafeSlow(size), 0, size) : undefined;
+  async function checkFile(): Promise<CacheFile | string> {
+    const body = size - TRAILER_BYTES;
+    let whole: Buffer | undefined;
+    let crcOfBody = 0;
+    if (size <= wholeFileBytes) {
+      // Read in parts on the thread pool; the CRC follows the parts as they arrive.
+      whole = Buffer.allocUnsafeSlow(size);
+      await readInParts(fd, whole, 0, size, {
+        onPart: (part, offset) => {
+          if (offset >= body) return;
+          crcOfBody = crc32(part.subarray(0, Math.min(part.byteLength, body - offset)), crcOfBody);
+        },
+      });
+    }
     const at = (position: number, length: number) =>
       whole
         ? whole.subarray(position, position + length)
@@ -254,8 +270,7 @@ export function openCacheFile(
     const storedKey = trailer.subarray(0, KEY_BYTES).toString('latin1');
     if (storedKey !== key) return `holds key ${storedKey}, expected ${key}`;
     // The CRC before anything else: past it, lengths and JSON can be read without fear of garbage.
-    const body = size - TRAILER_BYTES;
-    const crc = whole ? crc32(whole.subarray(0, body)) : crcOfFile(fd, body);
+    const crc = whole ? crcOfBody : crcOfFile(fd, body);
     if (crc !== trailer.readUInt32LE(KEY_BYTES)) return 'CRC mismatch (corrupt or truncated)';
     const jsonLength = head.readUInt32LE(MAGIC.byteLength);
     try {
