@@ -16,26 +16,48 @@
 //   generation at its default size, measured).
 // `node bin/rxtrain.js` skips the line: give both yourself there.
 import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const BUNDLE = new URL('../dist/bundle/cli/', import.meta.url);
+const MODULES = new URL('../dist/src/', import.meta.url);
 
 /**
- * The CLI's code: the esbuild bundle (`npm run build`) when it is at least as new as what tsc
- * last wrote, else the modules tsc wrote, so that a `tsc` alone never runs a stale bundle.
+ * Whether to run the esbuild bundle (`npm run build`): when it is at least as new as what tsc last
+ * wrote, so that a `tsc` alone never runs a stale bundle.
  */
-function entry() {
-  const bundled = new URL('../dist/bundle/cli/cli.js', import.meta.url);
-  const modules = new URL('../dist/src/cli.js', import.meta.url);
+function bundled() {
   try {
-    if (process.env.RXTRAIN_BUNDLE !== '0' && statSync(bundled).mtimeMs >= statSync(modules).mtimeMs)
-      return bundled.href;
+    return (
+      process.env.RXTRAIN_BUNDLE !== '0' &&
+      statSync(new URL('cli.js', BUNDLE)).mtimeMs >= statSync(new URL('cli.js', MODULES)).mtimeMs
+    );
   } catch {
-    // No bundle (or no build at all: the import below says so).
+    return false; // No bundle (or no build at all: the import below says so).
   }
-  return modules.href;
 }
 
-let cli;
+/**
+ * `run` and `resume` from the bundle's CommonJS file, through a V8 code cache kept beside it
+ * (src/cli/cachedScript.ts): a run skips parsing and compiling its ~1 MB of code. Undefined when
+ * that cannot be done here; the ES modules serve then, as they serve every other command.
+ */
+async function cachedRunEntry() {
+  try {
+    const { loadCached } = await import(new URL('cli/cachedScript.js', MODULES).href);
+    // The script's own import() has no loader: it borrows this module's (src/util/importModule.ts).
+    globalThis[Symbol.for('rxtrain.import')] = (url) => import(url);
+    const file = fileURLToPath(new URL('run.cjs', BUNDLE));
+    return loadCached(file, `${file}.v8cache`);
+  } catch {
+    return undefined;
+  }
+}
+
+const useBundle = bundled();
+const cached = useBundle && ['run', 'resume'].includes(process.argv[2]) ? await cachedRunEntry() : undefined;
+let cli = cached?.exports;
 try {
-  cli = await import(entry());
+  cli ??= await import(new URL('cli.js', useBundle ? BUNDLE : MODULES).href);
 } catch (error) {
   if (error && error.code === 'ERR_MODULE_NOT_FOUND') {
     process.stderr.write(
@@ -75,5 +97,7 @@ const code = await cli.main(process.argv.slice(2), {
   env: process.env,
   signal: controller.signal,
 });
+// A first start, a new Node or a rebuilt bundle leaves a code cache for the next run.
+cached?.save();
 // Exit once both streams are flushed, even if a library left a socket or timer open.
 process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

@@ -4,8 +4,9 @@
  * checkpoint). Progress goes to stderr, the result line to stdout; errors are one line each, with
  * a stack trace only under --debug.
  */
-import { type CliIo, type Command, parseCommandArgs } from './cli/command.js';
-import { ConfigError, describeError, RxtrainError } from './util/errors.js';
+import type { CliIo, Command } from './cli/command.js';
+import { dispatch } from './cli/dispatch.js';
+import { RxtrainError } from './util/errors.js';
 import { VERSION } from './util/version.js';
 
 export type { CliIo } from './cli/command.js';
@@ -99,33 +100,8 @@ Exit codes: 0 done, 1 runtime failure, 2 usage or config error, 129/130/143 inte
 (SIGHUP/SIGINT/SIGTERM, after a checkpoint).`;
 }
 
-export async function main(argv: readonly string[], io: CliIo): Promise<number> {
-  const debug = argv.includes('--debug');
-  try {
-    const [name, ...rest] = argv;
-    if (name === '--version' || name === '-v') {
-      io.stdout(`${VERSION}\n`);
-      return 0;
-    }
-    if (name === 'help' && rest[0] !== undefined) {
-      // `rxtrain help run` is `rxtrain run --help`.
-      io.stdout(`${(await find(rest[0]).load()).help}\n`);
-      return 0;
-    }
-    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-      io.stdout(`${help()}\n`);
-      return name === undefined ? 2 : 0;
-    }
-    const command = await find(name).load();
-    const { values, positionals } = parseCommandArgs(command, rest);
-    if (values.help) {
-      io.stdout(`${command.help}\n`);
-      return 0;
-    }
-    return await command.run(positionals, values, io);
-  } catch (error) {
-    return reportError(error, io, debug);
-  }
+export function main(argv: readonly string[], io: CliIo): Promise<number> {
+  return dispatch(argv, io, { find, help });
 }
 
 function find(name: string): { load: () => Promise<Command> } {
@@ -137,24 +113,4 @@ function find(name: string): { load: () => Promise<Command> } {
     );
   }
   return entry;
-}
-
-function reportError(error: unknown, io: CliIo, debug: boolean): number {
-  if (error instanceof ConfigError) {
-    io.stderr(
-      `rxtrain: ${error.issues.length} problem${error.issues.length === 1 ? '' : 's'} in ${error.file}:\n`,
-    );
-    io.stderr(`${error.message}\n`);
-    return 2;
-  }
-  if (error instanceof RxtrainError) {
-    io.stderr(`rxtrain: ${error.code}: ${error.message}\n`);
-    if (debug && error.stack) io.stderr(`${error.stack}\n`);
-    return error.code === 'E_USAGE' ? 2 : 1;
-  }
-  io.stderr(
-    `rxtrain: internal error: ${describeError(error)}${debug ? '' : ' (run with --debug for the stack trace)'}\n`,
-  );
-  if (debug && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
-  return 1;
 }

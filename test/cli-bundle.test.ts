@@ -5,9 +5,10 @@
  * the command sets its own V8 option when run as a command.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
+import { loadCached } from '../src/cli/cachedScript.js';
 import { commands } from '../src/cli.js';
 import { BIN, ROOT, tempDir } from './helpers/index.js';
 
@@ -58,6 +59,52 @@ test.serial('a run from the bundle trains the same weights as one from the modul
   const sha = (d: string) => JSON.parse(readFileSync(join(dir, d, 'summary.json'), 'utf8')).weightsSha256;
   t.is(sha('bundled'), sha('modules'));
 });
+
+test.serial(
+  'run and resume from the CommonJS file bin/rxtrain.js loads with a V8 code cache: the same weights, the cache written once, then used',
+  async (t) => {
+    const file = join(ROOT, OUT, 'run.cjs');
+    const cacheFile = `${file}.v8cache`;
+    const io = () => {
+      const out = { stdout: '', stderr: '' };
+      return {
+        out,
+        io: {
+          stdout: (s: string) => (out.stdout += s),
+          stderr: (s: string) => (out.stderr += s),
+          stderrIsTty: false,
+          env: process.env,
+        },
+      };
+    };
+    type Entry = { main(argv: string[], io: object): Promise<number>; COMMANDS: string[] };
+    const args = (runDir: string) => [
+      'run',
+      join(ROOT, 'config/mnist-notebook.yaml'),
+      ...['--run-dir', runDir, '--cache', join(dir, 'cache'), '--quiet', '--set', 'sgd.steps=200'],
+    ];
+    const first = loadCached<Entry>(file, cacheFile);
+    t.deepEqual(first.exports.COMMANDS, ['run', 'resume']);
+    t.is(first.cache, 'absent');
+    const a = io();
+    t.is(await first.exports.main(args(join(dir, 'cjs')), a.io), 0, a.out.stderr);
+    first.save();
+    t.true(statSync(cacheFile).size > 100_000, 'the cache holds the compiled run');
+    const second = loadCached<Entry>(file, cacheFile);
+    t.is(second.cache, 'used');
+    const b = io();
+    t.is(await second.exports.main(['resume', join(dir, 'cjs')], b.io), 0, b.out.stderr);
+    const sha = (d: string) => JSON.parse(readFileSync(join(dir, d, 'summary.json'), 'utf8')).weightsSha256;
+    const modules = spawnSync(process.execPath, [BIN, ...args(join(dir, 'modules-cjs'))], {
+      env: { ...process.env, RXTRAIN_BUNDLE: '0' },
+    });
+    t.is(modules.status, 0, modules.stderr.toString());
+    t.is(sha('cjs'), sha('modules-cjs'));
+    const c = io();
+    t.is(await second.exports.main(['validate', 'x.yaml'], c.io), 2, 'other commands are not served here');
+    t.regex(c.out.stderr, /unknown command "validate"/);
+  },
+);
 
 test.serial(
   'a user stage module runs under the bundle, and its config errors are reported as such',

@@ -27,6 +27,7 @@ const RANK: Record<string, number> = {
   serve: 7,
   cli: 8,
   'cli.ts': 9,
+  'cliRun.ts': 9,
   'index.ts': 9,
 };
 

@@ -13,6 +13,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYamlValue, stringify } from 'yaml';
 import { ConfigError, RxtrainError } from '../util/errors.js';
+import { importModule } from '../util/importModule.js';
 import { sortIssues, suggest } from './configLocator.js';
 import { applyOverride, mergeNested, type NestedOverride } from './configOverrides.js';
 import {
@@ -239,7 +240,7 @@ export async function stageModulesOf(file: string): Promise<StageDefinition[]> {
 }
 
 async function importStageModule(path: string): Promise<StageDefinition[]> {
-  const mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  const mod = await importModule(pathToFileURL(path).href);
   const found: StageDefinition[] = [];
   const consider = (value: unknown) => {
     if (Array.isArray(value)) value.forEach(consider);

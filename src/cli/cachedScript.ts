@@ -1,0 +1,80 @@
+/**
+ * Load a CommonJS file through a V8 code cache kept beside it, as Python keeps `__pycache__`.
+ *
+ * Node 20 compiles every module from source on every start (it has no `module.enableCompileCache`
+ * yet); V8 can skip parsing and compiling when handed the bytecode of an earlier compilation of the
+ * same source, and `vm.Script` is the one door to that. The cache is taken after the command has
+ * run (`save()`), so it holds every function the run used, not only the top level. V8 checks it
+ * against the source and its own version and flags and ignores it when it does not fit
+ * (`cachedDataRejected`), and `save()` then writes a fresh one: a new Node or a rebuilt bundle
+ * costs one uncached start. V8 does not check the bytes themselves (a release build deserializes a
+ * damaged cache and dies of it: measured, a fatal "unreachable code"), so the file carries a CRC-32
+ * of them, checked before V8 sees them: a damaged file is rejected like a stale one. Writing is
+ * best effort (a temporary file renamed into place): in a directory the user cannot write (a
+ * global install) every start compiles, as without a cache.
+ *
+ * The script has no `import()` of its own (Node lends `vm.Script`s a loader only as an experimental
+ * feature, which warns on stderr): what it must import at run time goes through
+ * util/importModule.ts, which the caller lends its `import`.
+ *
+ *   "RXV8"  uint32 CRC-32 of the rest  V8's cached data
+ */
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import vm from 'node:vm';
+import { crc32 } from '../util/crc32.js';
+
+const MAGIC = Buffer.from('RXV8');
+const HEADER_BYTES = MAGIC.length + 4;
+
+export interface CachedScript<T> {
+  exports: T;
+  /** What happened to the cache: 'used', 'rejected' (stale or damaged), or 'absent'. */
+  cache: 'used' | 'rejected' | 'absent';
+  /** Write the cache when it was not used (after the script has run, so it covers what ran). */
+  save(): void;
+}
+
+/** Run the CommonJS file `file` (its `module.exports` returned), with its cache at `cacheFile`. */
+export function loadCached<T>(file: string, cacheFile: string): CachedScript<T> {
+  const source = readFileSync(file, 'utf8');
+  let cachedData: Buffer | undefined;
+  let damaged = false;
+  try {
+    const file = readFileSync(cacheFile);
+    const data = file.subarray(HEADER_BYTES);
+    if (file.subarray(0, MAGIC.length).equals(MAGIC) && file.readUInt32LE(MAGIC.length) === crc32(data))
+      cachedData = data;
+    else damaged = true;
+  } catch {
+    // No cache yet.
+  }
+  // Node's own CommonJS wrapper, on the first line so that line numbers stay the file's.
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: file,
+    cachedData,
+  });
+  const cache =
+    damaged || script.cachedDataRejected ? 'rejected' : cachedData === undefined ? 'absent' : 'used';
+  const module = { exports: {} as T };
+  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  return {
+    exports: module.exports,
+    cache,
+    save: () => {
+      if (cache === 'used') return;
+      const temp = `${cacheFile}.${process.pid}.tmp`;
+      try {
+        const data = script.createCachedData();
+        const header = Buffer.alloc(HEADER_BYTES);
+        MAGIC.copy(header);
+        header.writeUInt32LE(crc32(data), MAGIC.length);
+        writeFileSync(temp, Buffer.concat([header, data]));
+        renameSync(temp, cacheFile);
+      } catch {
+        rmSync(temp, { force: true });
+      }
+    },
+  };
+}
