@@ -188,8 +188,14 @@ export function configFromObject(
   return loadConfig(file, { ...options, text: stringify(experiment) });
 }
 
+/** Configs are not changed once loaded, so their resolved YAML is kept. */
+const resolvedYamls = new WeakMap<ExperimentConfig, string>();
+
 /** The config as run: every default filled in, overrides applied. Loading it gives the same run. */
 export function resolvedYaml(config: ExperimentConfig): string {
+  // A run asks twice (its config hash, then config.yaml): stringifying costs a few ms of its start.
+  const known = resolvedYamls.get(config);
+  if (known !== undefined) return known;
   const doc = {
     name: config.name,
     seed: config.seed,
@@ -204,7 +210,9 @@ export function resolvedYaml(config: ExperimentConfig): string {
       ...(s.settings as Record<string, unknown>),
     })),
   };
-  return stringify(doc, { lineWidth: 0 });
+  const text = stringify(doc, { lineWidth: 0 });
+  resolvedYamls.set(config, text);
+  return text;
 }
 
 /**
