@@ -13,7 +13,8 @@ import { RxtrainError } from './util/errors.js';
 
 export type { CliIo } from './cli/command.js';
 
-/** The commands this entry serves, for bin/rxtrain.js to route. */
+/** The commands this entry serves: the two bin/rxtrain.js sends here (it cannot read this list
+ * without loading the bundle, so it names them itself). */
 export const COMMANDS: readonly string[] = [runCommand.name, resumeCommand.name];
 
 const table: Record<string, Command> = { run: runCommand, resume: resumeCommand };

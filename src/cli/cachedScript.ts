@@ -10,7 +10,7 @@
  * costs one uncached start. V8 does not check the bytes themselves (a release build deserializes a
  * damaged cache and dies of it: measured, a fatal "unreachable code"), so the file carries a CRC-32
  * of them, checked before V8 sees them: a damaged file is rejected like a stale one. Writing is
- * best effort (a temporary file renamed into place): in a directory the user cannot write (a
+ * best effort (util/atomicFile.ts: complete or absent): in a directory the user cannot write (a
  * global install) every start compiles, as without a cache.
  *
  * The script has no `import()` of its own (Node lends `vm.Script`s a loader only as an experimental
@@ -19,10 +19,11 @@
  *
  *   "RXV8"  uint32 CRC-32 of the rest  V8's cached data
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import vm from 'node:vm';
+import { writeFileAtomic } from '../util/atomicFile.js';
 import { crc32 } from '../util/crc32.js';
 
 const MAGIC = Buffer.from('RXV8');
@@ -64,16 +65,14 @@ export function loadCached<T>(file: string, cacheFile: string): CachedScript<T> 
     cache,
     save: () => {
       if (cache === 'used') return;
-      const temp = `${cacheFile}.${process.pid}.tmp`;
+      const data = script.createCachedData();
+      const header = Buffer.alloc(HEADER_BYTES);
+      MAGIC.copy(header);
+      header.writeUInt32LE(crc32(data), MAGIC.length);
       try {
-        const data = script.createCachedData();
-        const header = Buffer.alloc(HEADER_BYTES);
-        MAGIC.copy(header);
-        header.writeUInt32LE(crc32(data), MAGIC.length);
-        writeFileSync(temp, Buffer.concat([header, data]));
-        renameSync(temp, cacheFile);
+        writeFileAtomic(cacheFile, Buffer.concat([header, data]));
       } catch {
-        rmSync(temp, { force: true });
+        // Not writable here: the next start compiles again.
       }
     },
   };

@@ -124,7 +124,7 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
         return w;
       };
       return teeFlow(compute, open, key, {
-        written: (k, written, bytes) => report('write', k, written, { bytes }),
+        written: (k, path, bytes) => report('write', k, path, { bytes }),
         failed: writeFailed,
       });
     }

@@ -18,10 +18,10 @@
  * record lengths from the header to the end mark, and the CRC of every byte are checked before
  * the first message is trusted, and the messages are unpacked as views of that one buffer: no
  * copy per record, and no cryptographic hash on the way (CRC-32 over 55 MB costs ~10 ms here,
- * sha256 ~110 ms, the read itself 12-160 ms). A CRC catches what
- * befalls a file by accident — a torn write, a flipped bit, a truncation — which is what this
- * check is for; the cache directory is the user's own and the key (a sha256 of the source and the
- * settings) is what ties a file to its data.
+ * sha256 ~110 ms, the read itself 12-160 ms). A CRC catches what befalls a file by accident — a
+ * torn write, a flipped bit, a truncation — which is what this check is for; the cache directory
+ * is the user's own and the key (a sha256 of the source and the settings) is what ties a file to
+ * its data.
  *
  * Examples whose values lie one after another in memory (decoded as views of a file read in one
  * block) are written as one record, so their values stay one run of bytes in the file and a replay
