@@ -88,6 +88,14 @@ test('pack stores identical arrays once, and unpack gives each reference its own
   t.is(back.b[0], 0.25);
 });
 
+test('a Node Buffer (what zlib hands out) is stored as the Uint8Array it is', (t) => {
+  const back = unpack(pack({ data: Buffer.from([1, 2, 3, 255]).subarray(1) })) as { data: Uint8Array };
+  t.is(back.data.constructor, Uint8Array);
+  t.deepEqual(Array.from(back.data), [2, 3, 255]);
+  class Odd extends Float32Array {}
+  t.deepEqual(Array.from((unpack(pack({ v: Odd.from([0.5]) })) as { v: Float32Array }).v), [0.5]);
+});
+
 test('pack refuses values it cannot restore, naming where they are', (t) => {
   t.throws(() => pack({ a: { b: new Map() } }), { message: /a\.b: a Map cannot be stored/ });
   t.throws(() => pack({ list: [1, undefined] }), { message: /list\[1\]: undefined/ });

@@ -69,6 +69,18 @@ export function pack(value: unknown): Buffer {
 }
 
 /**
+ * The typed-array class `array` is, or derives from (a Node Buffer, which zlib hands out, is a
+ * Uint8Array and is stored as one); undefined for none that can be stored.
+ */
+function typedName(array: TypedArray): TypedArrayName | undefined {
+  for (let proto = Object.getPrototypeOf(array); proto; proto = Object.getPrototypeOf(proto)) {
+    const name = proto.constructor?.name as TypedArrayName;
+    if (Object.hasOwn(TYPED, name) && TYPED[name] === proto.constructor) return name;
+  }
+  return undefined;
+}
+
+/**
  * `pack`'s bytes as parts to write one after another: the header, then each typed array's bytes
  * (a view, not a copy, on a little-endian machine) with its padding. `dedupe` stores arrays with
  * equal contents once (worth it for checkpoint states; not for streams of distinct data, where
@@ -81,7 +93,7 @@ export function packParts(value: unknown, options: { dedupe?: boolean } = {}): U
 
   const section = (array: TypedArray): number => {
     const bytes = littleEndianBytes(array);
-    const type = array.constructor.name as TypedArrayName;
+    const type = typedName(array)!;
     const digest = options.dedupe ? `${type}:${createHash('sha256').update(bytes).digest('hex')}` : undefined;
     const existing = digest === undefined ? undefined : byContent.get(digest);
     if (existing !== undefined) return existing;
@@ -99,7 +111,7 @@ export function packParts(value: unknown, options: { dedupe?: boolean } = {}): U
       return { $number: Object.is(v, -0) ? '-0' : String(v) };
     }
     if (isTypedArray(v)) {
-      if (!(v.constructor.name in TYPED)) throw new PackError(`${path}: unsupported ${v.constructor.name}`);
+      if (!typedName(v)) throw new PackError(`${path}: unsupported ${v.constructor.name}`);
       return { $typed: section(v) };
     }
     if (Array.isArray(v)) {
