@@ -11,7 +11,7 @@ import { consume, Demand } from '../src/flow/index.js';
 import { loadConfig } from '../src/pipeline/config.js';
 import { parseEvents, type RxtrainEvent } from '../src/pipeline/events.js';
 import type { Message } from '../src/pipeline/messages.js';
-import { LOCAL_READ_BYTES } from '../src/stages/fetch.js';
+import { LOCAL_CHUNK_BYTES } from '../src/stages/fetch.js';
 import { builtinStages } from '../src/stages/index.js';
 import { makeTar, mnistFiles, notebookArchive, ROOT, runCli, tempDir } from './helpers/index.js';
 import { testPipeline } from './helpers/pipeline.js';
@@ -106,15 +106,15 @@ test.serial(
       t.is(handle.edge.emitted, c.in, `${stage.id}: emitted`);
       t.true(handle.edge.maxDepth <= stage.capacity.items);
       // A byte-limited edge asks for one item while under its limit: it can pass it by one item,
-      // here at most one read of a local file.
+      // here at most one chunk of a local file.
       if (stage.capacity.bytes !== undefined)
         t.true(
-          handle.edge.maxBytes <= stage.capacity.bytes + LOCAL_READ_BYTES,
+          handle.edge.maxBytes <= stage.capacity.bytes + LOCAL_CHUNK_BYTES,
           `${stage.id}: ${handle.edge.maxBytes} bytes`,
         );
     }
     // Each producer really was faster than its consumer: every edge filled to its bound (the
-    // untar edge to its byte bound, which 64 KB chunks reach before 3 items).
+    // untar edge to its byte bound, which one 1 MiB chunk of a local file passes at once).
     const leads = Object.fromEntries([...counts].map(([id, c]) => [id, c.maxLead]));
     t.log('max lead per edge', leads);
     for (const stage of config.stages) {

@@ -359,6 +359,79 @@ test('concatFlows: an error thrown by the iterable reaches the subscriber', (t) 
   t.is((sink.error as RxtrainError).code, 'E_DATA');
 });
 
+test('concatFlows readAhead: the next flow starts with the current one, asked for one item held for its turn', (t) => {
+  const a = countingSource(3);
+  const b = countingSource(4);
+  const c = countingSource(2);
+  const sink = subscribeManually(concatFlows([a.flow, b.flow, c.flow], { readAhead: 1 }));
+  t.is(b.log.subscribed, 1, 'the second flow is subscribed at once');
+  t.deepEqual(b.log.requests, [1], 'and asked for one item');
+  t.is(c.log.subscribed, 0, 'one flow ahead, no more');
+  t.deepEqual(sink.items, [], 'nothing goes out before it is asked for');
+  sink.demand.request(2);
+  t.deepEqual(sink.items, [0, 1]);
+  sink.demand.request(3);
+  t.deepEqual(sink.items, [0, 1, 2, 0, 1], 'the held item first, then what b is asked for');
+  t.deepEqual(b.log.requests, [1, 1], 'b is asked only for what is wanted beyond the held item');
+  t.is(c.log.subscribed, 1, 'c starts once b is the current flow');
+  t.deepEqual(c.log.requests, [1]);
+  sink.demand.request(100);
+  t.deepEqual(sink.items, [0, 1, 2, 0, 1, 2, 3, 0, 1]);
+  t.true(sink.completed);
+  t.is(a.log.emitted + b.log.emitted + c.log.emitted, 9, 'nothing was read twice or dropped');
+});
+
+test('concatFlows readAhead: 2 keeps two flows started ahead as the current one moves on', (t) => {
+  const sources = [1, 2, 3, 4].map(() => countingSource(2));
+  const sink = subscribeManually(
+    concatFlows(
+      sources.map((s) => s.flow),
+      { readAhead: 2 },
+    ),
+  );
+  t.deepEqual(
+    sources.map((s) => s.log.subscribed),
+    [1, 1, 1, 0],
+  );
+  sink.demand.request(3);
+  t.deepEqual(sink.items, [0, 1, 0]);
+  t.deepEqual(
+    sources.map((s) => s.log.subscribed),
+    [1, 1, 1, 1],
+    'the fourth starts when the second becomes current',
+  );
+  sink.demand.request(10);
+  t.deepEqual(sink.items, [0, 1, 0, 1, 0, 1, 0, 1]);
+  t.true(sink.completed);
+});
+
+test('concatFlows readAhead: an error or end of the flow ahead waits for its turn', (t) => {
+  const failing: Flow<number> = () =>
+    new Observable<number>((subscriber) =>
+      subscriber.error(new RxtrainError('E_IO', 'second file unreadable')),
+    );
+  const a = countingSource(2);
+  const sink = subscribeManually(concatFlows([a.flow, fromArray<number>([]), failing], { readAhead: 1 }));
+  t.is(sink.error, undefined, 'the empty flow ahead ended; nothing is said yet');
+  sink.demand.request(1);
+  t.deepEqual(sink.items, [0]);
+  t.is(sink.error, undefined, 'the failing flow is not even started while the first runs');
+  sink.demand.request(5);
+  t.deepEqual(sink.items, [0, 1]);
+  t.is((sink.error as RxtrainError).message, 'second file unreadable', 'its error comes in its turn');
+});
+
+test('concatFlows readAhead: unsubscribing tears down the flow ahead too', (t) => {
+  const a = countingSource(100);
+  const b = countingSource(100);
+  const sink = subscribeManually(concatFlows([a.flow, b.flow], { readAhead: 1 }));
+  sink.demand.request(2);
+  sink.subscription.unsubscribe();
+  t.is(a.log.tornDown, 1);
+  t.is(b.log.tornDown, 1);
+  t.is(b.log.emitted, 1, 'the flow ahead made its one item and no more');
+});
+
 test('concatFlows: unsubscribing tears down the running flow and subscribes no other', (t) => {
   const a = countingSource(100);
   const b = countingSource(100);

@@ -1,18 +1,21 @@
 /**
  * `fromFileBlocks`: a local file as chunks that are views into a few large blocks.
  *
- * Each block is one `read` of up to `blockBytes` (the whole file, for MNIST's 47 MB images), and
- * its chunks are consecutive views of it: a decoder that meets a record split between two chunks
- * of one block can take it as a view, and the records of a block end up contiguous in memory, so
- * the store that keeps them can hold the block itself instead of a copy. Reading 47 MB in 256 KiB
- * pieces costs ~180 thread-pool round trips and as many fresh buffers to fault in; one read costs
- * what the bytes cost. The next block is read only when the last chunk of the previous one has
- * been asked for (demand still reaches the file), and a block is never written after its chunks
- * are out: they are plain immutable data for whoever holds them.
+ * Each block is read whole, up to `blockBytes` (the whole file, for MNIST's 47 MB images; in 8 MiB
+ * parts on the thread pool at once), and its chunks are consecutive views of it: a decoder that
+ * meets a record split between two chunks of one block can take it as a view, and the records of
+ * a block end up contiguous in memory, so the store that keeps them can hold the block itself
+ * instead of a copy. Reading 47 MB in 256 KiB pieces costs ~180 thread-pool round trips and as
+ * many fresh buffers to fault in; whole blocks cost what the bytes cost. The next block is read
+ * only when the last chunk of the previous one has been asked for (demand still reaches the
+ * file), and a block is never written after its chunks are out: they are plain immutable data for
+ * whoever holds them. The end is where fstat says, asked again there (a file that grew meanwhile
+ * is read on); a file that gets shorter while it is read is an error naming it.
  */
-import { close, fstat, open, read } from 'node:fs';
+import { close, fstat, fstatSync, open } from 'node:fs';
 import { Observable } from 'rxjs/internal/Observable';
 import { RxtrainError } from '../util/errors.js';
+import { readInParts } from '../util/readInParts.js';
 import { type Flow, Outlet } from './protocol.js';
 
 export interface FileBlockOptions {
@@ -38,41 +41,62 @@ export function fromFileBlocks(path: string, options: FileBlockOptions): Flow<Ui
       let done = false;
       let closed = false;
       const fail = (error: unknown) => {
+        if (subscriber.closed) return;
+        if (error instanceof RxtrainError) return subscriber.error(error);
         const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-        if (!subscriber.closed)
-          subscriber.error(new RxtrainError('E_IO', `${path}: cannot read (${code})`, { cause: error }));
+        subscriber.error(new RxtrainError('E_IO', `${path}: cannot read (${code})`, { cause: error }));
+      };
+      /** The block at `position` is in: hand it out, or, when it is empty, end. */
+      const arrived = (target: Buffer, filled: number) => {
+        reading = false;
+        if (closed) {
+          // Torn down while the read was in flight: the descriptor was left open for it.
+          close(fd!, () => {});
+          return;
+        }
+        position += filled;
+        if (filled === 0) {
+          done = true;
+          options.onEnd?.();
+        } else {
+          // A plain Uint8Array (not a Buffer): what every other stage sends as bytes.
+          block = new Uint8Array(target.buffer, target.byteOffset, filled);
+          cursor = 0;
+          options.onBlock?.(block);
+        }
+        outlet.drain();
       };
       const readBlock = () => {
         reading = true;
-        // Past the size fstat gave, a small read finds the end (or bytes appended since).
-        const want = position < size ? Math.min(options.blockBytes, size - position) : 65536;
-        const target = Buffer.allocUnsafeSlow(want);
-        let filled = 0;
-        const more = () =>
-          read(fd!, target, filled, want - filled, position + filled, (error, n) => {
-            if (closed) {
-              // Torn down while this read was in flight: the descriptor was left open for it.
-              reading = false;
-              close(fd!, () => {});
-              return;
-            }
-            if (error) return fail(error);
-            filled += n;
-            if (n > 0 && filled < want) return more();
+        if (position >= size) {
+          // At the size fstat gave: the end, unless the file has grown since (no read to learn it).
+          try {
+            size = fstatSync(fd!).size;
+          } catch (error) {
             reading = false;
-            position += filled;
-            if (filled === 0) {
-              done = true;
-              options.onEnd?.();
-            } else {
-              // A plain Uint8Array (not a Buffer): what every other stage sends as bytes.
-              block = new Uint8Array(target.buffer, target.byteOffset, filled);
-              cursor = 0;
-              options.onBlock?.(block);
-            }
-            outlet.drain();
-          });
-        more();
+            return fail(error);
+          }
+          if (position >= size) return arrived(Buffer.alloc(0), 0);
+        }
+        const want = Math.min(options.blockBytes, size - position);
+        const target = Buffer.allocUnsafeSlow(want);
+        // Large blocks in parts on several of libuv's threads at once: reading into fresh memory
+        // costs its page faults, which then share the cores (util/readInParts.ts).
+        readInParts(fd!, target, position, want).then(
+          () => arrived(target, want),
+          (error: unknown) => {
+            reading = false;
+            if (closed) return close(fd!, () => {});
+            if (error instanceof RangeError)
+              return fail(
+                new RxtrainError(
+                  'E_IO',
+                  `${path}: the file got shorter while it was read (${error.message})`,
+                ),
+              );
+            fail(error);
+          },
+        );
       };
       const outlet = new Outlet<Uint8Array>(subscriber, () => {
         while (outlet.wanted > 0 && !subscriber.closed) {

@@ -4,7 +4,7 @@
  * barrel only re-exports them, so the rest of rxtrain imports from one place.
  */
 
-export { concatFlows } from './concatFlows.js';
+export { type ConcatOptions, concatFlows } from './concatFlows.js';
 export { consume } from './consume.js';
 export { deferFlow } from './deferFlow.js';
 export { edge } from './edge.js';

@@ -26,6 +26,14 @@ export interface FileChunk {
   size?: number;
 }
 
+/**
+ * About the bytes of values in one batch of examples from a local file: fetch hands its blocks on
+ * in chunks of this size, a decoder makes one batch of each, and the data-stage cache cuts its
+ * replay to match. Large enough that a batch is cheap to pass through the stages (MNIST: ~55
+ * batches), small enough for the edges' byte accounting.
+ */
+export const BATCH_BYTES = 1024 * 1024;
+
 /** A batch of decoded examples of one split, in file order. */
 export interface Examples {
   kind: 'examples';

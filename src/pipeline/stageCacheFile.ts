@@ -26,7 +26,7 @@
  * Examples whose values lie one after another in memory (decoded as views of a file read in one
  * block) are written as one record, so their values stay one run of bytes in the file and a replay
  * hands the store a view it can keep whole. The replay cuts such a record back into batches of
- * about `REPLAY_BATCH_BYTES` (views still), so no consumer meets a batch larger than a decoder
+ * about `BATCH_BYTES` (views still), so no consumer meets a batch larger than a decoder
  * would have sent it.
  */
 import { closeSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -35,7 +35,7 @@ import { ioError } from '../util/atomicFile.js';
 import { crc32 } from '../util/crc32.js';
 import { PackError, packParts, pad8, unpack } from '../util/packed.js';
 import { readInParts } from '../util/readInParts.js';
-import { type Examples, featuresMessage, type Message } from './messages.js';
+import { BATCH_BYTES, type Examples, featuresMessage, type Message } from './messages.js';
 
 /**
  * Bump when the meaning or layout of cached messages changes, so old files stop matching: the
@@ -55,8 +55,6 @@ const CACHEABLE = new Set(['bytes', 'examples', 'split-end', 'features']);
  * buffer mode) is not made to hold the whole file. MNIST's file is 55 MB, CIFAR-10's ~185 MB.
  */
 export const WHOLE_FILE_BYTES = 256 * 1024 * 1024;
-/** About the bytes of one replayed batch of examples (a decoder's chunk). */
-const REPLAY_BATCH_BYTES = 256 * 1024;
 
 /**
  * Appends records to a temp file in `dir`; `commit` seals it with the key and the CRC and renames
@@ -317,7 +315,7 @@ export function* unpackRecord(bytes: Uint8Array): Generator<Message> {
     return;
   }
   const rowBytes = Math.max(1, message.width * message.data.BYTES_PER_ELEMENT);
-  const rows = Math.max(1, Math.floor(REPLAY_BATCH_BYTES / rowBytes));
+  const rows = Math.max(1, Math.floor(BATCH_BYTES / rowBytes));
   if (message.count <= rows) {
     yield message;
     return;

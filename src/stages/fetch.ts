@@ -7,7 +7,8 @@
  * chunks read under demand, so a whole archive is never held in memory. Input items pass through
  * first.
  *
- * Remote files go through a download cache (see src/download/downloadCache.ts): retried with backoff,
+ * Local files are read in whole blocks, several at once (fetch/local.ts). Remote files go
+ * through a download cache (see src/download/downloadCache.ts): retried with backoff,
  * resumed with `Range`, verified (sha256/md5, or gzip integrity without a checksum), committed by
  * rename, and locked so concurrent runs download a file once. One file without a checksum (or with
  * `verify: streaming`) flows on while it is still arriving; otherwise each file is downloaded and
@@ -19,41 +20,24 @@
  *     files: [train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz]
  *     md5: { train-images-idx3-ubyte.gz: f68b3c2dcbeaaa9fbdd348bbdeb94873, … }
  */
-import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { pipeline } from 'node:stream';
 import PQueue from 'p-queue';
-import picomatch from 'picomatch';
 import { Observable } from 'rxjs/internal/Observable';
 // rxjs's own modules, not its index (see flow/index.ts): start-up time.
 import { defer } from 'rxjs/internal/observable/defer';
 import { finalize } from 'rxjs/internal/operators/finalize';
 import { z } from 'zod';
-import type { ExpectedDigests } from '../download/downloadCache.js';
-import { verifyingStream } from '../download/downloadCache.js';
-import { fileDigester, sourceFingerprint } from '../download/fingerprint.js';
+import { sourceFingerprint } from '../download/fingerprint.js';
 import type { DownloadEnv, RemoteFile } from '../download/remoteFile.js';
-import {
-  EMBEDDED_MNIST,
-  isRemoteSource,
-  listLocalFiles,
-  resolveSource,
-  type Source,
-} from '../download/sources.js';
-import {
-  concatFlows,
-  deferFlow,
-  type Flow,
-  fromArray,
-  fromFileBlocks,
-  fromReadable,
-  mapFlow,
-} from '../flow/index.js';
-import type { FileChunk, Message } from '../pipeline/messages.js';
+import { EMBEDDED_MNIST, isRemoteSource } from '../download/sources.js';
+import { concatFlows, deferFlow, type Flow, fromReadable } from '../flow/index.js';
+import type { Message } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
-import { FetchError, RxtrainError } from '../util/errors.js';
+import { expectedFor, fileFlow, hasChecksum } from './fetch/files.js';
+import { localFlow, wantDigests } from './fetch/local.js';
 import { describeFetchProgress, FetchMeter } from './fetch/progress.js';
 
+export { LOCAL_CHUNK_BYTES, localReadAhead } from './fetch/local.js';
 export { describeFetchProgress, type FetchCounters } from './fetch/progress.js';
 
 const checksum = (algorithm: string, hexDigits: number) => {
@@ -68,20 +52,6 @@ const checksum = (algorithm: string, hexDigits: number) => {
       `${algorithm} the file must match; with several files, a map from file name to ${algorithm} (default: none)`,
     );
 };
-
-/**
- * Bytes per read of a local file. Node's default (64 KiB) makes reading MNIST ~840 thread-pool
- * round trips, during which the pipeline idles; 256 KiB cuts a cold notebook run by ~0.13 s and
- * costs no peak memory (measured), while keeping chunks small for the edges' byte accounting.
- */
-export const LOCAL_READ_BYTES = 256 * 1024;
-
-/**
- * A local file without a checksum is read in blocks of up to 64 MiB, one `read` each, and sent on
- * as 256 KiB views of them (flow/fileBlocks.ts): the decoded records of a block stay where they
- * were read, with no copy. 64 MiB bounds what one block holds alive.
- */
-const LOCAL_BLOCKS = { blockBytes: 64 * 1024 * 1024, chunkBytes: LOCAL_READ_BYTES };
 
 export const fetchSettings = z
   .strictObject({
@@ -184,7 +154,7 @@ export const fetchStage = defineStage<FetchSettings>({
   fingerprint: async (settings, ctx, options) => {
     const digest = await sourceFingerprint(settings, ctx, options);
     // Not known yet: learn it from the blocks this stage is about to read anyway.
-    if (digest === null) digestsWanted.add(ctx);
+    if (digest === null) wantDigests(ctx);
     return digest;
   },
   create: (settings, ctx) => (input) =>
@@ -193,23 +163,6 @@ export const fetchStage = defineStage<FetchSettings>({
       isRemoteSource(settings.url) ? remoteFlow(settings, ctx) : localFlow(settings, ctx),
     ]),
 });
-
-/**
- * The stages whose run was told their source's digest is not known yet (`fingerprint` answered
- * null): they hash local files as they read them, for the data-stage cache to key its file by.
- */
-const digestsWanted = new WeakSet<StageContext>();
-
-/** The checksums configured for one file (`name` undefined: the single file). */
-function expectedFor(settings: FetchSettings, name: string | undefined): ExpectedDigests {
-  const pick = (value: FetchSettings['sha256']) =>
-    typeof value === 'string' ? value : value && name !== undefined ? value[name] : undefined;
-  return { sha256: pick(settings.sha256), md5: pick(settings.md5) };
-}
-
-function hasChecksum(expected: ExpectedDigests): boolean {
-  return !!(expected.sha256 || expected.md5);
-}
 
 function fileNameOf(url: string): string {
   const last = new URL(url).pathname.split('/').pop() ?? '';
@@ -282,88 +235,5 @@ function downloadEnv(settings: FetchSettings, ctx: StageContext, meter: FetchMet
       ctx.events.emit({ type: 'cache', stage: ctx.id, action, key: entry.key, path: entry.path }),
     progress: (file, bytes, total) => meter.update(file, bytes, total),
     offline: ctx.offline,
-  };
-}
-
-/** Local sources: the first of url and mirrors that exists. */
-function localFlow(settings: FetchSettings, ctx: StageContext): Flow<Message> {
-  const sources = [settings.url, ...settings.mirrors];
-  return deferFlow(async () => {
-    const failures: string[] = [];
-    for (const url of sources) {
-      try {
-        return openLocal(resolveSource(url, ctx.baseDir), settings, ctx);
-      } catch (error) {
-        if (!(error instanceof RxtrainError) || sources.length === 1) throw error;
-        failures.push(error.message);
-        ctx.events.emit({
-          type: 'warning',
-          stage: ctx.id,
-          code: error.code,
-          message: `mirror failed: ${error.message}`,
-        });
-      }
-    }
-    throw new FetchError('E_FETCH', sources.join(', '), `every mirror failed: ${failures.join('; ')}`);
-  });
-}
-
-function openLocal(source: Source, settings: FetchSettings, ctx: StageContext): Flow<Message> {
-  if (source.kind !== 'local')
-    throw new RxtrainError('E_USAGE', `${source.display}: mirrors of a local url must be local`);
-  const { path } = source;
-  let files = listLocalFiles(path, source.display);
-  const single = files.length === 1 && files[0]!.path === path;
-  if (settings.files.length) {
-    const match = picomatch(settings.files, { dot: true });
-    files = files.filter((f) => match(f.name));
-    if (files.length === 0) {
-      throw new RxtrainError('E_FETCH', `${source.display}: no file matches ${settings.files.join(', ')}`);
-    }
-  }
-  const meter = new FetchMeter(ctx);
-  return concatFlows(
-    files.map((f) => {
-      const display = single ? source.display : f.path;
-      const expected = expectedFor(settings, single ? undefined : f.name);
-      const open = hasChecksum(expected)
-        ? () =>
-            pipeline(
-              createReadStream(f.path, { highWaterMark: LOCAL_READ_BYTES }),
-              verifyingStream(expected, (detail) => new FetchError('E_FETCH_CHECKSUM', display, detail)),
-              () => {},
-            )
-        : undefined;
-      const update = (n: number) => meter.update(f.name, n, f.size);
-      const digest = !open && digestsWanted.has(ctx) ? fileDigester(f.path, ctx.cacheDir) : undefined;
-      const bytes = open
-        ? fromReadable(open, display)
-        : fromFileBlocks(f.path, { ...LOCAL_BLOCKS, onBlock: digest?.update, onEnd: digest?.end });
-      return fileFlow(f.name, display, f.size, bytes, update);
-    }),
-  );
-}
-
-/** One file as `bytes` chunks read under demand, ending with an empty `last` chunk. */
-export function fileFlow(
-  file: string,
-  source: string,
-  size: number | undefined,
-  bytes: Flow<Uint8Array>,
-  onOffset?: (offset: number) => void,
-): Flow<FileChunk> {
-  return (requests) => {
-    let offset = 0;
-    const body = mapFlow(bytes, (bytes): FileChunk => {
-      const chunk: FileChunk = { kind: 'bytes', file, source, offset, bytes, last: false, size };
-      offset += bytes.byteLength;
-      onOffset?.(offset);
-      return chunk;
-    });
-    const end: Flow<FileChunk> = (r) =>
-      fromArray<FileChunk>([
-        { kind: 'bytes', file, source, offset, bytes: new Uint8Array(0), last: true, size },
-      ])(r);
-    return concatFlows([body, end])(requests);
   };
 }
