@@ -128,6 +128,13 @@ function mustShow(l?: LogregFigures, f?: FixedCostFigures, m?: MlpFigures): stri
       `${fmt(f.npxRssMB, 0)} / ${fmt(torchRss, 0)} MB = ${ratio(f.npxRssMB, torchRss)}`,
     );
     row(
+      "the default's data stages (plain files, no cache) / fs.readFileSync of the same files",
+      r(f.directMs, f.readFilesMs),
+      2,
+      true,
+      `${fmt(f.directMs, 0)} / ${fmt(f.readFilesMs, 0)} ms = ${ratio(f.directMs, f.readFilesMs)}`,
+    );
+    row(
       'warm cache replay / fs.readFileSync of the same bytes',
       r(f.replayMs, f.readFileMs),
       2,

@@ -5,20 +5,32 @@
  *   `evaluate.atStart=false`; `epochs: 0` is not a valid config), first run and rerun;
  * - `rxtrain --version` and time from process start to the first stage, from the bundle and from
  *   tsc's modules (RXTRAIN_BUNDLE=0);
- * - the warm data-stage cache replayed in-process (read, checked, unpacked, kept by the stores)
- *   against `fs.readFileSync` of the same file, taking turns;
+ * - the default's data stages in-process (its plain IDX files read directly, decoded, kept by the
+ *   stores) against `fs.readFileSync` of the same files, taking turns;
+ * - a warm data-stage cache replayed in-process (read, checked, unpacked, kept by the stores)
+ *   against `fs.readFileSync` of the same file, taking turns: the cache of the default with its
+ *   features standardised from the data (plain files alone are not cached);
  * - peak RSS of the default experiment through `npx rxtrain run`, as a user of the package runs it.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { embeddedMnistDir } from '../src/download/sources.js';
+import { consume } from '../src/flow/index.js';
+import { buildPipeline } from '../src/pipeline/compose.js';
+import { configFromObject, type ExperimentConfig } from '../src/pipeline/config.js';
+import { EventBus, systemClock } from '../src/pipeline/events.js';
 import { ExampleStore } from '../src/pipeline/exampleStore.js';
+import type { Message } from '../src/pipeline/messages.js';
 import { openCacheFile, unpackRecord } from '../src/pipeline/stageCacheFile.js';
+import { builtinStages } from '../src/stages/index.js';
 import { fmt, measure, median, ROOT, ratio, rxtrain, timeToFirstStage } from './measure.js';
 
 export interface FixedCostFigures {
   replayMs: number;
   readFileMs: number;
+  directMs: number;
+  readFilesMs: number;
   npxRssMB: number;
   coldWall: number;
   warmWall: number;
@@ -27,26 +39,44 @@ export interface FixedCostFigures {
 const CONFIG = 'config/mnist-logreg.yaml';
 const ONE_STEP = ['sgd.steps=1', 'evaluate.atStart=false'];
 
+/** Keep examples messages as the stores of shuffle and evaluate do. */
+function storing() {
+  const stores = new Map<string, ExampleStore>();
+  return (m: Message) => {
+    if (m.kind !== 'examples') return;
+    if (!stores.has(m.split)) stores.set(m.split, new ExampleStore(m.split));
+    stores.get(m.split)!.add(m);
+  };
+}
+
 /** Replay the cache file in-process as a run does; milliseconds. */
 async function replayOnce(path: string, key: string): Promise<number> {
   const t0 = performance.now();
   const file = await openCacheFile(path, key);
   if (typeof file === 'string') throw new Error(`${path}: ${file}`);
-  const stores = new Map<string, ExampleStore>();
-  for (let i = 0; i < file.records.length; i++) {
-    for (const m of unpackRecord(file.bytes(i))) {
-      if (m.kind !== 'examples') continue;
-      if (!stores.has(m.split)) stores.set(m.split, new ExampleStore(m.split));
-      stores.get(m.split)!.add(m);
-    }
-  }
+  const keep = storing();
+  for (let i = 0; i < file.records.length; i++) for (const m of unpackRecord(file.bytes(i))) keep(m);
   file.close();
   return performance.now() - t0;
 }
 
-function readOnce(path: string): number {
+/** The default experiment's data stages in-process, as a run reads them; milliseconds. */
+async function directOnce(config: ExperimentConfig, cacheDir: string): Promise<number> {
   const t0 = performance.now();
-  readFileSync(path);
+  const pipeline = buildPipeline(config, {
+    events: new EventBus(systemClock),
+    clock: systemClock,
+    cacheDir,
+    stopSignal: new AbortController().signal,
+    sliceMs: 25,
+  });
+  await consume(pipeline.flow, storing()).done;
+  return performance.now() - t0;
+}
+
+function readOnce(paths: readonly string[]): number {
+  const t0 = performance.now();
+  for (const path of paths) readFileSync(path);
   return performance.now() - t0;
 }
 
@@ -74,7 +104,29 @@ export async function fixedCostBench(o: { runs: number; log: (line: string) => v
     const versionBundle = version({});
     const versionModules = version({ RXTRAIN_BUNDLE: '0' });
 
+    o.log('data stages (plain files read directly) against fs.readFileSync');
+    const dataConfig = await configFromObject(
+      {
+        name: 'data-stages',
+        stages: [
+          { type: 'fetch', url: 'embedded:mnist' },
+          { type: 'untar' },
+          { type: 'decodeIdx' },
+          { type: 'normalise' },
+        ],
+      },
+      { stages: builtinStages },
+    );
+    const files = readdirSync(embeddedMnistDir()).map((f) => join(embeddedMnistDir(), f));
+    const directs: number[] = [];
+    const fileReads: number[] = [];
+    for (let i = 0; i < Math.max(3, o.runs); i++) {
+      directs.push(await directOnce(dataConfig, cacheDir));
+      fileReads.push(readOnce(files));
+    }
+
     o.log('data-stage cache replay against fs.readFileSync');
+    rxtrain(CONFIG, [...ONE_STEP, 'normalise.standardise=global'], { cacheDir });
     const name = readdirSync(join(cacheDir, 'stages')).find((f) => f.endsWith('.rxdata'))!;
     const path = join(cacheDir, 'stages', name);
     const key = name.slice(0, -'.rxdata'.length);
@@ -82,7 +134,7 @@ export async function fixedCostBench(o: { runs: number; log: (line: string) => v
     const reads: number[] = [];
     for (let i = 0; i < Math.max(3, o.runs); i++) {
       replays.push(await replayOnce(path, key));
-      reads.push(readOnce(path));
+      reads.push(readOnce([path]));
     }
 
     o.log('rxtrain through npx: peak RSS');
@@ -95,6 +147,8 @@ export async function fixedCostBench(o: { runs: number; log: (line: string) => v
     const figures: FixedCostFigures = {
       replayMs: median(replays),
       readFileMs: median(reads),
+      directMs: median(directs),
+      readFilesMs: median(fileReads),
       npxRssMB: m(npx, (r) => r.rssMB),
       coldWall: m(cold, (r) => r.wall),
       warmWall: m(warm, (r) => r.wall),
@@ -124,7 +178,8 @@ export async function fixedCostBench(o: { runs: number; log: (line: string) => v
       '',
       `- \`rxtrain --version\`: ${fmt(versionBundle)} s from the bundle, ${fmt(versionModules)} s from tsc's modules (median of ${Math.max(5, o.runs)})`,
       `- fixed cost, first run / rerun: ${ratio(figures.coldWall, figures.warmWall)}`,
-      `- warm cache replay in-process (${mb(readFileSync(path).byteLength)} MB: one read, CRC and structure check, unpacked, kept by the stores): ${fmt(figures.replayMs, 0)} ms; \`fs.readFileSync\` of the same file: ${fmt(figures.readFileMs, 0)} ms; replay / read ${ratio(figures.replayMs, figures.readFileMs)} (turns of ${replays.length}: ${replays.map((x) => x.toFixed(0)).join(', ')} / ${reads.map((x) => x.toFixed(0)).join(', ')} ms)`,
+      `- the default's data stages in-process (the ${files.length} plain IDX files, ${mb(files.reduce((n, f) => n + readFileSync(f).byteLength, 0))} MB: read, decoded, kept by the stores; no cache): ${fmt(figures.directMs, 0)} ms; \`fs.readFileSync\` of the same files: ${fmt(figures.readFilesMs, 0)} ms; data stages / read ${ratio(figures.directMs, figures.readFilesMs)} (turns of ${directs.length}: ${directs.map((x) => x.toFixed(0)).join(', ')} / ${fileReads.map((x) => x.toFixed(0)).join(', ')} ms)`,
+      `- warm cache replay in-process (the default's data with \`normalise.standardise: global\`, which is cached; ${mb(readFileSync(path).byteLength)} MB: one read, CRC and structure check, unpacked, kept by the stores): ${fmt(figures.replayMs, 0)} ms; \`fs.readFileSync\` of the same file: ${fmt(figures.readFileMs, 0)} ms; replay / read ${ratio(figures.replayMs, figures.readFileMs)} (turns of ${replays.length}: ${replays.map((x) => x.toFixed(0)).join(', ')} / ${reads.map((x) => x.toFixed(0)).join(', ')} ms)`,
       `- default experiment through \`npx rxtrain run\`: peak RSS ${fmt(figures.npxRssMB, 0)} MB (wall ${fmt(m(npx, (r) => r.wall))} s, npx's own start included)`,
     ];
     return { lines, figures };

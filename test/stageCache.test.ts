@@ -1,6 +1,7 @@
 /** The data-stage cache: reuse on a rerun, never a corrupt or partial file, keys that notice change. */
-import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import test from 'ava';
 import { sourceFingerprint } from '../src/download/fingerprint.js';
 import { fromArray } from '../src/flow/index.js';
@@ -10,17 +11,25 @@ import type { Features, Message } from '../src/pipeline/messages.js';
 import { runExperiment } from '../src/pipeline/run.js';
 import { cachedFlow } from '../src/pipeline/stageCache.js';
 import { builtinStages } from '../src/stages/index.js';
-import { collect, MNIST_DIR, ROOT, tempDir } from './helpers/index.js';
+import { collect, MNIST_DIR, mnistSubset, ROOT, tempDir } from './helpers/index.js';
 import { testPipeline } from './helpers/pipeline.js';
 
 const root = tempDir();
 test.after.always(() => rmSync(root, { recursive: true, force: true }));
 
 let runs = 0;
-async function run(cacheDir: string, overrides: string[] = [], options: { stageCache?: boolean } = {}) {
+/**
+ * The default experiment, shortened, with its features standardised by statistics from the data:
+ * work a cache file saves (plain IDX files alone are read directly: the cache is bypassed).
+ */
+async function run(
+  cacheDir: string,
+  overrides: string[] = [],
+  options: { stageCache?: boolean; plain?: boolean } = {},
+) {
   const config = await loadConfig(join(ROOT, 'config/mnist-logreg.yaml'), {
     stages: builtinStages,
-    overrides: ['sgd.steps=300', ...overrides],
+    overrides: ['sgd.steps=300', ...(options.plain ? [] : ['normalise.standardise=global']), ...overrides],
   });
   const events: RxtrainEvent[] = [];
   const summary = await runExperiment({
@@ -28,7 +37,7 @@ async function run(cacheDir: string, overrides: string[] = [], options: { stageC
     runDir: join(root, `run-${runs++}`),
     cacheDir,
     onEvent: (e) => events.push(e),
-    ...options,
+    stageCache: options.stageCache,
   });
   const cache = events.filter((e) => e.type === 'cache').map((e) => e.action);
   const warnings = events.flatMap((e) => (e.type === 'warning' ? [e.code] : []));
@@ -38,7 +47,7 @@ async function run(cacheDir: string, overrides: string[] = [], options: { stageC
 const cacheFiles = (cacheDir: string) =>
   readdirSync(join(cacheDir, 'stages')).filter((f) => f.endsWith('.rxdata'));
 
-test.serial('the second run of the default experiment replays the data stages from the cache', async (t) => {
+test.serial('the second run replays the data stages from the cache', async (t) => {
   const cacheDir = join(root, 'cache-default');
   const first = await run(cacheDir);
   const second = await run(cacheDir);
@@ -77,6 +86,57 @@ test.serial('the second run of the default experiment replays the data stages fr
   t.deepEqual((await run(cacheDir, ['sgd.lr=0.05'])).cache, ['hit']);
   t.deepEqual((await run(cacheDir, ['normalise.scale=0.5'])).cache, ['miss', 'write']);
   t.is(cacheFiles(cacheDir).length, 2);
+});
+
+test.serial(
+  'plain local IDX files are read directly: the cache is bypassed, its key still reported',
+  async (t) => {
+    const data = join(root, 'mnist-plain');
+    cpSync(MNIST_DIR, data, { recursive: true });
+    const cacheDir = join(root, 'cache-plain');
+    const overrides = [`fetch.url=${data}`];
+    const first = await run(cacheDir, overrides, { plain: true });
+    const second = await run(cacheDir, overrides, { plain: true });
+    const keys = (r: typeof first) =>
+      r.events.flatMap((e) => (e.type === 'cache' && e.stage === 'normalise' ? [e.key] : []));
+    t.deepEqual(first.cache, ['bypass'], 'a first run: the key once the data has passed');
+    t.deepEqual(second.cache, ['bypass'], 'a rerun: the key at once, from the digest memo');
+    t.regex(keys(first)[0]!, /^[0-9a-f]{64}$/);
+    t.deepEqual(keys(second), keys(first));
+    t.like(
+      first.events.find((e) => e.type === 'cache'),
+      {
+        reason:
+          'the data stages hand on views of local files stored plain: a cache file would be a second copy, read no faster',
+      },
+    );
+    t.is(second.summary.dataCache, 'bypass');
+    t.deepEqual(cacheFiles(cacheDir), [], 'no second copy of the data');
+    t.is(second.summary.weightsSha256, first.summary.weightsSha256);
+    // The key still follows the bytes: what a resume checks its data against.
+    const labels = join(data, 't10k-labels-idx1-ubyte');
+    const bytes = readFileSync(labels);
+    bytes[8] = (bytes[8]! + 1) % 10;
+    writeFileSync(labels, bytes);
+    const changed = await run(cacheDir, overrides, { plain: true });
+    t.deepEqual(changed.cache, ['bypass']);
+    t.notDeepEqual(keys(changed), keys(first));
+  },
+);
+
+test.serial('the same files gzipped are worth caching: computed and written, then replayed', async (t) => {
+  const data = join(root, 'mnist-gz');
+  mkdirSync(data);
+  for (const [name, bytes] of Object.entries(mnistSubset(2000, 500)))
+    writeFileSync(join(data, `${name}.gz`), gzipSync(bytes, { level: 1 }));
+  const cacheDir = join(root, 'cache-gz');
+  const overrides = [`fetch.url=${data}`, 'sgd.steps=50'];
+  const first = await run(cacheDir, overrides, { plain: true });
+  const second = await run(cacheDir, overrides, { plain: true });
+  t.deepEqual(first.cache, ['miss', 'write']);
+  t.deepEqual(second.cache, ['hit']);
+  t.is(cacheFiles(cacheDir).length, 1);
+  t.is(second.summary.weightsSha256, first.summary.weightsSha256);
 });
 
 for (const damage of ['bit-flipped', 'truncated'] as const) {

@@ -227,6 +227,13 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       stages: stages.map((s) => ({ id: s.id, type: s.type, settings: s.settings })),
       fingerprint: async (onlyIfKnown) =>
         source.definition.fingerprint!(source.settings, contexts[0]!, { onlyIfKnown }),
+      worthCaching: async () => {
+        for (const [i, s] of stages.entries()) {
+          const worth = s.definition.worthCaching;
+          if (!worth || (await worth(s.settings, contexts[i]!))) return true;
+        }
+        return false;
+      },
       events: runtime.events,
       onReplay: (phase, messages) => {
         for (const h of replaced) {

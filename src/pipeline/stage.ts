@@ -128,6 +128,17 @@ export interface StageDefinition<S = any, St = any> {
     ctx: StageContext,
     options?: FingerprintOptions,
   ): Promise<string | undefined | null>;
+  /**
+   * Whether a cached copy of the data stages' output would save this stage's work (default: yes).
+   * A pure stage answers for plain input: no when it hands on views of it with little work per
+   * message (a pass-through, a decoder of uncompressed fixed-size records, a transform made from
+   * its settings alone). A source stage answers for its bytes: no when they are local files
+   * stored plain (no archive, no compression, no checksum to verify), which read as fast as a
+   * cache file of them would. When every data stage answers no, the data-stage cache is bypassed:
+   * its file would be a second copy of the source, written at every new setting and read no
+   * faster.
+   */
+  worthCaching?(settings: S, ctx: StageContext): boolean | Promise<boolean>;
   /** Snapshots this stage needs from the model producer upstream. */
   snapshots?(settings: S): SnapshotRequest | undefined;
   /**

@@ -3,7 +3,8 @@
  * fingerprint, then pure stages: fetch → untar → decodeIdx → normalise) is written to disk as it
  * streams past, under a key hashed from the source bytes' digest, every cached stage's type and
  * settings, the file format and the rxtrain version. A rerun whose key matches replays that file
- * under demand and the stages never run.
+ * under demand and the stages never run. Where no stage's work is worth it (`worthCaching`: plain
+ * local files handed on as views) the cache is bypassed, and only the key is reported.
  *
  * The file (`<cacheDir>/stages/<key>.rxdata`, stageCacheFile.ts) is complete or absent under its
  * name (written to a temp file, then renamed), and its size, structure and CRC-32 are checked
@@ -62,6 +63,11 @@ export interface StageCacheOptions {
    * `onlyIfKnown`, null when it is not known without reading the source.
    */
   fingerprint(onlyIfKnown: boolean): Promise<string | undefined | null>;
+  /**
+   * Whether a cache file would save any work (default: yes). When not — plain local files handed
+   * on as views — the stages run every time and no file is written; the key is still reported.
+   */
+  worthCaching?(): Promise<boolean>;
   events: EventBus;
   /** A replay begins (the stages will not run) and ends. */
   onReplay?(phase: 'start' | 'end', messages: number): void;
@@ -91,6 +97,22 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
   };
 
   return deferFlow(async () => {
+    if (options.worthCaching && !(await options.worthCaching())) {
+      const reason =
+        'the data stages hand on views of local files stored plain: a cache file would be a second copy, read no faster';
+      const known = await options.fingerprint(true);
+      if (known !== undefined && known !== null) {
+        report('bypass', stageCacheKey(known, options.stages), '', { reason });
+        return compute;
+      }
+      // Not digested yet: the source digests what it reads, and the key is said at the end, before
+      // the output completes (checkpoints record it, and none is taken before the data is in).
+      if (known === null)
+        return afterEnd(compute, async () => {
+          const digest = await options.fingerprint(false);
+          if (digest) report('bypass', stageCacheKey(digest, options.stages), '', { reason });
+        });
+    }
     let fingerprint = await options.fingerprint(true);
     // Not digested yet, but there are cache files that might be its: digest it now to know.
     if (fingerprint === null && holdsCacheFiles(options.dir)) fingerprint = await options.fingerprint(false);
@@ -204,6 +226,23 @@ function replayFlow(file: CacheFile, options: StageCacheOptions): Flow<Message> 
         close();
       };
     });
+}
+
+/** Pass `compute` through; at its end, `last` runs before the completion goes on. */
+function afterEnd(compute: Flow<Message>, last: () => Promise<void>): Flow<Message> {
+  return (requests) =>
+    new Observable<Message>((subscriber) =>
+      compute(requests).subscribe({
+        next: (message) => subscriber.next(message),
+        error: (error) => subscriber.error(error),
+        complete: () => {
+          last().then(
+            () => subscriber.complete(),
+            (error: unknown) => subscriber.error(error),
+          );
+        },
+      }),
+    );
 }
 
 /**

@@ -66,6 +66,8 @@ export const decodeIdxStage = defineStage<DecodeIdxSettings>({
   wiring: (settings) => ({ provides: Object.keys(settings.splits).map((split) => `split:${split}`) }),
   describeProgress: describeDecodeIdxProgress,
   pure: true,
+  // Uncompressed fixed-size records: views of the file's blocks, a header check per file.
+  worthCaching: () => false,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
       const matchers = Object.entries(settings.splits).map(([split, files]) => ({

@@ -34,7 +34,7 @@ import { concatFlows, deferFlow, type Flow, fromReadable } from '../flow/index.j
 import type { Message } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
 import { expectedFor, fileFlow, hasChecksum } from './fetch/files.js';
-import { localFlow, wantDigests } from './fetch/local.js';
+import { localFlow, localWorthCaching, wantDigests } from './fetch/local.js';
 import { describeFetchProgress, FetchMeter } from './fetch/progress.js';
 
 export { LOCAL_CHUNK_BYTES, localReadAhead } from './fetch/local.js';
@@ -157,6 +157,7 @@ export const fetchStage = defineStage<FetchSettings>({
     if (digest === null) wantDigests(ctx);
     return digest;
   },
+  worthCaching: localWorthCaching,
   create: (settings, ctx) => (input) =>
     concatFlows<Message>([
       input,

@@ -103,6 +103,8 @@ export const normaliseStage = defineStage<NormaliseSettings>({
   }),
   describeProgress: describeNormaliseProgress,
   pure: true,
+  // A pass over the data only when the statistics come from it.
+  worthCaching: (settings) => settings.standardise !== 'none' && settings.mean === undefined,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
       const fromData = settings.standardise !== 'none' && settings.mean === undefined;

@@ -70,6 +70,8 @@ export const untarStage = defineStage<UntarSettings>({
   settings: untarSettings,
   describeProgress: describeUntarProgress,
   pure: true,
+  // On plain files it is a pass-through; archives and gzip are what fetch answers for.
+  worthCaching: () => false,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
       const include = picomatch(settings.include, { dot: true });
