@@ -14,7 +14,7 @@ import {
 } from '../src/pipeline/checkpointFile.js';
 import { type AtomicFs, removeStaleTemps, writeFileAtomic } from '../src/util/atomicFile.js';
 import { RxtrainError } from '../src/util/errors.js';
-import { pack, unpack } from '../src/util/packed.js';
+import { pack, packParts, TypedRuns, unpack } from '../src/util/packed.js';
 import { tempDir } from './helpers/index.js';
 
 function sampleCheckpoint(step: number, extra: Record<string, unknown> = {}): Checkpoint {
@@ -94,6 +94,20 @@ test('a Node Buffer (what zlib hands out) is stored as the Uint8Array it is', (t
   t.deepEqual(Array.from(back.data), [2, 3, 255]);
   class Odd extends Float32Array {}
   t.deepEqual(Array.from((unpack(pack({ v: Odd.from([0.5]) })) as { v: Float32Array }).v), [0.5]);
+});
+
+test('TypedRuns: runs from separate buffers pack as the one array they make, without joining them', (t) => {
+  const a = Float32Array.of(1, 2, 3);
+  const b = new Float32Array(new ArrayBuffer(64), 8, 2).fill(4);
+  const parts = packParts({ v: new TypedRuns([a, b]) });
+  t.true(
+    parts.some((p) => p.buffer === a.buffer) && parts.some((p) => p.buffer === b.buffer),
+    'the runs are written from where they are',
+  );
+  const back = unpack(Buffer.concat(parts)) as { v: Float32Array };
+  t.is(back.v.constructor, Float32Array);
+  t.deepEqual(Array.from(back.v), [1, 2, 3, 4, 4]);
+  t.throws(() => new TypedRuns([a, Int32Array.of(1)]), { message: /one typed-array type/ });
 });
 
 test('pack refuses values it cannot restore, naming where they are', (t) => {

@@ -83,6 +83,28 @@ test('contiguous examples are one record, replayed as views of the one buffer th
   t.deepEqual([...store.labels.subarray(0, 12)], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
 });
 
+test('batches in separate buffers (a gunzip’s chunks) are one record too, replayed as one view', async (t) => {
+  // Each batch a copy of its own, as zlib hands them out: no two lie one after another.
+  const scattered = batches(block.subarray(0, 2000 * WIDTH), 'train', 2000, 333).map((e) => ({
+    ...e,
+    data: Buffer.from(e.data),
+  }));
+  const path = writeCache('scattered.rxdata', [
+    ...scattered,
+    { kind: 'split-end', split: 'train', count: 2000 },
+  ]);
+  const file = await openCacheFile(path, KEY);
+  if (typeof file === 'string') return t.fail(file);
+  t.is(file.records.length, 2, 'the examples, then the split end');
+  const examples = replay(file).filter((m): m is Examples => m.kind === 'examples');
+  file.close();
+  const store = new ExampleStore('train');
+  for (const e of examples) store.add(e);
+  t.is(store.data.buffer, examples[0]!.data.buffer, 'the store keeps the replayed bytes as they are');
+  t.true(same(store.data, block.subarray(0, 2000 * WIDTH)));
+  t.deepEqual([...store.labels.subarray(0, 12)], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+});
+
 test('a store copies once a batch does not continue its view, and keeps every row', (t) => {
   const store = new ExampleStore('train');
   const [a, b, c] = batches(block, 'train', 999, 333);

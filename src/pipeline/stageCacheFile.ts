@@ -23,17 +23,19 @@
  * is the user's own and the key (a sha256 of the source and the settings) is what ties a file to
  * its data.
  *
- * Examples whose values lie one after another in memory (decoded as views of a file read in one
- * block) are written as one record, so their values stay one run of bytes in the file and a replay
- * hands the store a view it can keep whole. The replay cuts such a record back into batches of
- * about `BATCH_BYTES` (views still), so no consumer meets a batch larger than a decoder
+ * Consecutive batches of one split's examples are written as one record of up to 64 MiB of values
+ * — with no copy: runs already one after another in memory (decoded as views of a file read in one
+ * block) go as one, others (a gunzip's chunks) one after another (util/packed.ts `TypedRuns`) — so
+ * their values are one run of bytes in the file and a replay hands the store a view it can keep
+ * whole, where it would otherwise copy them together. The replay cuts such a record back into
+ * batches of about `BATCH_BYTES` (views still), so no consumer meets a batch larger than a decoder
  * would have sent it.
  */
 import { closeSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ioError } from '../util/atomicFile.js';
 import { crc32 } from '../util/crc32.js';
-import { PackError, packParts, pad8, unpack } from '../util/packed.js';
+import { PackError, packParts, pad8, TypedRuns, unpack } from '../util/packed.js';
 import { readInParts } from '../util/readInParts.js';
 import { BATCH_BYTES, type Examples, featuresMessage, type Message } from './messages.js';
 
@@ -50,11 +52,13 @@ const TRAILER_BYTES = KEY_BYTES + 8;
 const KIND_MESSAGE = 1;
 const CACHEABLE = new Set(['bytes', 'examples', 'split-end', 'features']);
 /**
- * Larger files are checked in pieces and replayed record by record (a record holds at most a
- * block of fetch's, 64 MiB), so that a consumer holding only a window of the data (shuffle's
+ * Larger files are checked in pieces and replayed record by record (a record holds at most
+ * `RECORD_BYTES`, 64 MiB, of values), so that a consumer holding only a window of the data (shuffle's
  * buffer mode) is not made to hold the whole file. MNIST's file is 55 MB, CIFAR-10's ~185 MB.
  */
 export const WHOLE_FILE_BYTES = 256 * 1024 * 1024;
+/** The most bytes of values one record of examples holds (fetch's block: 64 MiB). */
+const RECORD_BYTES = 64 * 1024 * 1024;
 
 /**
  * Appends records to a temp file in `dir`; `commit` seals it with the key and the CRC and renames
@@ -66,9 +70,12 @@ export class CacheWriter {
   private crc = 0;
   private bytes = 0;
   private open = true;
-  /** Examples held back while the next batch may continue them in memory. */
+  /**
+   * Examples held back while the next batch may continue them: their values as runs (a batch that
+   * goes on where the last run ends in memory extends it), written as one array.
+   */
   private pending:
-    | { first: Examples; data: Examples['data']; labels: Int32Array[]; count: number }
+    | { first: Examples; runs: Examples['data'][]; bytes: number; labels: Int32Array[]; count: number }
     | undefined;
 
   constructor(
@@ -95,15 +102,26 @@ export class CacheWriter {
       throw new PackError(`a ${message.kind} message is not data-stage output`);
     if (message.kind === 'examples' && this.continues(message)) {
       const p = this.pending!;
-      const ctor = p.data.constructor as Uint8ArrayConstructor;
-      p.data = new ctor(p.data.buffer, p.data.byteOffset, p.data.length + message.data.length);
+      const last = p.runs[p.runs.length - 1]!;
+      const data = message.data;
+      if (data.buffer === last.buffer && data.byteOffset === last.byteOffset + last.byteLength) {
+        const ctor = last.constructor as Uint8ArrayConstructor;
+        p.runs[p.runs.length - 1] = new ctor(last.buffer, last.byteOffset, last.length + data.length);
+      } else p.runs.push(data);
+      p.bytes += data.byteLength;
       p.labels.push(message.labels);
       p.count += message.count;
       return;
     }
     this.flush();
     if (message.kind === 'examples') {
-      this.pending = { first: message, data: message.data, labels: [message.labels], count: message.count };
+      this.pending = {
+        first: message,
+        runs: [message.data],
+        bytes: message.data.byteLength,
+        labels: [message.labels],
+        count: message.count,
+      };
       return;
     }
     this.record(message);
@@ -142,10 +160,10 @@ export class CacheWriter {
     rmSync(this.tmp, { force: true });
   }
 
-  /** The batch goes on where the held-back examples end, in the same buffer, split and file. */
+  /** The batch goes on where the held-back examples end (same split, file and shape), within bounds. */
   private continues(next: Examples): boolean {
     const p = this.pending;
-    if (!p) return false;
+    if (!p || p.bytes + next.data.byteLength > RECORD_BYTES) return false;
     const a = p.first;
     return (
       next.split === a.split &&
@@ -156,9 +174,7 @@ export class CacheWriter {
       next.splitSize === a.splitSize &&
       next.start === a.start + p.count &&
       next.shape.join() === a.shape.join() &&
-      next.data.constructor === p.data.constructor &&
-      next.data.buffer === p.data.buffer &&
-      next.data.byteOffset === p.data.byteOffset + p.data.byteLength
+      next.data.constructor === a.data.constructor
     );
   }
 
@@ -167,7 +183,8 @@ export class CacheWriter {
     if (!p) return;
     this.pending = undefined;
     const labels = p.labels.length === 1 ? p.labels[0]! : concatInt32(p.labels, p.count);
-    this.record({ ...p.first, count: p.count, data: p.data, labels });
+    const data = p.runs.length === 1 ? p.runs[0]! : (new TypedRuns(p.runs) as unknown as Examples['data']);
+    this.record({ ...p.first, count: p.count, data, labels });
   }
 
   private record(message: Message): void {

@@ -69,6 +69,21 @@ export function pack(value: unknown): Buffer {
 }
 
 /**
+ * One typed array given as runs of its elements that lie in different buffers: packed as the
+ * array they make one after another, without joining them first (unpacked, it is that one array).
+ */
+export class TypedRuns {
+  readonly length: number;
+  constructor(readonly runs: readonly TypedArray[]) {
+    if (runs.length === 0) throw new PackError('TypedRuns: no runs');
+    const type = typedName(runs[0]!);
+    if (!type || runs.some((r) => typedName(r) !== type))
+      throw new PackError('TypedRuns: runs of one typed-array type only');
+    this.length = runs.reduce((n, r) => n + r.length, 0);
+  }
+}
+
+/**
  * The typed-array class `array` is, or derives from (a Node Buffer, which zlib hands out, is a
  * Uint8Array and is stored as one); undefined for none that can be stored.
  */
@@ -87,7 +102,7 @@ function typedName(array: TypedArray): TypedArrayName | undefined {
  * hashing every array would only cost time).
  */
 export function packParts(value: unknown, options: { dedupe?: boolean } = {}): Uint8Array[] {
-  const sections: { bytes: Buffer; entry: SectionEntry }[] = [];
+  const sections: { bytes: Buffer[]; entry: SectionEntry }[] = [];
   const byContent = new Map<string, number>();
   let offset = 0;
 
@@ -98,10 +113,17 @@ export function packParts(value: unknown, options: { dedupe?: boolean } = {}): U
     const existing = digest === undefined ? undefined : byContent.get(digest);
     if (existing !== undefined) return existing;
     const index = sections.length;
-    sections.push({ bytes, entry: { type, offset, byteLength: bytes.byteLength } });
+    sections.push({ bytes: [bytes], entry: { type, offset, byteLength: bytes.byteLength } });
     offset += pad8(bytes.byteLength);
     if (digest !== undefined) byContent.set(digest, index);
     return index;
+  };
+  const runsSection = (runs: TypedRuns): number => {
+    const bytes = runs.runs.map(littleEndianBytes);
+    const byteLength = bytes.reduce((n, b) => n + b.byteLength, 0);
+    sections.push({ bytes, entry: { type: typedName(runs.runs[0]!)!, offset, byteLength } });
+    offset += pad8(byteLength);
+    return sections.length - 1;
   };
 
   const walk = (v: unknown, path: string): unknown => {
@@ -110,6 +132,7 @@ export function packParts(value: unknown, options: { dedupe?: boolean } = {}): U
       if (Number.isFinite(v) && !Object.is(v, -0)) return v;
       return { $number: Object.is(v, -0) ? '-0' : String(v) };
     }
+    if (v instanceof TypedRuns) return { $typed: runsSection(v) };
     if (isTypedArray(v)) {
       if (!typedName(v)) throw new PackError(`${path}: unsupported ${v.constructor.name}`);
       return { $typed: section(v) };
@@ -140,9 +163,9 @@ export function packParts(value: unknown, options: { dedupe?: boolean } = {}): U
   head.writeUInt32LE(json.byteLength, 0);
   json.copy(head, 4);
   const parts: Uint8Array[] = [head];
-  for (const { bytes } of sections) {
-    parts.push(bytes);
-    const padding = pad8(bytes.byteLength) - bytes.byteLength;
+  for (const { bytes, entry } of sections) {
+    parts.push(...bytes);
+    const padding = pad8(entry.byteLength) - entry.byteLength;
     if (padding) parts.push(new Uint8Array(padding));
   }
   return parts;
