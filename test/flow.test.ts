@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import test from 'ava';
 import { Observable, Subject } from 'rxjs';
 import {
+  beforeComplete,
   concatFlows,
   consume,
   deferFlow,
@@ -304,6 +305,41 @@ test('edge: a huge capacity costs nothing up front (capacity limits switched off
   t.is(source.log.emitted, 1000, 'without a bound the producer runs to the end');
   sink.demand.request(1000);
   t.true(sink.completed);
+});
+
+// ---- beforeComplete ----
+
+test('beforeComplete: the last step runs before completion, which waits for its promise; a rejection is the error', async (t) => {
+  const order: string[] = [];
+  const sync = subscribeManually(
+    beforeComplete(fromArray([1, 2]), () => {
+      order.push('last');
+    }),
+  );
+  sync.demand.request(5);
+  t.deepEqual(sync.items, [1, 2]);
+  t.true(sync.completed, 'at once when it returns nothing');
+  t.deepEqual(order, ['last']);
+
+  let release!: () => void;
+  const later = subscribeManually(
+    beforeComplete(fromArray([1]), () => new Promise<void>((r) => (release = r))),
+  );
+  later.demand.request(5);
+  t.false(later.completed, 'not before its promise settles');
+  release();
+  await new Promise((r) => setImmediate(r));
+  t.true(later.completed);
+
+  const failing = subscribeManually(
+    beforeComplete(fromArray([1]), async () => {
+      throw new RxtrainError('E_IO', 'could not finish');
+    }),
+  );
+  failing.demand.request(5);
+  await new Promise((r) => setImmediate(r));
+  t.false(failing.completed);
+  t.is((failing.error as Error).message, 'could not finish');
 });
 
 // ---- concatFlows ----

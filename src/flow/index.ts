@@ -4,6 +4,7 @@
  * barrel only re-exports them, so the rest of rxtrain imports from one place.
  */
 
+export { beforeComplete } from './beforeComplete.js';
 export { type ConcatOptions, concatFlows } from './concatFlows.js';
 export { consume } from './consume.js';
 export { deferFlow } from './deferFlow.js';

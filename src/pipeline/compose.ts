@@ -6,7 +6,15 @@
  * Building does no work; subscribing does.
  */
 import { Observable } from 'rxjs/internal/Observable';
-import { type EdgeStats, edge, edgeStats, emptyFlow, type Flow, mapFlow } from '../flow/index.js';
+import {
+  beforeComplete,
+  type EdgeStats,
+  edge,
+  edgeStats,
+  emptyFlow,
+  type Flow,
+  mapFlow,
+} from '../flow/index.js';
 import { deriveSeed, Prng } from '../util/random.js';
 import { Checkpoints, StageStates } from './checkpoints.js';
 import type { ExperimentConfig, ResolvedStage } from './config.js';
@@ -145,7 +153,7 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
     const input = index > 0 && stage.definition.state ? tapBarriers(flow, stage.id) : flow;
     let output = instrument(operator(input), handle, runtime);
     if (index === dataStages - 1) {
-      output = onComplete(
+      output = beforeComplete(
         dataStages >= 2 && config.stages[0]!.definition.fingerprint && runtime.stageCacheDir
           ? withStageCache(output, config.stages.slice(0, dataStages), runtime.stageCacheDir)
           : output,
@@ -308,19 +316,4 @@ function capacityText(capacity: ResolvedStage['capacity']): string {
   if (capacity.bytes === undefined) return String(capacity.items);
   const mib = capacity.bytes / (1024 * 1024);
   return `${capacity.items}, ${mib >= 1 ? `${Number(mib.toFixed(1))} MiB` : `${capacity.bytes} B`}`;
-}
-
-/** `flow`, calling `done` when it completes (before its subscriber hears of it). */
-function onComplete<T>(flow: Flow<T>, done: () => void): Flow<T> {
-  return (requests) =>
-    new Observable<T>((subscriber) =>
-      flow(requests).subscribe({
-        next: (item) => subscriber.next(item),
-        error: (error) => subscriber.error(error),
-        complete: () => {
-          done();
-          subscriber.complete();
-        },
-      }),
-    );
 }

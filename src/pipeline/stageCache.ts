@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
-import { deferFlow, type Flow, Outlet } from '../flow/index.js';
+import { beforeComplete, deferFlow, type Flow, Outlet } from '../flow/index.js';
 import { removeStaleTemps } from '../util/atomicFile.js';
 import { VERSION } from '../util/version.js';
 import type { EventBus } from './events.js';
@@ -108,7 +108,7 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
       // Not digested yet: the source digests what it reads, and the key is said at the end, before
       // the output completes (checkpoints record it, and none is taken before the data is in).
       if (known === null)
-        return afterEnd(compute, async () => {
+        return beforeComplete(compute, async () => {
           const digest = await options.fingerprint(false);
           if (digest) report('bypass', stageCacheKey(digest, options.stages), '', { reason });
         });
@@ -226,23 +226,6 @@ function replayFlow(file: CacheFile, options: StageCacheOptions): Flow<Message> 
         close();
       };
     });
-}
-
-/** Pass `compute` through; at its end, `last` runs before the completion goes on. */
-function afterEnd(compute: Flow<Message>, last: () => Promise<void>): Flow<Message> {
-  return (requests) =>
-    new Observable<Message>((subscriber) =>
-      compute(requests).subscribe({
-        next: (message) => subscriber.next(message),
-        error: (error) => subscriber.error(error),
-        complete: () => {
-          last().then(
-            () => subscriber.complete(),
-            (error: unknown) => subscriber.error(error),
-          );
-        },
-      }),
-    );
 }
 
 /**
