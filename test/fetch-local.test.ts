@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import test from 'ava';
 import { emptyFlow, fromFileBlocks } from '../src/flow/index.js';
 import type { FileChunk, Message } from '../src/pipeline/messages.js';
-import { fetchSettings, fetchStage, localReadAhead } from '../src/stages/fetch.js';
+import { fetchSettings, fetchStage, localReadAhead, MOST_READ_AHEAD } from '../src/stages/fetch.js';
 import { builtinStages } from '../src/stages/index.js';
 import { RxtrainError } from '../src/util/errors.js';
 import {
@@ -82,6 +82,8 @@ test('files start ahead while one block’s worth of their first blocks fits', (
   // Files larger than a block: one block of the next one.
   t.is(localReadAhead([100 * MiB, 100 * MiB, 100 * MiB], 64 * MiB), 1);
   t.is(localReadAhead([5], 64 * MiB), 0);
+  // A directory of many small files: a few ahead, not all of them, and quickly.
+  t.is(localReadAhead(Array(100_000).fill(4096), 64 * MiB), MOST_READ_AHEAD);
 });
 
 test('the embedded MNIST comes out byte for byte, smallest file first, in chunks of at most 1 MiB', async (t) => {

@@ -37,7 +37,7 @@ import { expectedFor, fileFlow, hasChecksum } from './fetch/files.js';
 import { localFlow, localWorthCaching, wantDigests } from './fetch/local.js';
 import { describeFetchProgress, FetchMeter } from './fetch/progress.js';
 
-export { LOCAL_CHUNK_BYTES, localReadAhead } from './fetch/local.js';
+export { LOCAL_CHUNK_BYTES, localReadAhead, MOST_READ_AHEAD } from './fetch/local.js';
 export { describeFetchProgress, type FetchCounters } from './fetch/progress.js';
 
 const checksum = (algorithm: string, hexDigits: number) => {
