@@ -12,7 +12,7 @@
  *   features standardised from the data (plain files alone are not cached);
  * - peak RSS of the default experiment through `npx rxtrain run`, as a user of the package runs it.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { embeddedMnistDir } from '../src/download/sources.js';
@@ -178,8 +178,8 @@ export async function fixedCostBench(o: { runs: number; log: (line: string) => v
       '',
       `- \`rxtrain --version\`: ${fmt(versionBundle)} s from the bundle, ${fmt(versionModules)} s from tsc's modules (median of ${Math.max(5, o.runs)})`,
       `- fixed cost, first run / rerun: ${ratio(figures.coldWall, figures.warmWall)}`,
-      `- the default's data stages in-process (the ${files.length} plain IDX files, ${mb(files.reduce((n, f) => n + readFileSync(f).byteLength, 0))} MB: read, decoded, kept by the stores; no cache): ${fmt(figures.directMs, 0)} ms; \`fs.readFileSync\` of the same files: ${fmt(figures.readFilesMs, 0)} ms; data stages / read ${ratio(figures.directMs, figures.readFilesMs)} (turns of ${directs.length}: ${directs.map((x) => x.toFixed(0)).join(', ')} / ${fileReads.map((x) => x.toFixed(0)).join(', ')} ms)`,
-      `- warm cache replay in-process (the default's data with \`normalise.standardise: global\`, which is cached; ${mb(readFileSync(path).byteLength)} MB: one read, CRC and structure check, unpacked, kept by the stores): ${fmt(figures.replayMs, 0)} ms; \`fs.readFileSync\` of the same file: ${fmt(figures.readFileMs, 0)} ms; replay / read ${ratio(figures.replayMs, figures.readFileMs)} (turns of ${replays.length}: ${replays.map((x) => x.toFixed(0)).join(', ')} / ${reads.map((x) => x.toFixed(0)).join(', ')} ms)`,
+      `- the default's data stages in-process (the ${files.length} plain IDX files, ${mb(files.reduce((n, f) => n + statSync(f).size, 0))} MB: read, decoded, kept by the stores; no cache): ${fmt(figures.directMs, 0)} ms; \`fs.readFileSync\` of the same files: ${fmt(figures.readFilesMs, 0)} ms; data stages / read ${ratio(figures.directMs, figures.readFilesMs)} (turns of ${directs.length}: ${directs.map((x) => x.toFixed(0)).join(', ')} / ${fileReads.map((x) => x.toFixed(0)).join(', ')} ms)`,
+      `- warm cache replay in-process (the default's data with \`normalise.standardise: global\`, which is cached; ${mb(statSync(path).size)} MB: one read, CRC and structure check, unpacked, kept by the stores): ${fmt(figures.replayMs, 0)} ms; \`fs.readFileSync\` of the same file: ${fmt(figures.readFileMs, 0)} ms; replay / read ${ratio(figures.replayMs, figures.readFileMs)} (turns of ${replays.length}: ${replays.map((x) => x.toFixed(0)).join(', ')} / ${reads.map((x) => x.toFixed(0)).join(', ')} ms)`,
       `- default experiment through \`npx rxtrain run\`: peak RSS ${fmt(figures.npxRssMB, 0)} MB (wall ${fmt(m(npx, (r) => r.wall))} s, npx's own start included)`,
     ];
     return { lines, figures };

@@ -43,9 +43,9 @@ export function loadCached<T>(file: string, cacheFile: string): CachedScript<T> 
   let cachedData: Buffer | undefined;
   let damaged = false;
   try {
-    const file = readFileSync(cacheFile);
-    const data = file.subarray(HEADER_BYTES);
-    if (file.subarray(0, MAGIC.length).equals(MAGIC) && file.readUInt32LE(MAGIC.length) === crc32(data))
+    const stored = readFileSync(cacheFile);
+    const data = stored.subarray(HEADER_BYTES);
+    if (stored.subarray(0, MAGIC.length).equals(MAGIC) && stored.readUInt32LE(MAGIC.length) === crc32(data))
       cachedData = data;
     else damaged = true;
   } catch {

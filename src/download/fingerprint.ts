@@ -11,9 +11,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import picomatch from 'picomatch';
 import { writeFileAtomic } from '../util/atomicFile.js';
-import { type LocalFile, listLocalFiles, resolveSource } from './sources.js';
+import { type LocalFile, resolveSource, selectLocalFiles } from './sources.js';
 
 /** Memo entries kept; the least recently used go first. */
 const MEMO_LIMIT = 512;
@@ -76,11 +75,7 @@ export async function sourceFingerprint(
   if (sources.length !== 1) return undefined;
   const source = resolveSource(sources[0]!, ctx.baseDir);
   if (source.kind !== 'local') return undefined;
-  let files = listLocalFiles(source.path, source.display);
-  if (settings.files?.length) {
-    const match = picomatch([...settings.files], { dot: true });
-    files = files.filter((f) => match(f.name));
-  }
+  const files = selectLocalFiles(source.path, source.display, settings.files);
   return localFingerprint(files, memoPath(ctx.cacheDir), options.onlyIfKnown);
 }
 

@@ -6,6 +6,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import picomatch from 'picomatch';
 import { RxtrainError } from '../util/errors.js';
 
 /** The spelling of the built-in MNIST source in configs. */
@@ -105,4 +106,16 @@ export function listLocalFiles(path: string, display: string): LocalFile[] {
   };
   walk(path);
   return files.sort((a, b) => a.size - b.size || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** The files of a local source that fetch's `files` patterns select (every one without patterns). */
+export function selectLocalFiles(
+  path: string,
+  display: string,
+  patterns: readonly string[] = [],
+): LocalFile[] {
+  const files = listLocalFiles(path, display);
+  if (patterns.length === 0) return files;
+  const match = picomatch([...patterns], { dot: true });
+  return files.filter((f) => match(f.name));
 }

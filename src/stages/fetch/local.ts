@@ -5,15 +5,14 @@
  */
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { pipeline } from 'node:stream';
-import picomatch from 'picomatch';
 import { verifyingStream } from '../../download/downloadCache.js';
 import { fileDigester } from '../../download/fingerprint.js';
 import {
   isRemoteSource,
   type LocalFile,
-  listLocalFiles,
   resolveSource,
   type Source,
+  selectLocalFiles,
 } from '../../download/sources.js';
 import { concatFlows, deferFlow, type Flow, fromFileBlocks, fromReadable } from '../../flow/index.js';
 import { isGzip } from '../../formats/gzip.js';
@@ -92,13 +91,9 @@ export function localWorthCaching(settings: FetchSettings, ctx: StageContext): b
   try {
     const source = resolveSource(settings.url, ctx.baseDir);
     if (source.kind !== 'local') return true;
-    files = listLocalFiles(source.path, source.display);
+    files = selectLocalFiles(source.path, source.display, settings.files);
   } catch {
     return true; // the read will say what is wrong
-  }
-  if (settings.files.length) {
-    const match = picomatch(settings.files, { dot: true });
-    files = files.filter((f) => match(f.name));
   }
   return files.some((f) => packed(f.path));
 }
@@ -146,14 +141,10 @@ function openLocal(source: Source, settings: FetchSettings, ctx: StageContext): 
   if (source.kind !== 'local')
     throw new RxtrainError('E_USAGE', `${source.display}: mirrors of a local url must be local`);
   const { path } = source;
-  let files = listLocalFiles(path, source.display);
+  const files = selectLocalFiles(path, source.display, settings.files);
   const single = files.length === 1 && files[0]!.path === path;
-  if (settings.files.length) {
-    const match = picomatch(settings.files, { dot: true });
-    files = files.filter((f) => match(f.name));
-    if (files.length === 0) {
-      throw new RxtrainError('E_FETCH', `${source.display}: no file matches ${settings.files.join(', ')}`);
-    }
+  if (files.length === 0 && settings.files.length) {
+    throw new RxtrainError('E_FETCH', `${source.display}: no file matches ${settings.files.join(', ')}`);
   }
   const meter = new FetchMeter(ctx);
   return concatFlows(
