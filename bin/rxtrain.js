@@ -1,4 +1,4 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=${GLIBC_TUNABLES}:glibc.malloc.hugetlb=1 node --max-semi-space-size=1
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS RXTRAIN_DEFERRED_CA_CERTS=${NODE_EXTRA_CA_CERTS} GLIBC_TUNABLES=${GLIBC_TUNABLES}:glibc.malloc.hugetlb=1 node --max-semi-space-size=1
 // The rxtrain command: signals become an AbortSignal the run turns into a checkpoint and exit
 // 129 (SIGHUP: the terminal closed), 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once,
 // saying what it skipped.
@@ -14,9 +14,22 @@
 //   growing to 16, which this workload of few, large typed arrays never needs (~10 MB of peak
 //   RSS); V8 reads it only as the process starts (v8.setFlagsFromString afterwards leaves the young
 //   generation at its default size, measured).
-// `node bin/rxtrain.js` skips the line: give both yourself there.
+// - NODE_EXTRA_CA_CERTS is put off: Node 20 parses every certificate in it as it starts (35-40 ms
+//   for a system bundle on those machines, about half of Node's own start), although most commands
+//   never open a TLS connection. Its value comes in as RXTRAIN_DEFERRED_CA_CERTS; below it goes
+//   back into the environment of every process rxtrain starts, and rxtrain's downloads and Redis
+//   connections read the file when they first need it (src/util/caCertificates.ts).
+// `node bin/rxtrain.js` skips the line: give the flags yourself there (NODE_EXTRA_CA_CERTS then
+// loads at start, as usual).
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
+const deferredCa = process.env.RXTRAIN_DEFERRED_CA_CERTS;
+if (deferredCa !== undefined) {
+  delete process.env.RXTRAIN_DEFERRED_CA_CERTS;
+  if (deferredCa) process.env.NODE_EXTRA_CA_CERTS = deferredCa;
+  globalThis[Symbol.for('rxtrain.deferredCaCerts')] = deferredCa;
+}
 
 const BUNDLE = new URL('../dist/bundle/cli/', import.meta.url);
 const MODULES = new URL('../dist/src/', import.meta.url);

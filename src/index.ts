@@ -73,6 +73,7 @@ export type {
 export { type RunningServer, type ServeOptions, startServer } from './serve/server.js';
 export * from './stages/index.js';
 export { builtinStages } from './stages/index.js';
+export { trustedCertificates } from './util/caCertificates.js';
 export * from './util/errors.js';
 export { Prng, sampleSeed } from './util/random.js';
 export { VERSION } from './util/version.js';

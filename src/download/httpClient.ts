@@ -11,6 +11,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
+import { deferredTrust } from '../util/caCertificates.js';
 import { FetchError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 
@@ -36,7 +37,12 @@ export interface HttpGetOptions {
 // A fresh connection per request: a download is few, long requests, and no idle socket should
 // outlive the run.
 const httpAgent = new HttpAgent({ keepAlive: false });
-const httpsAgent = new HttpsAgent({ keepAlive: false });
+let httpsAgent: HttpsAgent | undefined;
+/** Made on the first https request: with NODE_EXTRA_CA_CERTS put off (util/caCertificates.ts), it reads them. */
+function secureAgent(): HttpsAgent {
+  httpsAgent ??= new HttpsAgent({ keepAlive: false, ...deferredTrust() });
+  return httpsAgent;
+}
 
 export async function httpGet(url: string, options: HttpGetOptions): Promise<HttpResponse> {
   const controller = new AbortController();
@@ -55,7 +61,7 @@ export async function httpGet(url: string, options: HttpGetOptions): Promise<Htt
       headers: { 'user-agent': `rxtrain/${VERSION}`, 'accept-encoding': 'identity', ...options.headers },
       compress: false,
       follow: options.maxRedirects ?? 5,
-      agent: (target) => (target.protocol === 'https:' ? httpsAgent : httpAgent),
+      agent: (target) => (target.protocol === 'https:' ? secureAgent() : httpAgent),
       signal: controller.signal,
     });
     const headers: Record<string, string> = {};

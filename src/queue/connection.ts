@@ -9,6 +9,7 @@
  */
 import type { RedisOptions as BullRedisOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
+import { deferredTrust } from '../util/caCertificates.js';
 import { RxtrainError } from '../util/errors.js';
 import type { RedisTarget } from './redisUrl.js';
 
@@ -22,7 +23,8 @@ export function redisOptions(target: RedisTarget): RedisOptions {
     db: target.db,
     ...(target.username ? { username: target.username } : {}),
     ...(target.password ? { password: target.password } : {}),
-    ...(target.tls ? { tls: {} } : {}),
+    // NODE_EXTRA_CA_CERTS, when bin/rxtrain.js put it off until now (util/caCertificates.ts).
+    ...(target.tls ? { tls: deferredTrust() } : {}),
     maxRetriesPerRequest: null,
     retryStrategy: reconnectDelay,
   };

@@ -215,10 +215,13 @@ export function runCli(
     env?: NodeJS.ProcessEnv;
     timeoutMs?: number;
     onSpawn?: (pid: number) => void;
+    /** Start the file itself, as a shell does, so that its first line applies (by default `node BIN`). */
+    asCommand?: boolean;
   } = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const [command, ...argv] = options.asCommand ? [BIN, ...args] : [process.execPath, BIN, ...args];
+    const child = spawn(command!, argv, {
       cwd: options.cwd ?? ROOT,
       env: { ...process.env, NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
