@@ -21,8 +21,13 @@
 //   connections read the file when they first need it (src/util/caCertificates.ts).
 // `node bin/rxtrain.js` skips the line: give the flags yourself there (NODE_EXTRA_CA_CERTS then
 // loads at start, as usual).
-import { statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+//
+// This file is CommonJS (bin/package.json), not an ES module like the rest of the package: an ES
+// module entry costs Node ~11 ms more to start (its module loader), and `run`/`resume` need none.
+'use strict';
+const { statSync } = require('node:fs');
+const { join } = require('node:path');
+const { pathToFileURL } = require('node:url');
 
 const deferredCa = process.env.RXTRAIN_DEFERRED_CA_CERTS;
 if (deferredCa !== undefined) {
@@ -31,8 +36,8 @@ if (deferredCa !== undefined) {
   globalThis[Symbol.for('rxtrain.deferredCaCerts')] = deferredCa;
 }
 
-const BUNDLE = new URL('../dist/bundle/cli/', import.meta.url);
-const MODULES = new URL('../dist/src/', import.meta.url);
+const BUNDLE = join(__dirname, '../dist/bundle/cli');
+const MODULES = join(__dirname, '../dist/src');
 
 /**
  * Whether to run the esbuild bundle (`npm run build`): when it is at least as new as what tsc last
@@ -42,7 +47,7 @@ function bundled() {
   try {
     return (
       process.env.RXTRAIN_BUNDLE !== '0' &&
-      statSync(new URL('cli.js', BUNDLE)).mtimeMs >= statSync(new URL('cli.js', MODULES)).mtimeMs
+      statSync(join(BUNDLE, 'cli.js')).mtimeMs >= statSync(join(MODULES, 'cli.js')).mtimeMs
     );
   } catch {
     return false; // No bundle (or no build at all: the import below says so).
@@ -51,66 +56,71 @@ function bundled() {
 
 /**
  * `run` and `resume` from the bundle's CommonJS file, through a V8 code cache kept beside it
- * (src/cli/cachedScript.ts): a run skips parsing and compiling its ~1 MB of code. Undefined when
- * that cannot be done here; the ES modules serve then, as they serve every other command.
+ * (src/cli/cachedScript.ts, bundled as loader.cjs): a run skips parsing and compiling its ~1 MB of
+ * code. Undefined when that cannot be done here; the ES modules serve then, as they serve every
+ * other command.
  */
-async function cachedRunEntry() {
+function cachedRunEntry() {
   try {
-    const { loadCached } = await import(new URL('cli/cachedScript.js', MODULES).href);
-    // The script's own import() has no loader: it borrows this module's (src/util/importModule.ts).
+    const { loadCached } = require(join(BUNDLE, 'loader.cjs'));
+    // The script's own import() has no loader: it borrows this file's (src/util/importModule.ts).
     globalThis[Symbol.for('rxtrain.import')] = (url) => import(url);
-    const file = fileURLToPath(new URL('run.cjs', BUNDLE));
+    const file = join(BUNDLE, 'run.cjs');
     return loadCached(file, `${file}.v8cache`);
   } catch {
     return undefined;
   }
 }
 
-const useBundle = bundled();
-const cached = useBundle && ['run', 'resume'].includes(process.argv[2]) ? await cachedRunEntry() : undefined;
-let cli = cached?.exports;
-try {
-  cli ??= await import(new URL('cli.js', useBundle ? BUNDLE : MODULES).href);
-} catch (error) {
-  if (error && error.code === 'ERR_MODULE_NOT_FOUND') {
-    process.stderr.write(
-      'rxtrain: not built yet; run `npm ci` (or `npm run build`) in the rxtrain directory\n',
-    );
-    process.exit(1);
-  }
-  throw error;
-}
-
-const EXIT_CODES = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
-const controller = new AbortController();
-let signals = 0;
-for (const signal of Object.keys(EXIT_CODES)) {
-  process.on(signal, () => {
-    signals++;
-    if (signals > 1) {
-      try {
-        process.stderr.write(
-          `rxtrain: ${signal} again: exiting at once, without the checkpoint and summary the first ${controller.signal.reason} was writing; rxtrain resume continues from the last checkpoint\n`,
-        );
-      } catch {
-        // The terminal may be gone (SIGHUP).
-      }
-      process.exit(EXIT_CODES[signal]);
+async function start() {
+  const useBundle = bundled();
+  const cached = useBundle && ['run', 'resume'].includes(process.argv[2]) ? cachedRunEntry() : undefined;
+  let cli = cached?.exports;
+  try {
+    cli ??= await import(pathToFileURL(join(useBundle ? BUNDLE : MODULES, 'cli.js')).href);
+  } catch (error) {
+    if (error && error.code === 'ERR_MODULE_NOT_FOUND') {
+      process.stderr.write(
+        'rxtrain: not built yet; run `npm ci` (or `npm run build`) in the rxtrain directory\n',
+      );
+      process.exit(1);
     }
-    controller.abort(signal);
+    throw error;
+  }
+
+  const EXIT_CODES = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+  const controller = new AbortController();
+  let signals = 0;
+  for (const signal of Object.keys(EXIT_CODES)) {
+    process.on(signal, () => {
+      signals++;
+      if (signals > 1) {
+        try {
+          process.stderr.write(
+            `rxtrain: ${signal} again: exiting at once, without the checkpoint and summary the first ${controller.signal.reason} was writing; rxtrain resume continues from the last checkpoint\n`,
+          );
+        } catch {
+          // The terminal may be gone (SIGHUP).
+        }
+        process.exit(EXIT_CODES[signal]);
+      }
+      controller.abort(signal);
+    });
+  }
+
+  const code = await cli.main(process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    stderrIsTty: Boolean(process.stderr.isTTY),
+    stdoutIsTty: Boolean(process.stdout.isTTY),
+    stderrColumns: () => process.stderr.columns,
+    env: process.env,
+    signal: controller.signal,
   });
+  // A first start, a new Node or a rebuilt bundle leaves a code cache for the next run.
+  cached?.save();
+  // Exit once both streams are flushed, even if a library left a socket or timer open.
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
 
-const code = await cli.main(process.argv.slice(2), {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-  stderrIsTty: Boolean(process.stderr.isTTY),
-  stdoutIsTty: Boolean(process.stdout.isTTY),
-  stderrColumns: () => process.stderr.columns,
-  env: process.env,
-  signal: controller.signal,
-});
-// A first start, a new Node or a rebuilt bundle leaves a code cache for the next run.
-cached?.save();
-// Exit once both streams are flushed, even if a library left a socket or timer open.
-process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+start();

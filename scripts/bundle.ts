@@ -67,6 +67,13 @@ const common: import('esbuild').BuildOptions & { metafile: true } = {
 };
 
 rmSync(OUT, { recursive: true, force: true });
+// The code-cache loader bin/rxtrain.js (CommonJS) requires for `run` and `resume`.
+const loader = await esbuild.build({
+  ...common,
+  entryPoints: [join(ROOT, 'dist/src/cli/cachedScript.js')],
+  format: 'cjs',
+  outfile: join(OUT, 'loader.cjs'),
+});
 // `run` and `resume` as one CommonJS file, which bin/rxtrain.js loads with a V8 code cache
 // (src/cliRun.ts, src/cli/cachedScript.ts). Built first: bin compares cli.js's time, below.
 const run = await esbuild.build({
@@ -90,7 +97,7 @@ const result = await esbuild.build({
     js: "import { createRequire as __rxtrainRequire } from 'node:module'; const require = __rxtrainRequire(import.meta.url);",
   },
 });
-const outputs = { ...run.metafile.outputs, ...result.metafile.outputs };
+const outputs = { ...loader.metafile.outputs, ...run.metafile.outputs, ...result.metafile.outputs };
 const bytes = Object.values(outputs).reduce((n, o) => n + o.bytes, 0);
 process.stderr.write(
   `bundle: ${Object.keys(outputs).filter((f) => /\.c?js$/.test(f)).length} files, ${(bytes / 1e6).toFixed(1)} MB in ${OUT}\n`,
