@@ -348,10 +348,8 @@ function packRows(from: Float32Array, a: number, to: Float32Array, b: number, ro
     to.set(from.subarray(0, rows * a));
     return;
   }
-  for (let r = 0; r < rows; r++) {
-    const f = r * a;
-    const t = r * b;
-    for (let c = 0; c < C; c++) to[t + c] = from[f + c]!;
-    for (let c = C; c < b; c++) to[t + c] = 0;
-  }
+  // A row at a time through native copies: this runs once per run (initial weights, a
+  // checkpoint), where an element loop would stay in the interpreter (~4 ms for 785 × 12).
+  if (b > C) to.fill(0, 0, rows * b);
+  for (let r = 0; r < rows; r++) to.set(from.subarray(r * a, r * a + C), r * b);
 }
