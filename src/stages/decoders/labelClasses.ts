@@ -80,6 +80,18 @@ export class LabelClasses {
   check(values: ArrayLike<number>, split: string): number {
     const limit = this.count ?? Number.POSITIVE_INFINITY;
     const counting = this.count === undefined && split === this.settings.classesFrom;
+    if (values instanceof Int32Array) {
+      // Integers already: one comparison per label. This loop runs once or twice per file, in
+      // the interpreter, where the generic one's Number.isInteger call doubles its cost.
+      let largest = this.largest;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i]!;
+        if (v < 0 || v >= limit) return i;
+        if (v > largest) largest = v;
+      }
+      if (counting) this.largest = largest;
+      return -1;
+    }
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
       if (v < 0 || v >= limit || !Number.isInteger(v)) return i;
