@@ -103,6 +103,29 @@ test('shuffle is a permutation and the same for the same seed', (t) => {
   );
 });
 
+test('shuffle draws what Fisher–Yates with int() draws, and leaves the same state', (t) => {
+  // 0x200000 + 50 rows: the first 50 draws take int()'s path for ranges above 2^21.
+  for (const length of [1, 2, 1000, 60_000, 0x200000 + 50]) {
+    const state: [number, number, number, number] = [0xdeadbeef, 0x80000001, 0x12345678, 0x7fffffff];
+    const got = Int32Array.from({ length }, (_, i) => i);
+    const want = got.slice();
+    const rng = Prng.fromState({ s: state });
+    rng.shuffle(got);
+    const plain = Prng.fromState({ s: state });
+    for (let i = want.length - 1; i > 0; i--) {
+      const j = plain.int(i + 1);
+      const v = want[i]!;
+      want[i] = want[j]!;
+      want[j] = v;
+    }
+    t.true(
+      got.every((v, i) => v === want[i]),
+      `length ${length}`,
+    );
+    t.deepEqual(rng.snapshot(), plain.snapshot(), `state after length ${length}`);
+  }
+});
+
 test('the all-zero state is never produced from a seed', (t) => {
   for (let seed = 0; seed < 1000; seed++) t.notDeepEqual(new Prng(seed).snapshot().s, [0, 0, 0, 0]);
 });
