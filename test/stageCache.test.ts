@@ -1,5 +1,5 @@
 /** The data-stage cache: reuse on a rerun, never a corrupt or partial file, keys that notice change. */
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import test from 'ava';
@@ -171,6 +171,20 @@ test.serial('a killed writer’s partial file is never used and is cleaned up', 
   t.deepEqual(second.cache, ['miss', 'write']);
   t.false(readdirSync(join(cacheDir, 'stages')).some((f) => f.endsWith('.tmp')));
   t.is(second.summary.weightsSha256, first.summary.weightsSha256);
+});
+
+test.serial('a bypassed source cleans up what a killed run left mid-write of the digest memo', async (t) => {
+  const data = join(root, 'mnist-plain-torn');
+  cpSync(MNIST_DIR, data, { recursive: true });
+  const cacheDir = join(root, 'cache-plain-torn');
+  const overrides = [`fetch.url=${data}`, 'sgd.steps=20'];
+  await run(cacheDir, overrides, { plain: true });
+  // A run killed while writing the memo: its temp file, named for a process that is gone.
+  const torn = join(cacheDir, 'stages', `.fingerprints.json.${2 ** 22 + 1}.0.tmp`);
+  writeFileSync(torn, '{"half":');
+  const again = await run(cacheDir, overrides, { plain: true });
+  t.deepEqual(again.cache, ['bypass']);
+  t.false(existsSync(torn));
 });
 
 test.serial(

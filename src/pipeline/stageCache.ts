@@ -92,11 +92,13 @@ export function cachedFlow(compute: Flow<Message>, options: StageCacheOptions): 
     });
   const writer = () => {
     mkdirSync(options.dir, { recursive: true });
-    removeStaleTemps(options.dir);
     return new CacheWriter(options.dir, { rxtrainVersion: VERSION, stages: options.stages });
   };
 
   return deferFlow(async () => {
+    // What a killed run was writing here (a cache file, the fingerprint memo) goes first, whether
+    // or not this run writes anything: a bypassed source still updates the memo.
+    removeStaleTemps(options.dir);
     if (options.worthCaching && !(await options.worthCaching())) {
       const reason =
         'the data stages hand on views of local files stored plain: a cache file would be a second copy, read no faster';
