@@ -113,6 +113,25 @@ test('the embedded MNIST comes out byte for byte, smallest file first, in chunks
   }
 });
 
+test('a run walks a local directory once: its fingerprint, its worth and its read see the same files', async (t) => {
+  const dir = join(root, 'listed-once');
+  mkdirSync(dir);
+  const subset = mnistSubset(300, 100);
+  for (const [name, bytes] of Object.entries(subset)) writeFileSync(join(dir, name), bytes);
+  const settings = fetchSettings.parse({ url: dir });
+  const ctx = stageContext('fetch', { baseDir: root, cacheDir: join(root, 'listed-cache') });
+  t.is(await fetchStage.fingerprint!(settings, ctx, { onlyIfKnown: true }), null);
+  // A file that appears after the run has listed the directory is not this run's.
+  writeFileSync(join(dir, 'late-images-idx3-ubyte.gz'), gzipSync(subset['t10k-images-idx3-ubyte']!));
+  t.false(await fetchStage.worthCaching!(settings, ctx), 'the listing made for the fingerprint');
+  const items = await collect<Message>(fetchStage.create(settings, ctx)(emptyFlow));
+  const files = new Set(items.flatMap((m) => (m.kind === 'bytes' ? [m.file] : [])));
+  t.deepEqual([...files].sort(), Object.keys(subset).sort(), 'the read takes the same files');
+  // A new run lists afresh.
+  const next = stageContext('fetch', { baseDir: root, cacheDir: join(root, 'listed-cache') });
+  t.true(await fetchStage.worthCaching!(settings, next));
+});
+
 test('a block is read whole; a file that grew is read on; one that got shorter fails naming it', async (t) => {
   const path = join(root, 'blocks.bin');
   const bytes = Buffer.alloc(3 * 1000 + 17);

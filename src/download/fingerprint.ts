@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomicFile.js';
-import { type LocalFile, resolveSource, selectLocalFiles } from './sources.js';
+import { type Listings, type LocalFile, resolveSource, selectLocalFiles } from './sources.js';
 
 /** Memo entries kept; the least recently used go first. */
 const MEMO_LIMIT = 512;
@@ -66,7 +66,7 @@ export interface FingerprintDirs {
 export async function sourceFingerprint(
   settings: SourceSettings,
   ctx: FingerprintDirs,
-  options: { onlyIfKnown?: boolean } = {},
+  options: { onlyIfKnown?: boolean; listings?: Listings } = {},
 ): Promise<string | undefined | null> {
   const stated = statedDigest(settings);
   if (stated) return `stated:${stated}`;
@@ -75,7 +75,7 @@ export async function sourceFingerprint(
   if (sources.length !== 1) return undefined;
   const source = resolveSource(sources[0]!, ctx.baseDir);
   if (source.kind !== 'local') return undefined;
-  const files = selectLocalFiles(source.path, source.display, settings.files);
+  const files = selectLocalFiles(source.path, source.display, settings.files, options.listings);
   return localFingerprint(files, memoPath(ctx.cacheDir), options.onlyIfKnown);
 }
 

@@ -108,14 +108,29 @@ export function listLocalFiles(path: string, display: string): LocalFile[] {
   return files.sort((a, b) => a.size - b.size || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+/**
+ * Selections already made, by path and patterns. A run asks three times what a local source holds
+ * (its fingerprint, whether it is worth caching, the read): with one of these, the directory is
+ * walked and its files stat'ed once, and the read takes the very files the fingerprint named.
+ */
+export type Listings = Map<string, LocalFile[]>;
+
 /** The files of a local source that fetch's `files` patterns select (every one without patterns). */
 export function selectLocalFiles(
   path: string,
   display: string,
   patterns: readonly string[] = [],
+  listings?: Listings,
 ): LocalFile[] {
+  const key = `${path}\0${patterns.join('\0')}`;
+  const known = listings?.get(key);
+  if (known) return known;
   const files = listLocalFiles(path, display);
-  if (patterns.length === 0) return files;
-  const match = picomatch([...patterns], { dot: true });
-  return files.filter((f) => match(f.name));
+  let selected = files;
+  if (patterns.length > 0) {
+    const match = picomatch([...patterns], { dot: true });
+    selected = files.filter((f) => match(f.name));
+  }
+  listings?.set(key, selected);
+  return selected;
 }

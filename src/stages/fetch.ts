@@ -34,7 +34,7 @@ import { concatFlows, deferFlow, type Flow, fromReadable } from '../flow/index.j
 import type { Message } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
 import { expectedFor, fileFlow, hasChecksum } from './fetch/files.js';
-import { localFlow, localWorthCaching, wantDigests } from './fetch/local.js';
+import { listingsOf, localFlow, localWorthCaching, wantDigests } from './fetch/local.js';
 import { describeFetchProgress, FetchMeter } from './fetch/progress.js';
 
 export { LOCAL_CHUNK_BYTES, localReadAhead, MOST_READ_AHEAD } from './fetch/local.js';
@@ -152,7 +152,7 @@ export const fetchStage = defineStage<FetchSettings>({
   settings: fetchSettings,
   describeProgress: describeFetchProgress,
   fingerprint: async (settings, ctx, options) => {
-    const digest = await sourceFingerprint(settings, ctx, options);
+    const digest = await sourceFingerprint(settings, ctx, { ...options, listings: listingsOf(ctx) });
     // Not known yet: learn it from the blocks this stage is about to read anyway.
     if (digest === null) wantDigests(ctx);
     return digest;

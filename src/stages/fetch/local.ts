@@ -9,6 +9,7 @@ import { verifyingStream } from '../../download/downloadCache.js';
 import { fileDigester } from '../../download/fingerprint.js';
 import {
   isRemoteSource,
+  type Listings,
   type LocalFile,
   resolveSource,
   type Source,
@@ -72,6 +73,17 @@ export function localReadAhead(sizes: readonly number[], blockBytes: number): nu
  * null): they hash local files as they read them, for the data-stage cache to key its file by.
  */
 const digestsWanted = new WeakSet<StageContext>();
+const listed = new WeakMap<StageContext, Listings>();
+
+/** What this run's fetch stage has listed of its local sources (download/sources.ts). */
+export function listingsOf(ctx: StageContext): Listings {
+  let listings = listed.get(ctx);
+  if (!listings) {
+    listings = new Map();
+    listed.set(ctx, listings);
+  }
+  return listings;
+}
 
 /** Hash the local files this run reads, for the data-stage cache to key its file by. */
 export function wantDigests(ctx: StageContext): void {
@@ -91,7 +103,7 @@ export function localWorthCaching(settings: FetchSettings, ctx: StageContext): b
   try {
     const source = resolveSource(settings.url, ctx.baseDir);
     if (source.kind !== 'local') return true;
-    files = selectLocalFiles(source.path, source.display, settings.files);
+    files = selectLocalFiles(source.path, source.display, settings.files, listingsOf(ctx));
   } catch {
     return true; // the read will say what is wrong
   }
@@ -141,7 +153,7 @@ function openLocal(source: Source, settings: FetchSettings, ctx: StageContext): 
   if (source.kind !== 'local')
     throw new RxtrainError('E_USAGE', `${source.display}: mirrors of a local url must be local`);
   const { path } = source;
-  const files = selectLocalFiles(path, source.display, settings.files);
+  const files = selectLocalFiles(path, source.display, settings.files, listingsOf(ctx));
   const single = files.length === 1 && files[0]!.path === path;
   if (files.length === 0 && settings.files.length) {
     throw new RxtrainError('E_FETCH', `${source.display}: no file matches ${settings.files.join(', ')}`);
