@@ -12,8 +12,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import test from 'ava';
+import { probeRedis } from '../src/queue/connection.js';
+import { parseRedisUrl } from '../src/queue/redisUrl.js';
 import { DEFERRED_CA_CERTS, deferredTrust, trustedCertificates } from '../src/util/caCertificates.js';
 import { mnistSubset, notebookArchive, ROOT, runCli } from './helpers/index.js';
+import { hasRedis, startTlsRedis } from './helpers/redis.js';
 import { FAST_RETRY, QUICK, remoteRunArgs, scratchDir } from './helpers/remoteRun.js';
 
 const TLS = join(ROOT, 'test/fixtures/tls');
@@ -82,6 +85,31 @@ test.serial('a file that cannot be read is ignored with Node’s warning', async
   t.is(ca.length, rootCertificates.length);
   t.regex((await warned).message, /^Ignoring extra certs from `.*no-such\.pem`, load failed: ENOENT/);
   defer(undefined);
+});
+
+(hasRedis ? test.serial : test.skip)('rediss:// trusts the deferred certificates too', async (t) => {
+  const redis = await startTlsRedis(TLS);
+  t.teardown(redis.stop);
+  const target = parseRedisUrl(redis.url);
+  defer(CA);
+  // The server takes a moment to listen: the first probes may find nothing there yet.
+  const deadline = Date.now() + 20_000;
+  let version = '';
+  while (!version) {
+    try {
+      version = (await probeRedis(target, 2000)).version;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  t.regex(version, /^\d+\./);
+  defer(undefined);
+  const refused = await probeRedis(target, 2000).then(
+    () => 'connected',
+    (error: Error) => error.message,
+  );
+  t.regex(refused, /cannot connect to Redis \(.*CERT.*\)/);
 });
 
 // Through the command itself (its first line puts the variable off): the download trusts the

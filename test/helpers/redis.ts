@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
+import { join } from 'node:path';
 import { tempDir } from './index.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
@@ -22,7 +23,7 @@ export interface TestRedis {
 }
 
 /** A port the kernel just handed out and took back: free unless someone grabs it in between. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -94,4 +95,25 @@ export async function startRedis(): Promise<TestRedis> {
   };
   servers.add(() => child?.kill('SIGKILL'));
   return { url: `redis://127.0.0.1:${port}`, port, kill, restart: start, stop: () => kill('SIGKILL') };
+}
+
+/**
+ * A `redis-server` that speaks only TLS (`rediss://`), with the certificate of test/fixtures/tls,
+ * which only that directory's ca.pem vouches for. The caller waits until it answers.
+ */
+export async function startTlsRedis(tlsDir: string): Promise<{ url: string; stop(): void }> {
+  const port = await freePort();
+  const child = spawn(
+    REDIS_SERVER,
+    [
+      ...['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1'],
+      ...['--tls-cert-file', join(tlsDir, 'server.pem'), '--tls-key-file', join(tlsDir, 'server-key.pem')],
+      ...['--tls-ca-cert-file', join(tlsDir, 'ca.pem'), '--tls-auth-clients', 'no'],
+      ...['--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', tempDir('rxtrain-redis-tls-')],
+    ],
+    { stdio: 'ignore' },
+  );
+  const stop = () => child.kill('SIGKILL');
+  servers.add(stop);
+  return { url: `rediss://127.0.0.1:${port}`, stop };
 }
