@@ -119,7 +119,9 @@ export const decodeIdxStage = defineStage<DecodeIdxSettings>({
             const problem = classes.resolve();
             if (problem)
               throw new RxtrainError('E_IDX_LABEL', `${splits.get(from)!.labels!.file}: ${problem}`);
-            for (const pairing of splits.values()) pairing.recheckLabels();
+            // The split that fixed the count needs none: its labels were checked on arrival, and
+            // each is at most the largest of them.
+            for (const [split, pairing] of splits) if (split !== from) pairing.recheckLabels();
             for (const pairing of splits.values()) decoded += pairing.emitReady(out);
           }
           ctx.progress({ records: decoded, file: message.file } satisfies DecodeIdxCounters);
