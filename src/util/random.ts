@@ -101,56 +101,14 @@ export class Prng {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 
-  /**
-   * In-place Fisher–Yates shuffle: the draws of `int(i + 1)`, with `nextUint32` and Lemire's step
-   * written out in one loop over the state held in locals. A run shuffles its 60,000 rows first
-   * while the code is still cold, where a call per draw kept the loop in the interpreter (~7 ms;
-   * ~1.4 ms once optimised). test/random.test.ts checks the draws against `int`'s.
-   */
+  /** In-place Fisher–Yates shuffle. */
   shuffle(array: Uint32Array | Int32Array): void {
-    const s = this.s;
-    let s0 = s[0]!;
-    let s1 = s[1]!;
-    let s2 = s[2]!;
-    let s3 = s[3]!;
     for (let i = array.length - 1; i > 0; i--) {
-      const n = i + 1;
-      let j: number;
-      if (n <= 0x200000) {
-        for (;;) {
-          const b = s1;
-          const c = s2 ^ s0;
-          const d = s3 ^ b;
-          s0 ^= d;
-          s1 = b ^ c;
-          s2 = c ^ (b << 9);
-          s3 = (d << 11) | (d >>> 21);
-          const x = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
-          const low = Math.imul(x, n) >>> 0;
-          if (low >= n || low >= (0x100000000 - n) % n) {
-            j = Math.floor((x * n) / 0x100000000);
-            break;
-          }
-        }
-      } else {
-        s[0] = s0;
-        s[1] = s1;
-        s[2] = s2;
-        s[3] = s3;
-        j = this.int(n);
-        s0 = s[0]!;
-        s1 = s[1]!;
-        s2 = s[2]!;
-        s3 = s[3]!;
-      }
+      const j = this.int(i + 1);
       const t = array[i]!;
       array[i] = array[j]!;
       array[j] = t;
     }
-    s[0] = s0;
-    s[1] = s1;
-    s[2] = s2;
-    s[3] = s3;
   }
 }
 
