@@ -89,25 +89,27 @@ export const normaliseSettings = z
   .meta({ dependencies: { mean: ['std'], std: ['mean'] } });
 export type NormaliseSettings = z.output<typeof normaliseSettings>;
 
+/** Whether the statistics come from a pass over the data (not fixed, not none). */
+function statsFromData(settings: NormaliseSettings): boolean {
+  return settings.standardise !== 'none' && settings.mean === undefined;
+}
+
 export const normaliseStage = defineStage<NormaliseSettings>({
   type: 'normalise',
   summary: 'scale, optionally standardise (training statistics only), flatten and add a bias input',
   settings: normaliseSettings,
   wiring: (settings) => ({
     // Statistics gathered from the data come from statsSplit; fixed mean/std or none need no split.
-    needs:
-      settings.standardise !== 'none' && settings.mean === undefined
-        ? [{ token: `split:${settings.statsSplit}`, key: ['statsSplit'] }]
-        : [],
+    needs: statsFromData(settings) ? [{ token: `split:${settings.statsSplit}`, key: ['statsSplit'] }] : [],
     provides: ['features'],
   }),
   describeProgress: describeNormaliseProgress,
   pure: true,
   // A pass over the data only when the statistics come from it.
-  worthCaching: (settings) => settings.standardise !== 'none' && settings.mean === undefined,
+  worthCaching: statsFromData,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
-      const fromData = settings.standardise !== 'none' && settings.mean === undefined;
+      const fromData = statsFromData(settings);
       const global = settings.standardise === 'global';
       const perChannel = settings.standardise === 'per-channel';
       /** Values per example, from the first batch; every later batch must match it. */

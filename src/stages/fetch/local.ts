@@ -73,6 +73,7 @@ export function localReadAhead(sizes: readonly number[], blockBytes: number): nu
  * null): they hash local files as they read them, for the data-stage cache to key its file by.
  */
 const digestsWanted = new WeakSet<StageContext>();
+
 const listed = new WeakMap<StageContext, Listings>();
 
 /** What this run's fetch stage has listed of its local sources (download/sources.ts). */
