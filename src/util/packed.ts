@@ -106,25 +106,25 @@ export function packParts(value: unknown, options: { dedupe?: boolean } = {}): U
   const byContent = new Map<string, number>();
   let offset = 0;
 
+  /** A new section of `bytes`, written one after another; its index. */
+  const add = (type: TypedArrayName, bytes: Buffer[]): number => {
+    const byteLength = bytes.reduce((n, b) => n + b.byteLength, 0);
+    sections.push({ bytes, entry: { type, offset, byteLength } });
+    offset += pad8(byteLength);
+    return sections.length - 1;
+  };
   const section = (array: TypedArray): number => {
     const bytes = littleEndianBytes(array);
     const type = typedName(array)!;
     const digest = options.dedupe ? `${type}:${createHash('sha256').update(bytes).digest('hex')}` : undefined;
     const existing = digest === undefined ? undefined : byContent.get(digest);
     if (existing !== undefined) return existing;
-    const index = sections.length;
-    sections.push({ bytes: [bytes], entry: { type, offset, byteLength: bytes.byteLength } });
-    offset += pad8(bytes.byteLength);
+    const index = add(type, [bytes]);
     if (digest !== undefined) byContent.set(digest, index);
     return index;
   };
-  const runsSection = (runs: TypedRuns): number => {
-    const bytes = runs.runs.map(littleEndianBytes);
-    const byteLength = bytes.reduce((n, b) => n + b.byteLength, 0);
-    sections.push({ bytes, entry: { type: typedName(runs.runs[0]!)!, offset, byteLength } });
-    offset += pad8(byteLength);
-    return sections.length - 1;
-  };
+  const runsSection = (runs: TypedRuns): number =>
+    add(typedName(runs.runs[0]!)!, runs.runs.map(littleEndianBytes));
 
   const walk = (v: unknown, path: string): unknown => {
     if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
