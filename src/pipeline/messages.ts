@@ -34,6 +34,12 @@ export interface FileChunk {
  */
 export const BATCH_BYTES = 1024 * 1024;
 
+/**
+ * The most bytes a local file's block holds (fetch reads it whole and hands it on in views), and so
+ * the most values one record of the data-stage cache holds: what one of them keeps alive.
+ */
+export const BLOCK_BYTES = 64 * 1024 * 1024;
+
 /** A batch of decoded examples of one split, in file order. */
 export interface Examples {
   kind: 'examples';

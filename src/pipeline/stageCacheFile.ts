@@ -37,7 +37,7 @@ import { ioError } from '../util/atomicFile.js';
 import { crc32 } from '../util/crc32.js';
 import { PackError, packParts, pad8, TypedRuns, unpack } from '../util/packed.js';
 import { readInParts } from '../util/readInParts.js';
-import { BATCH_BYTES, type Examples, featuresMessage, type Message } from './messages.js';
+import { BATCH_BYTES, BLOCK_BYTES, type Examples, featuresMessage, type Message } from './messages.js';
 
 /**
  * Bump when the meaning or layout of cached messages changes, so old files stop matching: the
@@ -53,12 +53,10 @@ const KIND_MESSAGE = 1;
 const CACHEABLE = new Set(['bytes', 'examples', 'split-end', 'features']);
 /**
  * Larger files are checked in pieces and replayed record by record (a record holds at most
- * `RECORD_BYTES`, 64 MiB, of values), so that a consumer holding only a window of the data (shuffle's
+ * `BLOCK_BYTES`, 64 MiB, of values), so that a consumer holding only a window of the data (shuffle's
  * buffer mode) is not made to hold the whole file. MNIST's file is 55 MB, CIFAR-10's ~185 MB.
  */
 export const WHOLE_FILE_BYTES = 256 * 1024 * 1024;
-/** The most bytes of values one record of examples holds (fetch's block: 64 MiB). */
-const RECORD_BYTES = 64 * 1024 * 1024;
 
 /**
  * Appends records to a temp file in `dir`; `commit` seals it with the key and the CRC and renames
@@ -163,7 +161,7 @@ export class CacheWriter {
   /** The batch goes on where the held-back examples end (same split, file and shape), within bounds. */
   private continues(next: Examples): boolean {
     const p = this.pending;
-    if (!p || p.bytes + next.data.byteLength > RECORD_BYTES) return false;
+    if (!p || p.bytes + next.data.byteLength > BLOCK_BYTES) return false;
     const a = p.first;
     return (
       next.split === a.split &&

@@ -19,7 +19,7 @@ import { concatFlows, deferFlow, type Flow, fromFileBlocks, fromReadable } from 
 import { isGzip } from '../../formats/gzip.js';
 import { isTarHeader, TAR_BLOCK_BYTES } from '../../formats/tar.js';
 import { isZip } from '../../formats/zip.js';
-import { BATCH_BYTES, type Message } from '../../pipeline/messages.js';
+import { BATCH_BYTES, BLOCK_BYTES, type Message } from '../../pipeline/messages.js';
 import type { StageContext } from '../../pipeline/stage.js';
 import { FetchError, RxtrainError } from '../../util/errors.js';
 import type { FetchSettings } from '../fetch.js';
@@ -41,7 +41,7 @@ export const LOCAL_READ_BYTES = 256 * 1024;
  * 256 KiB, ~8 ms less per run (measured, medians of 7).
  */
 export const LOCAL_CHUNK_BYTES = BATCH_BYTES;
-const LOCAL_BLOCKS = { blockBytes: 64 * 1024 * 1024, chunkBytes: LOCAL_CHUNK_BYTES };
+const LOCAL_BLOCKS = { blockBytes: BLOCK_BYTES, chunkBytes: LOCAL_CHUNK_BYTES };
 
 /** The most files started ahead: more would hold descriptors open without reading any sooner. */
 export const MOST_READ_AHEAD = 8;
