@@ -52,8 +52,10 @@ const common: import('esbuild').BuildOptions & { metafile: true } = {
   bundle: true,
   platform: 'node',
   target: 'node20',
-  keepNames: true,
-  // Whitespace and syntax only: names stay, for stack traces and the error classes (util/errors.ts).
+  // Whitespace and syntax only: identifiers stay, for stack traces and for the error classes,
+  // which are told apart by name (util/errors.ts; checked below). Not `keepNames`: its ~2,000
+  // `__name(f, "f")` calls cost ~10 ms of every start, to restore the few names esbuild changes
+  // where two modules declare the same one.
   minifyWhitespace: true,
   minifySyntax: true,
   sourcemap: 'linked',
@@ -98,7 +100,31 @@ const result = await esbuild.build({
   },
 });
 const outputs = { ...loader.metafile.outputs, ...run.metafile.outputs, ...result.metafile.outputs };
+checkClassNames(Object.keys(outputs).filter((f) => /\.c?js$/.test(f)));
 const bytes = Object.values(outputs).reduce((n, o) => n + o.bytes, 0);
 process.stderr.write(
   `bundle: ${Object.keys(outputs).filter((f) => /\.c?js$/.test(f)).length} files, ${(bytes / 1e6).toFixed(1)} MB in ${OUT}\n`,
 );
+
+/**
+ * Without `keepNames`, a class esbuild renames (where two modules declare `class X`, one becomes
+ * `X2`) answers `X2` to `.name`. rxtrain tells its error classes apart by name (util/errors.ts),
+ * so a renamed RxtrainError class fails the build: give it a name of its own in the source.
+ */
+function checkClassNames(files: string[]): void {
+  for (const file of files) {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    const parent = new Map<string, string>();
+    for (const m of text.matchAll(/\b(?:class ([\w$]+)|([\w$]+)=class) extends ([\w$]+)/g))
+      parent.set(m[1] ?? m[2]!, m[3]!);
+    const isRxtrainError = (name: string, depth = 0): boolean =>
+      /^RxtrainError\d*$/.test(name) ||
+      (depth < 32 && parent.has(name) && isRxtrainError(parent.get(name)!, depth + 1));
+    const renamed = [...parent.keys()].filter((name) => /\D\d+$/.test(name) && isRxtrainError(name));
+    if (/\bRxtrainError\d+\b/.test(text)) renamed.push('RxtrainError');
+    if (renamed.length > 0)
+      throw new Error(
+        `bundle: ${file}: esbuild renamed the error classes ${renamed.join(', ')}; give them names of their own`,
+      );
+  }
+}

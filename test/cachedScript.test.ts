@@ -93,3 +93,17 @@ test('a cache that cannot be written is no error', (t) => {
   t.is(loaded.exports, 5);
   t.notThrows(() => loaded.save());
 });
+
+test('a script that is not ASCII is read as UTF-8, an ASCII one as Latin-1, both to the same text', (t) => {
+  const file = join(dir, 'text.cjs');
+  // Multi-byte letters in a string and in a comment: read as Latin-1 they would be mojibake.
+  writeFileSync(file, "// Gaußian ✓\nmodule.exports = { word: 'naïve – 數字' };\n");
+  const loaded = loadCached<{ word: string }>(file, `${file}.v8cache`);
+  t.is(loaded.exports.word, 'naïve – 數字');
+  const ascii = join(dir, 'ascii.cjs');
+  writeFileSync(ascii, "module.exports = { word: 'na\\u00efve', tilde: '~\\x7f' };\n");
+  t.deepEqual(loadCached<{ word: string; tilde: string }>(ascii, `${ascii}.v8cache`).exports, {
+    word: 'naïve',
+    tilde: '~\x7f',
+  });
+});

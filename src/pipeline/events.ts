@@ -4,6 +4,7 @@
  * what is shown and what is logged never disagree.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { monotonicMs } from '../util/clock.js';
 
 export interface EdgeReport {
   /** Items buffered between this stage and the next. */
@@ -148,7 +149,7 @@ export interface Clock {
 }
 
 export const systemClock: Clock = {
-  now: () => performance.now(),
+  now: monotonicMs,
   date: () => new Date(),
 };
 

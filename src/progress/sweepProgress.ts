@@ -17,6 +17,7 @@ import type { RxtrainEvent } from '../pipeline/events.js';
 import type { RunProgress, StageDefinition } from '../pipeline/stage.js';
 import { describePoint } from '../sweep/searchSpace.js';
 import type { SweepEvent } from '../sweep/sweepEvents.js';
+import { monotonicMs } from '../util/clock.js';
 import { count, duration } from '../util/format.js';
 import { type FrameOptions, SGR, TerminalFrame } from './terminalFrame.js';
 
@@ -51,7 +52,7 @@ export class SweepProgress {
 
   constructor(write: (text: string) => void, options: SweepProgressOptions) {
     this.definitions = new Map(options.stages.map((d) => [d.type, d]));
-    this.now = options.now ?? (() => performance.now());
+    this.now = options.now ?? monotonicMs;
     this.out = new TerminalFrame(write, options, {
       frame: () => this.frame(),
       status: () => this.statusLine(),

@@ -8,6 +8,8 @@
  * the screen. Off a TTY: plain lines with no escape codes, each stamped with the elapsed time, and
  * the status line at most every `intervalMs`.
  */
+
+import { monotonicMs } from '../util/clock.js';
 import { duration } from '../util/format.js';
 
 export interface FrameOptions {
@@ -52,7 +54,7 @@ export class TerminalFrame {
     readonly options: FrameOptions,
     private readonly content: FrameContent,
   ) {
-    this.now = options.now ?? (() => performance.now());
+    this.now = options.now ?? monotonicMs;
     this.setTimer =
       options.setTimer ??
       ((fn, ms) => {
