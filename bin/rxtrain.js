@@ -1,4 +1,4 @@
-#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS RXTRAIN_DEFERRED_CA_CERTS=${NODE_EXTRA_CA_CERTS} GLIBC_TUNABLES=${GLIBC_TUNABLES}:glibc.malloc.hugetlb=1 node --max-semi-space-size=1
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS RXTRAIN_DEFERRED_CA_CERTS=${NODE_EXTRA_CA_CERTS} GLIBC_TUNABLES=${GLIBC_TUNABLES}:glibc.malloc.hugetlb=1 node --max-semi-space-size=1 --v8-pool-size=1
 // The rxtrain command: signals become an AbortSignal the run turns into a checkpoint and exit
 // 129 (SIGHUP: the terminal closed), 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once,
 // saying what it skipped.
@@ -14,6 +14,11 @@
 //   growing to 16, which this workload of few, large typed arrays never needs (~10 MB of peak
 //   RSS); V8 reads it only as the process starts (v8.setFlagsFromString afterwards leaves the young
 //   generation at its default size, measured).
+// - `--v8-pool-size=1`: one V8 helper thread (concurrent GC, optimising compiles) instead of four.
+//   On the 2-core machines rxtrain is measured on, four helpers and libuv's four file readers
+//   outnumber the cores during a run's data phase, and a GC pause that waits for a helper waits
+//   for a core: the default experiment ran 15-25 ms faster with 3-4 MB less peak RSS (medians of
+//   12, alternating).
 // - NODE_EXTRA_CA_CERTS is put off: Node 20 parses every certificate in it as it starts (35-40 ms
 //   for a system bundle on those machines, about half of Node's own start), although most commands
 //   never open a TLS connection. Its value comes in as RXTRAIN_DEFERRED_CA_CERTS; below it goes
