@@ -1,3 +1,4 @@
+import './zodOneShot.js';
 import { type ExperimentConfig, loadConfig } from '../pipeline/config.js';
 import type { RxtrainEvent } from '../pipeline/events.js';
 import { type RunSummary, runExperiment } from '../pipeline/run.js';

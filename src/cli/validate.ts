@@ -1,3 +1,4 @@
+import './zodOneShot.js';
 import { loadConfig } from '../pipeline/config.js';
 import { builtinStages } from '../stages/index.js';
 import { type Command, exactlyOne } from './command.js';
