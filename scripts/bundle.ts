@@ -14,6 +14,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renamedErrorClasses } from './bundleNames.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** `node dist/scripts/bundle.js [DIR]`: DIR (relative to the repository) instead, for tests. */
@@ -106,22 +107,10 @@ process.stderr.write(
   `bundle: ${Object.keys(outputs).filter((f) => /\.c?js$/.test(f)).length} files, ${(bytes / 1e6).toFixed(1)} MB in ${OUT}\n`,
 );
 
-/**
- * Without `keepNames`, a class esbuild renames (where two modules declare `class X`, one becomes
- * `X2`) answers `X2` to `.name`. rxtrain tells its error classes apart by name (util/errors.ts),
- * so a renamed RxtrainError class fails the build: give it a name of its own in the source.
- */
+/** Fail the build when esbuild renamed an RxtrainError class (scripts/bundleNames.ts). */
 function checkClassNames(files: string[]): void {
   for (const file of files) {
-    const text = readFileSync(join(ROOT, file), 'utf8');
-    const parent = new Map<string, string>();
-    for (const m of text.matchAll(/\b(?:class ([\w$]+)|([\w$]+)=class) extends ([\w$]+)/g))
-      parent.set(m[1] ?? m[2]!, m[3]!);
-    const isRxtrainError = (name: string, depth = 0): boolean =>
-      /^RxtrainError\d*$/.test(name) ||
-      (depth < 32 && parent.has(name) && isRxtrainError(parent.get(name)!, depth + 1));
-    const renamed = [...parent.keys()].filter((name) => /\D\d+$/.test(name) && isRxtrainError(name));
-    if (/\bRxtrainError\d+\b/.test(text)) renamed.push('RxtrainError');
+    const renamed = renamedErrorClasses(readFileSync(join(ROOT, file), 'utf8'));
     if (renamed.length > 0)
       throw new Error(
         `bundle: ${file}: esbuild renamed the error classes ${renamed.join(', ')}; give them names of their own`,

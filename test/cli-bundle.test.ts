@@ -5,9 +5,10 @@
  * the command sets its own V8 option when run as a command.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
+import { renamedErrorClasses } from '../scripts/bundleNames.js';
 import { loadCached } from '../src/cli/cachedScript.js';
 import { commands } from '../src/cli.js';
 import { BIN, ROOT, tempDir } from './helpers/index.js';
@@ -165,3 +166,23 @@ test.serial(
     t.false((null as unknown as object) instanceof errors.RxtrainError);
   },
 );
+
+test('the build catches an RxtrainError class that esbuild renamed, and the bundle has none', (t) => {
+  const ours = 'var RxtrainError=class extends Error{},ConfigError=class extends RxtrainError{};';
+  t.deepEqual(renamedErrorClasses(ours), []);
+  // Another package's class of the same name may be renamed: it is not rxtrain's.
+  t.deepEqual(
+    renamedErrorClasses(
+      `${ours}var FetchBaseError=class extends Error{},FetchError2=class extends FetchBaseError{};`,
+    ),
+    [],
+  );
+  t.deepEqual(renamedErrorClasses(`${ours}var FetchError2=class extends RxtrainError{};`), ['FetchError2']);
+  t.deepEqual(renamedErrorClasses(`${ours}class IdxError3 extends ConfigError{}`), ['IdxError3']);
+  t.deepEqual(renamedErrorClasses('var RxtrainError2=class extends Error{};'), ['RxtrainError2']);
+  const files = readdirSync(join(ROOT, OUT)).filter((f) => /\.c?js$/.test(f));
+  for (const file of files)
+    t.deepEqual(renamedErrorClasses(readFileSync(join(ROOT, OUT, file), 'utf8')), [], file);
+  // The check reads the bundle's own way of declaring them.
+  t.regex(readFileSync(join(ROOT, OUT, 'run.cjs'), 'utf8'), /ConfigError=class extends RxtrainError/);
+});
