@@ -8,7 +8,6 @@
  * the screen. Off a TTY: plain lines with no escape codes, each stamped with the elapsed time, and
  * the status line at most every `intervalMs`.
  */
-
 import { monotonicMs } from '../util/clock.js';
 import { duration } from '../util/format.js';
 
