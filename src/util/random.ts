@@ -61,7 +61,7 @@ export class Prng {
     s[0] = a ^ d;
     s[1] = b ^ c;
     s[2] = c ^ (b << 9);
-    s[3] = (d << 11) | (d >>> 21);
+    s[3] = rotl(d, 11);
     return Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
   }
 
