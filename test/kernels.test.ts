@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { assembleWat, SIMD_DIR, targetOf } from '../scripts/build-wasm.js';
 import type { FeatureTransform } from '../src/kernels/features.js';
+import { gatherRows, gatherSink } from '../src/kernels/gatherRows.js';
 import { learningRate } from '../src/kernels/schedule.js';
 import { evaluateSet, ModelSgd, type OptimiserOptions } from '../src/kernels/sgdStep.js';
 import { SOFTMAX_REGRESSION_WASM } from '../src/kernels/simd/softmaxRegressionWasm.js';
@@ -337,4 +338,32 @@ test('learning-rate schedules', (t) => {
     [0.25, 0.5, 0.75, 1],
   );
   close(t, learningRate(warm, 54), 0.5, 1e-12, 'the cosine starts after warm-up');
+});
+
+test('gatherRows copies the indexed rows and labels, reading every cache line of each row first', (t) => {
+  const rng = new Prng(11);
+  for (const [width, floats] of [
+    [784, false],
+    [33, false],
+    [130, true],
+    [1, false],
+  ] as const) {
+    const { x, labels } = randomData(rng, 50, width, 7, floats);
+    const index = Int32Array.from({ length: 40 }, () => rng.int(50));
+    const row0 = 5;
+    const n = 30;
+    const target = floats ? new Float32Array(n * width) : new Uint8Array(n * width);
+    const targetLabels = new Int32Array(n);
+    gatherRows(x, labels, width, index, row0, n, target, targetLabels);
+    const step = 64 / x.BYTES_PER_ELEMENT;
+    let touched = 0;
+    for (let b = 0; b < n; b++) {
+      const r = index[row0 + b]!;
+      t.deepEqual(target.subarray(b * width, (b + 1) * width), x.subarray(r * width, (r + 1) * width));
+      t.is(targetLabels[b], labels[r]);
+      for (let i = 0; i < width - 1; i += step) touched += x[r * width + i]!;
+      touched += x[r * width + width - 1]!;
+    }
+    t.is(gatherSink(), touched, `width ${width}`);
+  }
 });

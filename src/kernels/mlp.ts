@@ -21,6 +21,7 @@
 import { RxtrainError } from '../util/errors.js';
 import { type Architecture, inputWidth, parameterCount } from './architecture.js';
 import type { FeatureTransform } from './features.js';
+import { gatherRows } from './gatherRows.js';
 import { type Layer, type MlpBuffers, mlpLayout } from './mlpLayout.js';
 import { type MlpExports, mlpInstance } from './simd/mlpModule.js';
 import { type KernelExports, kernelModule, wasm } from './simd/softmaxRegressionModule.js';
@@ -179,11 +180,7 @@ export class MlpKernel {
       this.labels.set(labels.subarray(row0, row0 + n));
       return;
     }
-    for (let b = 0; b < n; b++) {
-      const r = index[row0 + b]!;
-      target.set(x.subarray(r * w, r * w + w) as never, b * w);
-      this.labels[b] = labels[r]!;
-    }
+    gatherRows(x, labels, w, index, row0, n, target, this.labels);
   }
 
   /** The output layer's logits of the first n loaded rows, with the current weights. */

@@ -17,6 +17,7 @@
 
 import { RxtrainError } from '../util/errors.js';
 import type { FeatureTransform } from './features.js';
+import { gatherRows } from './gatherRows.js';
 import { type KernelExports, kernelModule, wasm } from './simd/softmaxRegressionModule.js';
 
 export type Values = Uint8Array | Float32Array;
@@ -220,11 +221,7 @@ export class SoftmaxRegressionKernel {
       this.labels.set(labels.subarray(row0, row0 + n));
       return;
     }
-    for (let b = 0; b < n; b++) {
-      const r = index[row0 + b]!;
-      target.set(x.subarray(r * w, r * w + w) as never, b * w);
-      this.labels[b] = labels[r]!;
-    }
+    gatherRows(x, labels, w, index, row0, n, target, this.labels);
   }
 
   /** logits[b] = φ(x_b)·W for the first n loaded rows, with the current weights. */
