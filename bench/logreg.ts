@@ -95,11 +95,58 @@ function peerRow(
   return row;
 }
 
+export interface HeadToHead {
+  pairs: number;
+  /** Medians of the pairs' ratios, rxtrain / numpy. */
+  wall: number;
+  t092: number;
+  /** Every pair's wall ratio, in the order run. */
+  wallRatios: number[];
+  rxWall: number;
+  numpyWall: number;
+  /** The fastest run of each side: what each costs with the least interference. */
+  rxBest: number;
+  numpyBest: number;
+}
+
+/**
+ * rxtrain's default experiment (a rerun) and the numpy peer, one after the other, `pairs` times.
+ * The machines this runs on are shared: a run can take 0.6 s or 0.85 s by what else the host is
+ * doing, for minutes at a time, so two medians taken minutes apart can differ by that drift alone.
+ * The two runs of a pair meet the same conditions, and the median of the pairs' ratios does not
+ * depend on which conditions the rows above happened to meet.
+ */
+function headToHead(pairs: number, cacheDir: string, numpyArgs: string[]): HeadToHead {
+  const rx: (Measured & RunEvents)[] = [];
+  const np: ReturnType<typeof peer>[] = [];
+  for (let i = 0; i < pairs; i++) {
+    rx.push(rxtrain('config/mnist-logreg.yaml', [], { cacheDir }));
+    np.push(peer('numpy_sgd.py', numpyArgs));
+  }
+  const wallRatios = rx.map((r, i) => r.wall / np[i]!.wall);
+  const t092Ratios = rx.map((r, i) => {
+    const theirs = np[i]!.out.t092;
+    return theirs ? timeTo092(r) / (theirs - np[i]!.startedAt / 1000) : Number.NaN;
+  });
+  return {
+    pairs,
+    wall: median(wallRatios),
+    t092: median(t092Ratios),
+    wallRatios,
+    rxWall: median(rx.map((r) => r.wall)),
+    numpyWall: median(np.map((r) => r.wall)),
+    rxBest: Math.min(...rx.map((r) => r.wall)),
+    numpyBest: Math.min(...np.map((r) => r.wall)),
+  };
+}
+
 /** What the must-show block (bench.ts) compares. */
 export interface LogregFigures {
   cold: Row;
   warm: Row & { dataMs: number; firstStage: number };
   numpy?: Row;
+  /** rxtrain's rerun and numpy's SGD run alternately (headToHead): the ratios of each pair. */
+  paired?: HeadToHead;
   /** PyTorch's recipe with the shortest wall, and its name. */
   torchFastest?: Row & { name: string };
   torchSameRecipe?: Row;
@@ -123,7 +170,6 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
   const cacheDir = mkdtempSync(join(tmpdir(), 'rxbench-warm-'));
   rxtrain('config/mnist-logreg.yaml', [], { cacheDir });
   const reruns = Array.from({ length: RUNS }, () => rxtrain('config/mnist-logreg.yaml', [], { cacheDir }));
-  rmSync(cacheDir, { recursive: true, force: true });
   const throughput = (batch: number) =>
     median(
       Array.from({ length: RUNS }, () =>
@@ -170,6 +216,7 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
   };
 
   const peers: Record<string, (Row & { info: PeerOut }) | string> = {};
+  let paired: HeadToHead | undefined;
   let notebookPeer:
     | { wall: number; rssMB: number; extrapolated: boolean; accuracies?: number[]; note: string }
     | string = 'skipped (--no-python)';
@@ -203,6 +250,8 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
     if (pythonHas('numpy')) {
       log('numpy');
       peers['numpy SGD b64 lr 0.1'] = peerRow(RUNS, 'numpy_sgd.py', sgdArgs(64, 0.1), spsArgs);
+      log('rxtrain rerun and numpy, alternating');
+      paired = headToHead(2 * RUNS + 1, cacheDir, sgdArgs(64, 0.1));
       log('the notebook');
       const steps = args['full-notebook'] ? 5000 : Number(args['notebook-steps']);
       const asWritten = peer('notebook.py', ['--mode', 'as-written', '--steps', String(steps)]);
@@ -228,6 +277,8 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
     }
   }
 
+  rmSync(cacheDir, { recursive: true, force: true });
+
   const lines: string[] = [];
   const out = (s = '') => lines.push(s);
   out('| | wall (s) | time to 0.92 (s) | samples/s b64 | samples/s b256 | peak RSS (MB) | test accuracy |');
@@ -251,6 +302,12 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
     );
     out(
       `| ↳ rxtrain rerun / ${name} | ${ratio(warm.wall, p.wall)} | ${ratio(warm.t092, p.t092)} | | | ${ratio(warm.rssMB, p.rssMB)} | ${ratio(warm.accuracy, p.accuracy)} |`,
+    );
+  }
+  if (paired) {
+    out();
+    out(
+      `Head to head, ${paired.pairs} pairs run alternately (rxtrain rerun, then numpy SGD b64 lr 0.1): rxtrain ${fmt(paired.rxWall)} s, numpy ${fmt(paired.numpyWall)} s (medians); per pair, wall ${fmt(paired.wall)}× and time to 0.92 ${fmt(paired.t092)}× (medians; the pairs' walls ${paired.wallRatios.map((x) => x.toFixed(2)).join(', ')}); fastest runs ${fmt(paired.rxBest)} / ${fmt(paired.numpyBest)} s = ${ratio(paired.rxBest, paired.numpyBest)}`,
     );
   }
   out();
@@ -295,6 +352,7 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
     cold: rx,
     warm,
     numpy: peers['numpy SGD b64 lr 0.1'] as Row | undefined,
+    ...(paired ? { paired } : {}),
     torchSameRecipe: peers['PyTorch, same recipe (b64, lr 1 cosine)'] as Row | undefined,
     ...(fastest ? { torchFastest: { ...fastest[1], name: fastest[0] } } : {}),
     ...(typeof notebookPeer !== 'string'
