@@ -6,9 +6,10 @@
  * Whole-process wall time and peak RSS come from /usr/bin/time around each process; time to 0.92
  * is from the process's start to the first evaluation with test accuracy ≥ 0.92; training
  * samples/s count the training loop only (rxtrain: from the first update to the last, through the
- * whole pipeline; peers: their loop without evaluations). Medians of --runs runs (default 3).
- * The default experiment's rerun against numpy is also measured in 2·runs + 1 alternating pairs,
- * and the targets use the median of the pairs' ratios (the host's speed drifts; logreg.ts).
+ * whole pipeline; peers: their loop without evaluations). Medians of --runs runs (default 3),
+ * the rows' runs taking turns (the host's speed drifts; logreg.ts). The default experiment's rerun
+ * against numpy is also measured in 2·runs + 1 alternating pairs, and the targets against numpy
+ * use the median of the pairs' ratios.
  * A peer whose Python packages are missing is skipped with a note.
  *
  *   npm run bench [-- --runs N] [--only logreg|mlp] [--full-notebook] [--notebook-steps N]

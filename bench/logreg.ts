@@ -70,13 +70,12 @@ function kernelRate(batch: number): number {
   return best;
 }
 
+/** A peer's row from its timed runs, and its training rates at batch 64 and 256 when asked. */
 function peerRow(
-  RUNS: number,
+  runs: ReturnType<typeof peer>[],
   script: string,
-  runArgs: string[],
   sps?: { 64: string[]; 256: string[] },
 ): Row & { info: PeerOut } {
-  const runs = Array.from({ length: RUNS }, () => peer(script, runArgs));
   const row: Row & { info: PeerOut } = {
     wall: median(runs.map((r) => r.wall)),
     t092: median(runs.map((r) => (r.out.t092 ? r.out.t092 - r.startedAt / 1000 : Number.NaN))),
@@ -85,14 +84,20 @@ function peerRow(
     info: runs[0]!.out,
   };
   if (sps) {
-    row.sps64 = median(
-      Array.from({ length: RUNS }, () => peer(script, sps[64]).out.samples_per_sec ?? Number.NaN),
-    );
-    row.sps256 = median(
-      Array.from({ length: RUNS }, () => peer(script, sps[256]).out.samples_per_sec ?? Number.NaN),
-    );
+    const rate = (args: string[]) =>
+      median(Array.from({ length: runs.length }, () => peer(script, args).out.samples_per_sec ?? Number.NaN));
+    row.sps64 = rate(sps[64]);
+    row.sps256 = rate(sps[256]);
   }
   return row;
+}
+
+/** A peer of the main table: its script, the arguments of its timed runs, and of its rates. */
+interface PeerSpec {
+  name: string;
+  script: string;
+  args: string[];
+  sps?: { 64: string[]; 256: string[] };
 }
 
 export interface HeadToHead {
@@ -164,12 +169,57 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
     'full-notebook': o.fullNotebook,
     'notebook-steps': String(o.notebookSteps),
   };
-  log('rxtrain: default experiment, first runs (each with an empty cache)');
-  const defaults = Array.from({ length: RUNS }, () => rxtrain('config/mnist-logreg.yaml'));
-  log('rxtrain: default experiment, reruns (warm cache)');
+  const sgdArgs = (b: number, lr: number, more: string[] = []) => [
+    '--batch',
+    String(b),
+    '--lr',
+    String(lr),
+    ...more,
+  ];
+  const spsArgs = {
+    64: sgdArgs(64, 0.1, ['--epochs', '2', '--eval-every', '0']),
+    256: sgdArgs(256, 0.5, ['--epochs', '2', '--eval-every', '0']),
+  };
+  const peers: Record<string, (Row & { info: PeerOut }) | string> = {};
+  const specs: PeerSpec[] = [];
+  if (!args['no-python']) {
+    if (pythonHas('torch')) {
+      const torch = (name: string, runArgs: string[], sps?: PeerSpec['sps']) =>
+        specs.push({ name, script: 'torch_sgd.py', args: runArgs, ...(sps ? { sps } : {}) });
+      torch('PyTorch, same recipe (b64, lr 1 cosine)', sgdArgs(64, 1, ['--schedule', 'cosine']), spsArgs);
+      torch('PyTorch b64 lr 0.1', sgdArgs(64, 0.1));
+      torch('PyTorch b256 lr 0.5', sgdArgs(256, 0.5));
+    } else peers['PyTorch'] = 'skipped: python3-torch is not installed';
+    if (pythonHas('sklearn'))
+      specs.push({ name: 'scikit-learn lbfgs', script: 'sklearn_lbfgs.py', args: [] });
+    else peers['scikit-learn'] = 'skipped: python3-sklearn is not installed';
+    if (pythonHas('numpy'))
+      specs.push({
+        name: 'numpy SGD b64 lr 0.1',
+        script: 'numpy_sgd.py',
+        args: sgdArgs(64, 0.1),
+        sps: spsArgs,
+      });
+    else peers['numpy'] = 'skipped: python3-numpy is not installed';
+  }
+
+  // The rows' timed runs take turns (a first run, a rerun, then each peer once, RUNS times): the
+  // host's speed drifts, and a row measured in one stretch must not be compared with one measured
+  // in another (see headToHead).
   const cacheDir = mkdtempSync(join(tmpdir(), 'rxbench-warm-'));
   rxtrain('config/mnist-logreg.yaml', [], { cacheDir });
-  const reruns = Array.from({ length: RUNS }, () => rxtrain('config/mnist-logreg.yaml', [], { cacheDir }));
+  const defaults: (Measured & RunEvents)[] = [];
+  const reruns: (Measured & RunEvents)[] = [];
+  const peerRuns = new Map(specs.map((spec) => [spec.name, [] as ReturnType<typeof peer>[]]));
+  for (let turn = 0; turn < RUNS; turn++) {
+    log(
+      `turn ${turn + 1} of ${RUNS}: rxtrain's default (a first run, a rerun)${specs.map((p) => `, ${p.name}`).join('')}`,
+    );
+    defaults.push(rxtrain('config/mnist-logreg.yaml'));
+    reruns.push(rxtrain('config/mnist-logreg.yaml', [], { cacheDir }));
+    for (const spec of specs) peerRuns.get(spec.name)!.push(peer(spec.script, spec.args));
+  }
+  log('training rates (rxtrain and the peers, without evaluations)');
   const throughput = (batch: number) =>
     median(
       Array.from({ length: RUNS }, () =>
@@ -196,6 +246,13 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
   };
   const kernel64 = kernelRate(64);
   const kernel256 = kernelRate(256);
+  for (const spec of specs) peers[spec.name] = peerRow(peerRuns.get(spec.name)!, spec.script, spec.sps);
+  let paired: HeadToHead | undefined;
+  if (specs.some((p) => p.script === 'numpy_sgd.py')) {
+    log('rxtrain rerun and numpy, alternating');
+    paired = headToHead(2 * RUNS + 1, cacheDir, sgdArgs(64, 0.1));
+  }
+  rmSync(cacheDir, { recursive: true, force: true });
 
   log('rxtrain: notebook experiment, first runs (each with an empty cache) and reruns');
   const notebookRuns = Array.from({ length: RUNS }, () => rxtrain('config/mnist-notebook.yaml'));
@@ -215,69 +272,30 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
     ),
   };
 
-  const peers: Record<string, (Row & { info: PeerOut }) | string> = {};
-  let paired: HeadToHead | undefined;
   let notebookPeer:
     | { wall: number; rssMB: number; extrapolated: boolean; accuracies?: number[]; note: string }
     | string = 'skipped (--no-python)';
-  if (!args['no-python']) {
-    const sgdArgs = (b: number, lr: number, more: string[] = []) => [
-      '--batch',
-      String(b),
-      '--lr',
-      String(lr),
-      ...more,
-    ];
-    const spsArgs = {
-      64: sgdArgs(64, 0.1, ['--epochs', '2', '--eval-every', '0']),
-      256: sgdArgs(256, 0.5, ['--epochs', '2', '--eval-every', '0']),
+  if (!args['no-python'] && pythonHas('numpy')) {
+    log('the notebook');
+    const steps = args['full-notebook'] ? 5000 : Number(args['notebook-steps']);
+    const asWritten = peer('notebook.py', ['--mode', 'as-written', '--steps', String(steps)]);
+    const o = asWritten.out;
+    const full = (o.setup_seconds ?? 0) + 5000 * o.step_seconds!;
+    const fast = peer('notebook.py', ['--mode', 'fast', '--seeds', '10']);
+    notebookPeer = {
+      wall:
+        steps === 5000
+          ? asWritten.wall
+          : full + (asWritten.wall - (o.setup_seconds ?? 0) - steps * o.step_seconds!),
+      rssMB: asWritten.rssMB ?? Number.NaN,
+      extrapolated: steps !== 5000,
+      accuracies: fast.out.accuracies,
+      note:
+        steps === 5000
+          ? 'the notebook code as written, 5000 steps, measured'
+          : `the notebook code as written: ${steps} steps timed (${(o.step_seconds! * 1000).toFixed(1)} ms each), EXTRAPOLATED to 5000`,
     };
-    if (pythonHas('torch')) {
-      log('PyTorch');
-      peers['PyTorch, same recipe (b64, lr 1 cosine)'] = peerRow(
-        RUNS,
-        'torch_sgd.py',
-        sgdArgs(64, 1, ['--schedule', 'cosine']),
-        spsArgs,
-      );
-      peers['PyTorch b64 lr 0.1'] = peerRow(RUNS, 'torch_sgd.py', sgdArgs(64, 0.1));
-      peers['PyTorch b256 lr 0.5'] = peerRow(RUNS, 'torch_sgd.py', sgdArgs(256, 0.5));
-    } else peers['PyTorch'] = 'skipped: python3-torch is not installed';
-    if (pythonHas('sklearn')) {
-      log('scikit-learn');
-      peers['scikit-learn lbfgs'] = peerRow(RUNS, 'sklearn_lbfgs.py', []);
-    } else peers['scikit-learn'] = 'skipped: python3-sklearn is not installed';
-    if (pythonHas('numpy')) {
-      log('numpy');
-      peers['numpy SGD b64 lr 0.1'] = peerRow(RUNS, 'numpy_sgd.py', sgdArgs(64, 0.1), spsArgs);
-      log('rxtrain rerun and numpy, alternating');
-      paired = headToHead(2 * RUNS + 1, cacheDir, sgdArgs(64, 0.1));
-      log('the notebook');
-      const steps = args['full-notebook'] ? 5000 : Number(args['notebook-steps']);
-      const asWritten = peer('notebook.py', ['--mode', 'as-written', '--steps', String(steps)]);
-      const o = asWritten.out;
-      const full = (o.setup_seconds ?? 0) + 5000 * o.step_seconds!;
-      const fast = peer('notebook.py', ['--mode', 'fast', '--seeds', '10']);
-      notebookPeer = {
-        wall:
-          steps === 5000
-            ? asWritten.wall
-            : full + (asWritten.wall - (o.setup_seconds ?? 0) - steps * o.step_seconds!),
-        rssMB: asWritten.rssMB ?? Number.NaN,
-        extrapolated: steps !== 5000,
-        accuracies: fast.out.accuracies,
-        note:
-          steps === 5000
-            ? 'the notebook code as written, 5000 steps, measured'
-            : `the notebook code as written: ${steps} steps timed (${(o.step_seconds! * 1000).toFixed(1)} ms each), EXTRAPOLATED to 5000`,
-      };
-    } else {
-      peers['numpy'] = 'skipped: python3-numpy is not installed';
-      notebookPeer = 'skipped: python3-numpy is not installed';
-    }
-  }
-
-  rmSync(cacheDir, { recursive: true, force: true });
+  } else if (!args['no-python']) notebookPeer = 'skipped: python3-numpy is not installed';
 
   const lines: string[] = [];
   const out = (s = '') => lines.push(s);
