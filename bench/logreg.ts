@@ -47,6 +47,11 @@ function timeTo092(r: Measured & RunEvents): number {
   return e ? (Date.parse(e.time) - r.startedAt) / 1000 : Number.NaN;
 }
 
+/** Seconds from a peer's process start to the evaluation it reports reaching 0.92 at. */
+function peerTimeTo092(r: ReturnType<typeof peer>): number {
+  return r.out.t092 ? r.out.t092 - r.startedAt / 1000 : Number.NaN;
+}
+
 /** The updater alone: ModelSgd steps over MNIST bytes in a shuffled order, in-process. */
 function kernelRate(batch: number): number {
   const images = readFileSync(join(DATA, 'train-images-idx3-ubyte')).subarray(16);
@@ -78,7 +83,7 @@ function peerRow(
 ): Row & { info: PeerOut } {
   const row: Row & { info: PeerOut } = {
     wall: median(runs.map((r) => r.wall)),
-    t092: median(runs.map((r) => (r.out.t092 ? r.out.t092 - r.startedAt / 1000 : Number.NaN))),
+    t092: median(runs.map(peerTimeTo092)),
     rssMB: median(runs.map((r) => r.rssMB ?? Number.NaN)),
     accuracy: median(runs.map((r) => r.out.accuracy ?? Number.NaN)),
     info: runs[0]!.out,
@@ -129,10 +134,7 @@ function headToHead(pairs: number, cacheDir: string, numpyArgs: string[]): HeadT
     np.push(peer('numpy_sgd.py', numpyArgs));
   }
   const wallRatios = rx.map((r, i) => r.wall / np[i]!.wall);
-  const t092Ratios = rx.map((r, i) => {
-    const theirs = np[i]!.out.t092;
-    return theirs ? timeTo092(r) / (theirs - np[i]!.startedAt / 1000) : Number.NaN;
-  });
+  const t092Ratios = rx.map((r, i) => timeTo092(r) / peerTimeTo092(np[i]!));
   return {
     pairs,
     wall: median(wallRatios),
@@ -182,6 +184,8 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
   };
   const peers: Record<string, (Row & { info: PeerOut }) | string> = {};
   const specs: PeerSpec[] = [];
+  // Asked once: each answer starts a Python process. The numpy peer, the pairs and the notebook need it.
+  const hasNumpy = !args['no-python'] && pythonHas('numpy');
   if (!args['no-python']) {
     if (pythonHas('torch')) {
       const torch = (name: string, runArgs: string[], sps?: PeerSpec['sps']) =>
@@ -193,7 +197,7 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
     if (pythonHas('sklearn'))
       specs.push({ name: 'scikit-learn lbfgs', script: 'sklearn_lbfgs.py', args: [] });
     else peers['scikit-learn'] = 'skipped: python3-sklearn is not installed';
-    if (pythonHas('numpy'))
+    if (hasNumpy)
       specs.push({
         name: 'numpy SGD b64 lr 0.1',
         script: 'numpy_sgd.py',
@@ -248,7 +252,7 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
   const kernel256 = kernelRate(256);
   for (const spec of specs) peers[spec.name] = peerRow(peerRuns.get(spec.name)!, spec.script, spec.sps);
   let paired: HeadToHead | undefined;
-  if (specs.some((p) => p.script === 'numpy_sgd.py')) {
+  if (hasNumpy) {
     log('rxtrain rerun and numpy, alternating');
     paired = headToHead(2 * RUNS + 1, cacheDir, sgdArgs(64, 0.1));
   }
@@ -275,7 +279,7 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
   let notebookPeer:
     | { wall: number; rssMB: number; extrapolated: boolean; accuracies?: number[]; note: string }
     | string = 'skipped (--no-python)';
-  if (!args['no-python'] && pythonHas('numpy')) {
+  if (hasNumpy) {
     log('the notebook');
     const steps = args['full-notebook'] ? 5000 : Number(args['notebook-steps']);
     const asWritten = peer('notebook.py', ['--mode', 'as-written', '--steps', String(steps)]);
