@@ -10,7 +10,11 @@
 import type { Architecture } from './architecture.js';
 import type { FeatureTransform } from './features.js';
 import { MlpKernel } from './mlp.js';
+import type { PackedRows } from './packedRows.js';
 import { type LossStats, SoftmaxRegressionKernel, type Values } from './softmaxRegression.js';
+
+/** A set a kernel keeps in a form of its own (`keep`). */
+export type KeptRows = PackedRows;
 
 export interface ModelKernel {
   readonly classes: number;
@@ -24,6 +28,14 @@ export interface ModelKernel {
   readVelocity(out?: Float32Array): Float32Array;
   /** Copy n rows (row0 …, or index[row0 …]) and their labels into the kernel. */
   load(x: Values, labels: Int32Array, row0: number, n: number, index?: Int32Array): void;
+  /**
+   * Optional: rows 0 … count−1 of x in a form of the kernel's own that `loadKept` reads faster than
+   * `load` reads rows, for a set scored again and again (the same object for the same rows again);
+   * undefined when the kernel has none or it would not pay.
+   */
+  keep?(x: Values, count: number): KeptRows | undefined;
+  /** Load rows row0 … row0+n−1 of a set `keep` returned, and their labels. */
+  loadKept?(rows: KeptRows, labels: Int32Array, row0: number, n: number): void;
   /** The output layer's logits of the first n loaded rows. */
   forward(n: number): void;
   /**

@@ -102,7 +102,9 @@ export interface SetScores {
 
 /**
  * Accuracy, mean loss and confusion of a model's weights on a whole set of `count` rows, a
- * chunk at a time. `onPrediction(row, predicted)` sees every row's prediction.
+ * chunk at a time. `onPrediction(row, predicted)` sees every row's prediction. With `again` (a set
+ * scored at every evaluation), the kernel may keep the rows in a form of its own on the first call
+ * and read that on the next (`ModelKernel.keep`); the scores are the same either way.
  */
 export function evaluateSet(
   kernel: ModelKernel,
@@ -112,16 +114,19 @@ export function evaluateSet(
   count: number,
   t: FeatureTransform,
   onPrediction?: (row: number, predicted: number) => void,
+  again = false,
 ): SetScores {
   const C = kernel.classes;
   kernel.setTransform(t);
   kernel.writeWeights(weights);
+  const kept = again ? kernel.keep?.(x, count) : undefined;
   const predicted = new Int32Array(kernel.chunkRows);
   const confusion = new Float64Array(C * C);
   const stats: LossStats = { loss: 0, correct: 0 };
   for (let r = 0; r < count; r += kernel.chunkRows) {
     const n = Math.min(kernel.chunkRows, count - r);
-    kernel.load(x, labels, r, n);
+    if (kept) kernel.loadKept!(kept, labels, r, n);
+    else kernel.load(x, labels, r, n);
     kernel.forward(n);
     kernel.softmax(n, false, stats, confusion, predicted);
     if (onPrediction) for (let i = 0; i < n; i++) onPrediction(r + i, predicted[i]!);

@@ -18,6 +18,7 @@
 import { RxtrainError } from '../util/errors.js';
 import type { FeatureTransform } from './features.js';
 import { gatherRows } from './gatherRows.js';
+import { type PackedRows, packNonZeros } from './packedRows.js';
 import { type KernelExports, kernelModule, wasm } from './simd/softmaxRegressionModule.js';
 
 export type Values = Uint8Array | Float32Array;
@@ -103,6 +104,12 @@ export class SoftmaxRegressionKernel {
   private denseFrom = 0;
   private denseTo = 0;
   private transform: FeatureTransform | undefined;
+  private readonly posScratch: Uint16Array;
+  private readonly offsView: Int32Array;
+  /** The loaded rows are already sparse (`loadKept`): `forward` skips the sparsifier. */
+  private expanded = false;
+  /** Sets packed by `keep` (null: not worth packing), per rows array. */
+  private readonly kept = new WeakMap<Values, PackedRows | null>();
 
   constructor(shape: KernelShape, chunkRows: number) {
     const { width, classes, bias, floats } = shape;
@@ -165,6 +172,8 @@ export class SoftmaxRegressionKernel {
     this.xBytes = new Uint8Array(buffer, this.p.x, n * width);
     this.xFloats = floats ? f32(this.p.x, n * width) : new Float32Array(0);
     new Uint16Array(buffer, this.p.lut, 256 * 8).set(bitPositionTable());
+    this.posScratch = new Uint16Array(buffer, this.p.pos, n * width + 8);
+    this.offsView = new Int32Array(buffer, this.p.offs, n + 1);
   }
 
   /** Use feature transform t (its scale, shift and bias) from now on. */
@@ -216,6 +225,7 @@ export class SoftmaxRegressionKernel {
     const w = this.width;
     if (n > this.chunkRows) throw new RangeError(`load: ${n} rows exceed ${this.chunkRows}`);
     const target = this.floats ? this.xFloats : this.xBytes;
+    this.expanded = false;
     if (!index) {
       target.set(x.subarray(row0 * w, (row0 + n) * w) as never);
       this.labels.set(labels.subarray(row0, row0 + n));
@@ -224,12 +234,47 @@ export class SoftmaxRegressionKernel {
     gatherRows(x, labels, w, index, row0, n, target, this.labels);
   }
 
+  /**
+   * Rows 0 … count−1 of byte rows x, packed once for `loadKept` (packedRows.ts); the same object
+   * for the same rows again. Undefined for float rows, or when packing would not shrink them.
+   */
+  keep(x: Values, count: number): PackedRows | undefined {
+    if (this.floats || !(x instanceof Uint8Array)) return undefined;
+    const known = this.kept.get(x);
+    if (known !== undefined && (known === null || known.count === count)) return known ?? undefined;
+    const { ex, p, width } = this;
+    const bytes = new Uint8Array(this.ex.memory.buffer, p.val, this.chunkRows * width + 8);
+    const packed = packNonZeros(count, width, this.chunkRows, (row0, n) => {
+      this.xBytes.set(x.subarray(row0 * width, (row0 + n) * width));
+      const found = ex.packU8(p.x, n, width, p.lut, p.pos, p.val, p.offs);
+      return { count: found, pos: this.posScratch, bytes, offs: this.offsView };
+    });
+    this.kept.set(x, packed ?? null);
+    return packed;
+  }
+
+  /** Load rows row0 … row0+n−1 of a set `keep` packed, and their labels, ready for `forward`. */
+  loadKept(rows: PackedRows, labels: Int32Array, row0: number, n: number): void {
+    if (n > this.chunkRows) throw new RangeError(`loadKept: ${n} rows exceed ${this.chunkRows}`);
+    const { ex, p } = this;
+    const from = rows.offs[row0]!;
+    const to = rows.offs[row0 + n]!;
+    this.posScratch.set(rows.pos.subarray(from, to));
+    this.xBytes.set(rows.bytes.subarray(from, to));
+    for (let i = 0; i <= n; i++) this.offsView[i] = rows.offs[row0 + i]! - from;
+    this.labels.set(labels.subarray(row0, row0 + n));
+    ex.expandU8(p.pos, p.x, to - from, this.Cp * 4, p.scale, this.uniformScale, p.idx, p.val);
+    this.expanded = true;
+  }
+
   /** logits[b] = φ(x_b)·W for the first n loaded rows, with the current weights. */
   forward(n: number): void {
     const { ex, p } = this;
     const rowBytes = this.Cp * 4;
-    if (this.floats) ex.sparsifyF32(p.x, n, this.width, p.scale, rowBytes, p.idx, p.val, p.offs);
-    else
+    // After loadKept the rows' non-zeros are in idx/val/offs already.
+    if (this.floats && !this.expanded)
+      ex.sparsifyF32(p.x, n, this.width, p.scale, rowBytes, p.idx, p.val, p.offs);
+    else if (!this.expanded)
       ex.sparsifyU8(
         p.x,
         n,

@@ -212,6 +212,7 @@ export const evaluateStage = defineStage<EvaluateSettings, EvaluateState>({
                   wrong.push({ index: row, label: store.labels[row]!, predicted });
                 }
               },
+              true,
             );
             const matrix = Array.from(confusion);
             const { precision, recall, f1 } = perClass(matrix, C);

@@ -33,6 +33,17 @@ export interface KernelExports {
     val: number,
     offs: number,
   ): number;
+  packU8(x: number, B: number, width: number, lut: number, pos: number, bytes: number, offs: number): number;
+  expandU8(
+    pos: number,
+    bytes: number,
+    n: number,
+    rowBytes: number,
+    scale: number,
+    uniform: number,
+    idx: number,
+    val: number,
+  ): void;
   logits(
     B: number,
     W: number,
