@@ -1,5 +1,10 @@
 /** The generator: the published xoshiro128** sequence, and int/shuffle/snapshot against plain reference versions. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
+import { assembleWat, SIMD_DIR } from '../scripts/build-wasm.js';
+import { shuffleInPlace } from '../src/kernels/shuffle.js';
+import { SHUFFLE_WASM } from '../src/kernels/simd/shuffleWasm.js';
 import { Prng } from '../src/util/random.js';
 
 /** xoshiro128** written out plainly in uint32 arithmetic: the oracle for the typed-array version. */
@@ -128,4 +133,31 @@ test('shuffle draws what Fisher–Yates with int() draws, and leaves the same st
 
 test('the all-zero state is never produced from a seed', (t) => {
   for (let seed = 0; seed < 1000; seed++) t.notDeepEqual(new Prng(seed).snapshot().s, [0, 0, 0, 0]);
+});
+
+test('the compiled shuffle gives Prng.shuffle’s permutation and leaves the generator where it does', (t) => {
+  for (const n of [0, 1, 2, 3, 17, 1000, 60000, 100001]) {
+    for (const seed of [0, 1, 0xdeadbeef]) {
+      const reference = new Prng(seed);
+      reference.nextUint32(); // start mid-stream
+      const compiled = Prng.fromState(reference.snapshot());
+      const expected = Int32Array.from({ length: n }, (_, i) => i * 3 - 7);
+      const actual = expected.slice();
+      reference.shuffle(expected);
+      shuffleInPlace(compiled, actual);
+      t.deepEqual(actual, expected, `n ${n}, seed ${seed}`);
+      t.deepEqual(compiled.snapshot(), reference.snapshot(), `state after n ${n}, seed ${seed}`);
+    }
+  }
+  const big = new Prng(5);
+  const words = Uint32Array.from({ length: 50 }, (_, i) => 0xffffff00 + i);
+  const copy = words.slice();
+  shuffleInPlace(big, words);
+  new Prng(5).shuffle(copy);
+  t.deepEqual(words, copy, 'unsigned words above 2^31 survive the trip');
+});
+
+test('the committed shuffle module is the assembled shuffle.wat', async (t) => {
+  const bytes = await assembleWat('shuffle.wat', readFileSync(join(SIMD_DIR, 'shuffle.wat'), 'utf8'));
+  t.is(SHUFFLE_WASM, Buffer.from(bytes).toString('base64'), 'run npm run build:wasm');
 });

@@ -1,4 +1,5 @@
 import { type Emitter, type Flow, transform } from '../../flow/index.js';
+import { shuffleInPlace } from '../../kernels/shuffle.js';
 import { ExampleStore } from '../../pipeline/exampleStore.js';
 import type { Examples, FeatureTransform, Message, SampleBlock } from '../../pipeline/messages.js';
 import type { StageContext } from '../../pipeline/stage.js';
@@ -35,7 +36,7 @@ export function storeSampler(
     const newEpochOrder = () => {
       epochStart = rng.snapshot();
       order = pool.slice();
-      rng.shuffle(order);
+      shuffleInPlace(rng, order);
     };
 
     const prepare = () => {
@@ -49,7 +50,7 @@ export function storeSampler(
       if (k > 0) {
         const all = new Int32Array(n);
         for (let i = 0; i < n; i++) all[i] = i;
-        new Prng(holdoutSeed).shuffle(all);
+        shuffleInPlace(new Prng(holdoutSeed), all);
         held = all.slice(0, k).sort();
         pool = all.slice(k).sort();
         heldEnded = false;
