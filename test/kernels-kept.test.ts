@@ -3,7 +3,7 @@
  * rows do: the same logits to the bit, so the same accuracy, loss, confusion and predictions.
  */
 import test from 'ava';
-import { packNonZeros } from '../src/kernels/packedRows.js';
+import { PackedRows } from '../src/kernels/packedRows.js';
 import { evaluateSet } from '../src/kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../src/kernels/softmaxRegression.js';
 import { Prng } from '../src/util/random.js';
@@ -64,13 +64,17 @@ for (const c of cases) {
   });
 }
 
-test('keep packs the non-zeros once per set, and declines sets it would not shrink', (t) => {
+test('the first evaluation keeps the non-zeros of a set; a set it would not shrink is declined', (t) => {
   const rng = new Prng(5);
   const width = 50;
   const k = new SoftmaxRegressionKernel({ width, classes: 4, bias: true, floats: false }, 32);
-  k.setTransform(transformOf(width));
-  const sparse = rows(rng, 100, width, 4, 0.1).x;
+  const tr = transformOf(width);
+  const W = randomWeights(rng, (width + 1) * 4);
+  const { x: sparse, labels } = rows(rng, 100, width, 4, 0.1);
+  t.false(k.keep(sparse, 100)!.complete, 'nothing kept before an evaluation');
+  evaluateSet(k, W, sparse, labels, 100, tr, undefined, true);
   const packed = k.keep(sparse, 100)!;
+  t.true(packed.complete);
   t.is(k.keep(sparse, 100), packed, 'the same object for the same rows');
   for (let r = 0; r < 100; r++) {
     const row = sparse.subarray(r * width, (r + 1) * width);
@@ -86,16 +90,21 @@ test('keep packs the non-zeros once per set, and declines sets it would not shri
     );
   }
   // 40% non-zero: 3 bytes per entry would be more than the rows' own bytes.
-  t.is(k.keep(rows(rng, 100, width, 4, 0.4).x, 100), undefined);
+  const dense = rows(rng, 100, width, 4, 0.4);
+  const plain = evaluateSet(k, W, dense.x, dense.labels, 100, tr);
+  t.deepEqual(evaluateSet(k, W, dense.x, dense.labels, 100, tr, undefined, true), plain);
+  t.is(k.keep(dense.x, 100), undefined, 'declined after the first pass');
+  t.deepEqual(evaluateSet(k, W, dense.x, dense.labels, 100, tr, undefined, true), plain);
   t.is(k.keep(new Float32Array(100 * width), 100), undefined, 'float rows are not packed');
 });
 
-test('packNonZeros gives up as soon as the entries outgrow the rows', (t) => {
-  let chunks = 0;
-  const packed = packNonZeros(100, 3, 10, () => {
-    chunks++;
-    return { count: 30, pos: new Uint16Array(30), bytes: new Uint8Array(30), offs: new Int32Array(11) };
-  });
-  t.is(packed, undefined);
-  t.is(chunks, 4, '100 entries fit 300 bytes; the fourth chunk of 30 would not');
+test('a packed set gives up, and lets its memory go, as soon as the entries outgrow the rows', (t) => {
+  const set = new PackedRows(100, 3);
+  const chunk = () => set.append(10, 30, new Uint16Array(30), new Uint8Array(30), new Int32Array(11));
+  for (let i = 0; i < 3; i++) chunk();
+  t.false(set.declined, '90 entries fit 300 bytes');
+  t.is(set.filled, 30);
+  chunk();
+  t.true(set.declined, 'the fourth chunk of 30 would not');
+  t.is(set.pos.length + set.bytes.length, 0);
 });

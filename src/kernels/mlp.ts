@@ -202,6 +202,7 @@ export class MlpKernel {
         p.pos,
         p.idx,
         p.val,
+        p.bytes,
         p.offs,
       );
     lin.rowsDot(W(first), first.stride, p.coef, this.denseFrom, this.denseTo, p.base);

@@ -44,6 +44,7 @@ export type MlpBuffers = Record<
   | 'x'
   | 'labels'
   | 'pos'
+  | 'bytes'
   | 'idx'
   | 'val'
   | 'offs'
@@ -92,6 +93,7 @@ export function mlpLayout(
     labels: take(n * 4),
     // the sparsifier writes up to 8 entries past the last one
     pos: take((n * w + 8) * 2),
+    bytes: take(n * w + 16),
     idx: take((n * w + 8) * 4),
     val: take((n * w + 8) * 4),
     offs: take((n + 1) * 4),

@@ -29,12 +29,15 @@ export interface ModelKernel {
   /** Copy n rows (row0 …, or index[row0 …]) and their labels into the kernel. */
   load(x: Values, labels: Int32Array, row0: number, n: number, index?: Int32Array): void;
   /**
-   * Optional: rows 0 … count−1 of x in a form of the kernel's own that `loadKept` reads faster than
-   * `load` reads rows, for a set scored again and again (the same object for the same rows again);
-   * undefined when the kernel has none or it would not pay.
+   * Optional, for a set scored again and again: the kernel's own form of rows 0 … count−1 of x,
+   * filled by `keepLoaded` as the first pass over the set loads and forwards its rows in order,
+   * then read by `loadKept` faster than `load` reads rows; the same object for the same rows.
+   * Undefined when the kernel has no such form or it would not pay.
    */
   keep?(x: Values, count: number): KeptRows | undefined;
-  /** Load rows row0 … row0+n−1 of a set `keep` returned, and their labels. */
+  /** After `load` and `forward` of rows row0 … row0+n−1 of a set `keep` returned incomplete. */
+  keepLoaded?(rows: KeptRows, row0: number, n: number): void;
+  /** Load rows row0 … row0+n−1 of a complete kept set, and their labels. */
   loadKept?(rows: KeptRows, labels: Int32Array, row0: number, n: number): void;
   /** The output layer's logits of the first n loaded rows. */
   forward(n: number): void;

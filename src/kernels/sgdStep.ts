@@ -103,8 +103,8 @@ export interface SetScores {
 /**
  * Accuracy, mean loss and confusion of a model's weights on a whole set of `count` rows, a
  * chunk at a time. `onPrediction(row, predicted)` sees every row's prediction. With `again` (a set
- * scored at every evaluation), the kernel may keep the rows in a form of its own on the first call
- * and read that on the next (`ModelKernel.keep`); the scores are the same either way.
+ * scored at every evaluation), the kernel may keep the rows in a form of its own as the first call
+ * reads them, and read that on the next (`ModelKernel.keep`); the scores are the same either way.
  */
 export function evaluateSet(
   kernel: ModelKernel,
@@ -125,9 +125,10 @@ export function evaluateSet(
   const stats: LossStats = { loss: 0, correct: 0 };
   for (let r = 0; r < count; r += kernel.chunkRows) {
     const n = Math.min(kernel.chunkRows, count - r);
-    if (kept) kernel.loadKept!(kept, labels, r, n);
+    if (kept?.complete) kernel.loadKept!(kept, labels, r, n);
     else kernel.load(x, labels, r, n);
     kernel.forward(n);
+    if (kept && !kept.complete) kernel.keepLoaded!(kept, r, n);
     kernel.softmax(n, false, stats, confusion, predicted);
     if (onPrediction) for (let i = 0; i < n; i++) onPrediction(r + i, predicted[i]!);
   }

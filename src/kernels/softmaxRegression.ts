@@ -18,7 +18,7 @@
 import { RxtrainError } from '../util/errors.js';
 import type { FeatureTransform } from './features.js';
 import { gatherRows } from './gatherRows.js';
-import { type PackedRows, packNonZeros } from './packedRows.js';
+import { PackedRows } from './packedRows.js';
 import { type KernelExports, kernelModule, wasm } from './simd/softmaxRegressionModule.js';
 
 export type Values = Uint8Array | Float32Array;
@@ -83,6 +83,7 @@ export class SoftmaxRegressionKernel {
     | 'x'
     | 'labels'
     | 'pos'
+    | 'bytes'
     | 'idx'
     | 'val'
     | 'offs'
@@ -105,11 +106,12 @@ export class SoftmaxRegressionKernel {
   private denseTo = 0;
   private transform: FeatureTransform | undefined;
   private readonly posScratch: Uint16Array;
+  private readonly bytesScratch: Uint8Array;
   private readonly offsView: Int32Array;
   /** The loaded rows are already sparse (`loadKept`): `forward` skips the sparsifier. */
   private expanded = false;
   /** Sets packed by `keep` (null: not worth packing), per rows array. */
-  private readonly kept = new WeakMap<Values, PackedRows | null>();
+  private readonly kept = new WeakMap<Values, PackedRows>();
 
   constructor(shape: KernelShape, chunkRows: number) {
     const { width, classes, bias, floats } = shape;
@@ -146,6 +148,7 @@ export class SoftmaxRegressionKernel {
       labels: take(n * 4),
       // the sparsifier writes up to 8 entries past the last one
       pos: take((n * width + 8) * 2),
+      bytes: take(n * width + 16),
       idx: take((n * width + 8) * 4),
       val: take((n * width + 8) * 4),
       offs: take((n + 1) * 4),
@@ -173,6 +176,7 @@ export class SoftmaxRegressionKernel {
     this.xFloats = floats ? f32(this.p.x, n * width) : new Float32Array(0);
     new Uint16Array(buffer, this.p.lut, 256 * 8).set(bitPositionTable());
     this.posScratch = new Uint16Array(buffer, this.p.pos, n * width + 8);
+    this.bytesScratch = new Uint8Array(buffer, this.p.bytes, n * width + 16);
     this.offsView = new Int32Array(buffer, this.p.offs, n + 1);
   }
 
@@ -235,22 +239,27 @@ export class SoftmaxRegressionKernel {
   }
 
   /**
-   * Rows 0 … count−1 of byte rows x, packed once for `loadKept` (packedRows.ts); the same object
-   * for the same rows again. Undefined for float rows, or when packing would not shrink them.
+   * The packed form (packedRows.ts) of rows 0 … count−1 of byte rows x, complete or being filled
+   * by `keepLoaded`; the same object for the same rows again. Undefined for float rows, or once
+   * packing turned out not to shrink them.
    */
   keep(x: Values, count: number): PackedRows | undefined {
     if (this.floats || !(x instanceof Uint8Array)) return undefined;
-    const known = this.kept.get(x);
-    if (known !== undefined && (known === null || known.count === count)) return known ?? undefined;
-    const { ex, p, width } = this;
-    const bytes = new Uint8Array(this.ex.memory.buffer, p.val, this.chunkRows * width + 8);
-    const packed = packNonZeros(count, width, this.chunkRows, (row0, n) => {
-      this.xBytes.set(x.subarray(row0 * width, (row0 + n) * width));
-      const found = ex.packU8(p.x, n, width, p.lut, p.pos, p.val, p.offs);
-      return { count: found, pos: this.posScratch, bytes, offs: this.offsView };
-    });
-    this.kept.set(x, packed ?? null);
-    return packed;
+    let rows = this.kept.get(x);
+    if (!rows || rows.count !== count) {
+      rows = new PackedRows(count, this.width);
+      this.kept.set(x, rows);
+    }
+    return rows.declined ? undefined : rows;
+  }
+
+  /**
+   * After `load` and `forward` of rows row0 … row0+n−1 of the set `rows` is being filled with:
+   * keep their non-zeros, which the sparsifier has just found (rows are kept in order from 0).
+   */
+  keepLoaded(rows: PackedRows, row0: number, n: number): void {
+    if (this.expanded || row0 !== rows.filled) return;
+    rows.append(n, this.offsView[n]!, this.posScratch, this.bytesScratch, this.offsView);
   }
 
   /** Load rows row0 … row0+n−1 of a set `keep` packed, and their labels, ready for `forward`. */
@@ -286,6 +295,7 @@ export class SoftmaxRegressionKernel {
         p.pos,
         p.idx,
         p.val,
+        p.bytes,
         p.offs,
       );
     ex.rowsDot(p.W, this.Cp, p.coef, this.denseFrom, this.denseTo, p.base);

@@ -6,7 +6,7 @@
 ;;   scale   width f32: a non-zero raw value v of feature j contributes v·scale[j]; the dense part
 ;;           of the features (shift, bias) goes through rowsDot/rowsAxpy once per batch
 ;;   W, T    rows × Cp f32, row-major; Cp = classes padded to a multiple of 4, pad columns kept 0
-;;   pos     u16 scratch, B·width + 16 entries
+;;   pos     u16 scratch, B·width + 16 entries; bytes  u8 scratch, B·width + 16
 ;;   idx     per non-zero: the byte offset of its weight row, j·Cp·4
 ;;   val     per non-zero: its feature value v·scale[j]
 ;;   offs    B+1 i32: row b's non-zeros are idx/val[offs[b] … offs[b+1])
@@ -18,7 +18,8 @@
 (module
   (memory (export "memory") 1)
 
-;; The non-zeros of u8 rows x[b] (b < B), appended from offs[0] = 0; returns the total.
+  ;; The non-zeros of u8 rows x[b] (b < B), appended from offs[0] = 0; returns the total. Each
+  ;; goes to pos (its position), bytes (its byte, for a kept set: ../packedRows.ts), idx and val.
   ;; 16 bytes at a time: a 16-bit mask of the non-zero lanes; for each half m of it, lut[m] (8 u16:
   ;; the positions of the set bits of m, m < 256) compacts the positions, and i8x16.swizzle the
   ;; bytes; 8 entries are written and the write position advances by popcnt(m), so the entries
@@ -28,9 +29,9 @@
   (func (export "sparsifyU8")
     (param $x i32) (param $B i32) (param $width i32) (param $scale i32) (param $uniform f32)
     (param $rowBytes i32) (param $lut i32) (param $pos i32) (param $idx i32) (param $val i32)
-    (param $offs i32) (result i32)
+    (param $bytes i32) (param $offs i32) (result i32)
     (local $b i32) (local $row i32) (local $i i32) (local $m i32) (local $h i32) (local $n i32)
-    (local $k i32) (local $end16 i32) (local $bytes v128) (local $rel v128) (local $at v128)
+    (local $k i32) (local $end16 i32) (local $chunk v128) (local $packed v128) (local $rel v128) (local $at v128)
     (local $wide v128) (local $s v128) (local $rb v128) (local $sf f32)
     (local.set $end16 (i32.and (local.get $width) (i32.const -16)))
     (local.set $sf (select (local.get $uniform) (f32.const 1) (f32.gt (local.get $uniform) (f32.const 0))))
@@ -46,8 +47,8 @@
         (block $chunksDone
           (loop $chunks
             (br_if $chunksDone (i32.ge_u (local.get $i) (local.get $end16)))
-            (local.set $bytes (v128.load (i32.add (local.get $row) (local.get $i))))
-            (local.set $m (i8x16.bitmask (i8x16.ne (local.get $bytes) (v128.const i32x4 0 0 0 0))))
+            (local.set $chunk (v128.load (i32.add (local.get $row) (local.get $i))))
+            (local.set $m (i8x16.bitmask (i8x16.ne (local.get $chunk) (v128.const i32x4 0 0 0 0))))
             (if (local.get $m)
               (then
                 ;; low half: lanes 0-7
@@ -59,9 +60,10 @@
                   (i32x4.mul (i32x4.extend_low_i16x8_u (local.get $at)) (local.get $rb)))
                 (v128.store offset=16 (i32.add (local.get $idx) (i32.shl (local.get $n) (i32.const 2)))
                   (i32x4.mul (i32x4.extend_high_i16x8_u (local.get $at)) (local.get $rb)))
-                (local.set $wide
-                  (i16x8.extend_low_i8x16_u
-                    (i8x16.swizzle (local.get $bytes) (i8x16.narrow_i16x8_u (local.get $rel) (local.get $rel)))))
+                (local.set $packed
+                  (i8x16.swizzle (local.get $chunk) (i8x16.narrow_i16x8_u (local.get $rel) (local.get $rel))))
+                (i64.store (i32.add (local.get $bytes) (local.get $n)) (i64x2.extract_lane 0 (local.get $packed)))
+                (local.set $wide (i16x8.extend_low_i8x16_u (local.get $packed)))
                 (v128.store (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
                   (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $wide))) (local.get $s)))
                 (v128.store offset=16 (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
@@ -76,13 +78,14 @@
                   (i32x4.mul (i32x4.extend_low_i16x8_u (local.get $at)) (local.get $rb)))
                 (v128.store offset=16 (i32.add (local.get $idx) (i32.shl (local.get $n) (i32.const 2)))
                   (i32x4.mul (i32x4.extend_high_i16x8_u (local.get $at)) (local.get $rb)))
-                (local.set $wide
-                  (i16x8.extend_low_i8x16_u
-                    (i8x16.swizzle
-                      (local.get $bytes)
-                      (i8x16.add
-                        (i8x16.narrow_i16x8_u (local.get $rel) (local.get $rel))
-                        (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8)))))
+                (local.set $packed
+                  (i8x16.swizzle
+                    (local.get $chunk)
+                    (i8x16.add
+                      (i8x16.narrow_i16x8_u (local.get $rel) (local.get $rel))
+                      (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8))))
+                (i64.store (i32.add (local.get $bytes) (local.get $n)) (i64x2.extract_lane 0 (local.get $packed)))
+                (local.set $wide (i16x8.extend_low_i8x16_u (local.get $packed)))
                 (v128.store (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
                   (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $wide))) (local.get $s)))
                 (v128.store offset=16 (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
@@ -95,6 +98,8 @@
           (loop $tail
             (br_if $tailDone (i32.ge_u (local.get $i) (local.get $width)))
             (i32.store16 (i32.add (local.get $pos) (i32.shl (local.get $n) (i32.const 1))) (local.get $i))
+            (i32.store8 (i32.add (local.get $bytes) (local.get $n))
+              (i32.load8_u (i32.add (local.get $row) (local.get $i))))
             (i32.store (i32.add (local.get $idx) (i32.shl (local.get $n) (i32.const 2)))
               (i32.mul (local.get $i) (local.get $rowBytes)))
             (f32.store (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
@@ -191,71 +196,10 @@
         (br $rows)))
     (local.get $n))
 
-;; Rows kept packed (../packedRows.ts): u8 rows x[b] (b < B) as the positions (u16) and the bytes
-  ;; of their non-zeros, appended from offs[0] = 0; returns the total. The same table and swizzle
-  ;; as sparsifyU8, with the bytes written as they are (8 at a time; the write position advances by
-  ;; popcnt, so both buffers need 8 entries of slack).
-  (func (export "packU8")
-    (param $x i32) (param $B i32) (param $width i32) (param $lut i32) (param $pos i32)
-    (param $bytes i32) (param $offs i32) (result i32)
-    (local $b i32) (local $row i32) (local $i i32) (local $m i32) (local $h i32) (local $n i32)
-    (local $end16 i32) (local $chunk v128) (local $rel v128) (local $v i32)
-    (local.set $end16 (i32.and (local.get $width) (i32.const -16)))
-    (i32.store (local.get $offs) (i32.const 0))
-    (block $rowsDone
-      (loop $rows
-        (br_if $rowsDone (i32.ge_u (local.get $b) (local.get $B)))
-        (local.set $row (i32.add (local.get $x) (i32.mul (local.get $b) (local.get $width))))
-        (local.set $i (i32.const 0))
-        (block $chunksDone
-          (loop $chunks
-            (br_if $chunksDone (i32.ge_u (local.get $i) (local.get $end16)))
-            (local.set $chunk (v128.load (i32.add (local.get $row) (local.get $i))))
-            (local.set $m (i8x16.bitmask (i8x16.ne (local.get $chunk) (v128.const i32x4 0 0 0 0))))
-            (if (local.get $m)
-              (then
-                ;; low half: lanes 0-7
-                (local.set $h (i32.and (local.get $m) (i32.const 255)))
-                (local.set $rel (v128.load (i32.add (local.get $lut) (i32.shl (local.get $h) (i32.const 4)))))
-                (v128.store (i32.add (local.get $pos) (i32.shl (local.get $n) (i32.const 1)))
-                  (i16x8.add (local.get $rel) (i16x8.splat (local.get $i))))
-                (i64.store (i32.add (local.get $bytes) (local.get $n))
-                  (i64x2.extract_lane 0
-                    (i8x16.swizzle (local.get $chunk) (i8x16.narrow_i16x8_u (local.get $rel) (local.get $rel)))))
-                (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $h))))
-                ;; high half: lanes 8-15
-                (local.set $h (i32.shr_u (local.get $m) (i32.const 8)))
-                (local.set $rel (v128.load (i32.add (local.get $lut) (i32.shl (local.get $h) (i32.const 4)))))
-                (v128.store (i32.add (local.get $pos) (i32.shl (local.get $n) (i32.const 1)))
-                  (i16x8.add (local.get $rel) (i16x8.splat (i32.add (local.get $i) (i32.const 8)))))
-                (i64.store (i32.add (local.get $bytes) (local.get $n))
-                  (i64x2.extract_lane 0
-                    (i8x16.swizzle
-                      (local.get $chunk)
-                      (i8x16.add
-                        (i8x16.narrow_i16x8_u (local.get $rel) (local.get $rel))
-                        (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8)))))
-                (local.set $n (i32.add (local.get $n) (i32.popcnt (local.get $h))))))
-            (local.set $i (i32.add (local.get $i) (i32.const 16)))
-            (br $chunks)))
-        ;; the last width mod 16 values
-        (block $tailDone
-          (loop $tail
-            (br_if $tailDone (i32.ge_u (local.get $i) (local.get $width)))
-            (local.set $v (i32.load8_u (i32.add (local.get $row) (local.get $i))))
-            (i32.store16 (i32.add (local.get $pos) (i32.shl (local.get $n) (i32.const 1))) (local.get $i))
-            (i32.store8 (i32.add (local.get $bytes) (local.get $n)) (local.get $v))
-            (local.set $n (i32.add (local.get $n) (i32.ne (local.get $v) (i32.const 0))))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $tail)))
-        (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (i32.store (i32.add (local.get $offs) (i32.shl (local.get $b) (i32.const 2))) (local.get $n))
-        (br $rows)))
-    (local.get $n))
-
-  ;; The n packed non-zeros pos/bytes (from packU8) as sparsifyU8 writes them: idx[k] = pos[k]·rowBytes
-  ;; and val[k] = bytes[k]·$uniform, or with $uniform = 0 bytes[k]·scale[pos[k]]; the same f32
-  ;; products, so the logits come out the same to the bit. 8 at a time: up to 7 entries past n are
+  ;; The n non-zeros sparsifyU8 wrote to pos and bytes for a kept set (../packedRows.ts), widened
+  ;; as it widens them: idx[k] = pos[k]·rowBytes and val[k] = bytes[k]·$uniform, or with
+  ;; $uniform = 0 bytes[k]·scale[pos[k]]; the same f32 products, so the logits come out the same
+  ;; to the bit. 8 at a time: up to 7 entries past n are
   ;; read and written (the buffers have 8 entries of slack).
   (func (export "expandU8")
     (param $pos i32) (param $bytes i32) (param $n i32) (param $rowBytes i32) (param $scale i32)

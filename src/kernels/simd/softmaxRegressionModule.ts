@@ -21,6 +21,7 @@ export interface KernelExports {
     pos: number,
     idx: number,
     val: number,
+    bytes: number,
     offs: number,
   ): number;
   sparsifyF32(
@@ -33,7 +34,6 @@ export interface KernelExports {
     val: number,
     offs: number,
   ): number;
-  packU8(x: number, B: number, width: number, lut: number, pos: number, bytes: number, offs: number): number;
   expandU8(
     pos: number,
     bytes: number,
