@@ -20,12 +20,14 @@
  */
 import { RxtrainError } from '../util/errors.js';
 import { type Architecture, inputWidth, parameterCount } from './architecture.js';
+import { bitPositionTable } from './bitPositions.js';
 import type { FeatureTransform } from './features.js';
 import { gatherRows } from './gatherRows.js';
 import { type Layer, type MlpBuffers, mlpLayout } from './mlpLayout.js';
 import { type MlpExports, mlpInstance } from './simd/mlpModule.js';
 import { type KernelExports, kernelModule, wasm } from './simd/softmaxRegressionModule.js';
-import { bitPositionTable, type LossStats, tallyRows, type Values } from './softmaxRegression.js';
+import type { Values } from './softmaxRegression.js';
+import { type LossStats, tallyRows } from './tally.js';
 
 export class MlpKernel {
   readonly classes: number;

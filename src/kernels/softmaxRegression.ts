@@ -16,30 +16,16 @@
  */
 
 import { RxtrainError } from '../util/errors.js';
+import { bitPositionTable } from './bitPositions.js';
 import type { FeatureTransform } from './features.js';
 import { gatherRows } from './gatherRows.js';
 import { PackedRows } from './packedRows.js';
 import { type KernelExports, kernelModule, wasm } from './simd/softmaxRegressionModule.js';
+import { type LossStats, tallyRows } from './tally.js';
+
+export type { LossStats } from './tally.js';
 
 export type Values = Uint8Array | Float32Array;
-
-/** Running sums a batch adds to. */
-export interface LossStats {
-  /** Summed cross-entropy. */
-  loss: number;
-  /** Rows whose argmax (the first maximum) is the label. */
-  correct: number;
-}
-
-/** For a u8 bit mask m < 256: the positions of its set bits as 8 u16 (the sparsifier's table). */
-export function bitPositionTable(): Uint16Array {
-  const table = new Uint16Array(256 * 8);
-  for (let m = 0; m < 256; m++) {
-    let k = 0;
-    for (let bit = 0; bit < 8; bit++) if (m & (1 << bit)) table[m * 8 + k++] = bit;
-  }
-  return table;
-}
 
 export interface KernelShape {
   /** Raw values per row. */
@@ -361,36 +347,6 @@ export class SoftmaxRegressionKernel {
       ex.applyUpdate(p.W + o, p.G + o, p.V + o, this.Cp, lr, gscale, 0, momentum, flag);
     }
   }
-}
-
-/**
- * Sum up the softmax kernel's per-row results (16 bytes per row: f32 Σ e^(z − max), f32
- * z_label − max, i32 argmax, pad; `rowStats` and `args` view the same bytes): the rows' cross-entropy and correct count into `stats`, each prediction
- * into `predicted` and confusion[label·C + predicted].
- */
-export function tallyRows(
-  rowStats: Float32Array,
-  args: Int32Array,
-  labels: Int32Array,
-  n: number,
-  C: number,
-  stats: LossStats,
-  confusion?: Float64Array,
-  predicted?: Int32Array,
-): void {
-  let loss = 0;
-  let correct = 0;
-  for (let b = 0; b < n; b++) {
-    // log Σ e^(z − max) − (z_label − max): never log(0), since the sum is at least 1
-    loss += Math.log(rowStats[4 * b]!) - rowStats[4 * b + 1]!;
-    const arg = args[4 * b + 2]!;
-    const label = labels[b]!;
-    if (arg === label) correct++;
-    if (predicted) predicted[b] = arg;
-    if (confusion) confusion[label * C + arg]! += 1;
-  }
-  stats.loss += loss;
-  stats.correct += correct;
 }
 
 /** Copy `rows` rows of `from` (stride a) into `to` (stride b), zeroing any pad columns. */
