@@ -205,6 +205,7 @@ export class MlpKernel {
         p.idx,
         p.val,
         p.bytes,
+        0,
         p.offs,
       );
     lin.rowsDot(W(first), first.stride, p.coef, this.denseFrom, this.denseTo, p.base);

@@ -98,6 +98,8 @@ export class SoftmaxRegressionKernel {
   private expanded = false;
   /** Sets packed by `keep` (null: not worth packing), per rows array. */
   private readonly kept = new WeakMap<Values, PackedRows>();
+  /** The set `keepLoaded` is filling: the sparsifier writes the non-zeros' bytes for it. */
+  private filling: PackedRows | undefined;
 
   constructor(shape: KernelShape, chunkRows: number) {
     const { width, classes, bias, floats } = shape;
@@ -236,7 +238,9 @@ export class SoftmaxRegressionKernel {
       rows = new PackedRows(count, this.width);
       this.kept.set(x, rows);
     }
-    return rows.declined ? undefined : rows;
+    if (rows.declined) return undefined;
+    if (!rows.complete) this.filling = rows;
+    return rows;
   }
 
   /**
@@ -244,8 +248,9 @@ export class SoftmaxRegressionKernel {
    * keep their non-zeros, which the sparsifier has just found (rows are kept in order from 0).
    */
   keepLoaded(rows: PackedRows, row0: number, n: number): void {
-    if (this.expanded || row0 !== rows.filled) return;
+    if (this.expanded || rows !== this.filling || row0 !== rows.filled) return;
     rows.append(n, this.offsView[n]!, this.posScratch, this.bytesScratch, this.offsView);
+    if (rows.complete || rows.declined) this.filling = undefined;
   }
 
   /** Load rows row0 … row0+n−1 of a set `keep` packed, and their labels, ready for `forward`. */
@@ -282,6 +287,7 @@ export class SoftmaxRegressionKernel {
         p.idx,
         p.val,
         p.bytes,
+        this.filling ? 1 : 0,
         p.offs,
       );
     ex.rowsDot(p.W, this.Cp, p.coef, this.denseFrom, this.denseTo, p.base);

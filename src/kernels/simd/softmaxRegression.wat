@@ -19,7 +19,8 @@
   (memory (export "memory") 1)
 
   ;; The non-zeros of u8 rows x[b] (b < B), appended from offs[0] = 0; returns the total. Each
-  ;; goes to pos (its position), bytes (its byte, for a kept set: ../packedRows.ts), idx and val.
+  ;; goes to pos (its position), idx and val, and with $keep to bytes (its byte, for a kept set:
+  ;; ../packedRows.ts).
   ;; 16 bytes at a time: a 16-bit mask of the non-zero lanes; for each half m of it, lut[m] (8 u16:
   ;; the positions of the set bits of m, m < 256) compacts the positions, and i8x16.swizzle the
   ;; bytes; 8 entries are written and the write position advances by popcnt(m), so the entries
@@ -29,7 +30,7 @@
   (func (export "sparsifyU8")
     (param $x i32) (param $B i32) (param $width i32) (param $scale i32) (param $uniform f32)
     (param $rowBytes i32) (param $lut i32) (param $pos i32) (param $idx i32) (param $val i32)
-    (param $bytes i32) (param $offs i32) (result i32)
+    (param $bytes i32) (param $keep i32) (param $offs i32) (result i32)
     (local $b i32) (local $row i32) (local $i i32) (local $m i32) (local $h i32) (local $n i32)
     (local $k i32) (local $end16 i32) (local $chunk v128) (local $packed v128) (local $rel v128) (local $at v128)
     (local $wide v128) (local $s v128) (local $rb v128) (local $sf f32)
@@ -62,7 +63,9 @@
                   (i32x4.mul (i32x4.extend_high_i16x8_u (local.get $at)) (local.get $rb)))
                 (local.set $packed
                   (i8x16.swizzle (local.get $chunk) (i8x16.narrow_i16x8_u (local.get $rel) (local.get $rel))))
-                (i64.store (i32.add (local.get $bytes) (local.get $n)) (i64x2.extract_lane 0 (local.get $packed)))
+                (if (local.get $keep)
+                  (then
+                    (i64.store (i32.add (local.get $bytes) (local.get $n)) (i64x2.extract_lane 0 (local.get $packed)))))
                 (local.set $wide (i16x8.extend_low_i8x16_u (local.get $packed)))
                 (v128.store (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
                   (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $wide))) (local.get $s)))
@@ -84,7 +87,9 @@
                     (i8x16.add
                       (i8x16.narrow_i16x8_u (local.get $rel) (local.get $rel))
                       (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8))))
-                (i64.store (i32.add (local.get $bytes) (local.get $n)) (i64x2.extract_lane 0 (local.get $packed)))
+                (if (local.get $keep)
+                  (then
+                    (i64.store (i32.add (local.get $bytes) (local.get $n)) (i64x2.extract_lane 0 (local.get $packed)))))
                 (local.set $wide (i16x8.extend_low_i8x16_u (local.get $packed)))
                 (v128.store (i32.add (local.get $val) (i32.shl (local.get $n) (i32.const 2)))
                   (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $wide))) (local.get $s)))

@@ -22,6 +22,7 @@ export interface KernelExports {
     idx: number,
     val: number,
     bytes: number,
+    keep: number,
     offs: number,
   ): number;
   sparsifyF32(
