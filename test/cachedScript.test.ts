@@ -2,7 +2,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
-import { loadCached } from '../src/cli/cachedScript.js';
+import { loadCached, WRAPPER_HEAD, WRAPPER_TAIL } from '../src/cli/cachedScript.js';
 import { importModule, LENT_IMPORT } from '../src/util/importModule.js';
 import { tempDir } from './helpers/index.js';
 
@@ -106,4 +106,21 @@ test('a script that is not ASCII is read as UTF-8, an ASCII one as Latin-1, both
     word: 'naïve',
     tilde: '~\x7f',
   });
+});
+
+test.serial('a file that carries the CommonJS wrapper already runs as written, cache and all', (t) => {
+  const file = join(dir, 'wrapped.cjs');
+  const cacheFile = `${file}.v8cache`;
+  writeFileSync(
+    file,
+    `${WRAPPER_HEAD}${source}${WRAPPER_TAIL}\n//# a trailing comment, as a bundle's source map line\n`,
+  );
+  type Lib = { name: string; square(x: number): number };
+  const first = loadCached<Lib>(file, cacheFile);
+  t.is(first.exports.name, 'wrapped.cjs');
+  t.is(first.exports.square(5), 25);
+  first.save();
+  const second = loadCached<Lib>(file, cacheFile);
+  t.is(second.cache, 'used');
+  t.is(second.exports.square(6), 36);
 });
