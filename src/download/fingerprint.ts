@@ -9,9 +9,10 @@
  * the fetch stage): without reading the body there is no way to know what a URL serves today.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { type BigIntStats, createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomicFile.js';
+import { knownDigest } from './embeddedDigests.js';
 import { type Listings, type LocalFile, resolveSource, selectLocalFiles } from './sources.js';
 
 /** Memo entries kept; the least recently used go first. */
@@ -85,8 +86,7 @@ export function memoPath(cacheDir: string): string {
 }
 
 /** What identifies a file's contents without reading them: size, inode, mtime and ctime. */
-function stampOf(path: string): string {
-  const st = statSync(path, { bigint: true });
+function stampOf(st: BigIntStats): string {
   return `${st.size}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
@@ -102,7 +102,9 @@ export function fileDigester(
   const memo = memoPath(cacheDir);
   let stamp: string;
   try {
-    stamp = stampOf(path);
+    const st = statSync(path, { bigint: true });
+    if (knownDigest(path, st.size)) return undefined;
+    stamp = stampOf(st);
   } catch {
     return undefined; // the read itself will say what is wrong
   }
@@ -115,7 +117,7 @@ export function fileDigester(
     end: () => {
       let now: string | undefined;
       try {
-        now = stampOf(path);
+        now = stampOf(statSync(path, { bigint: true }));
       } catch {}
       if (now !== stamp) return; // changed while read: it will be hashed afresh when asked
       const entries = readMemo(memo);
@@ -137,7 +139,12 @@ export async function localFingerprint(
   const parts: { name: string; size: number; sha256: string }[] = [];
   for (const f of files) {
     const st = statSync(f.path, { bigint: true });
-    const stamp = `${st.size}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
+    const known = knownDigest(f.path, st.size);
+    if (known) {
+      parts.push({ name: f.name, size: Number(st.size), sha256: known });
+      continue;
+    }
+    const stamp = stampOf(st);
     let entry = memo.get(f.path);
     if (entry?.stamp !== stamp && onlyIfKnown) return null;
     if (entry?.stamp !== stamp) {
