@@ -168,8 +168,10 @@ export async function killAndResumeSuite(t: ExecutionContext, options: KillSuite
           'killed before training',
         );
         const summary = await resumeToEnd(dir, cold);
+        // The embedded MNIST's digests are known, so a run of it may leave no cache directory.
+        const stages = join(cold, 'stages');
         t.deepEqual(
-          readdirSync(join(cold, 'stages')).filter((n) => n.endsWith('.tmp')),
+          existsSync(stages) ? readdirSync(stages).filter((n) => n.endsWith('.tmp')) : [],
           [],
           'the torn cache file was cleaned up',
         );
