@@ -105,44 +105,58 @@ interface PeerSpec {
   sps?: { 64: string[]; 256: string[] };
 }
 
-export interface HeadToHead {
-  pairs: number;
-  /** Medians of the pairs' ratios, rxtrain / numpy. */
+/** One kind of rxtrain run against the numpy run of the same turn. */
+export interface Paired {
+  /** Medians of the turns' ratios, rxtrain / numpy. */
   wall: number;
   t092: number;
-  /** Every pair's wall ratio, in the order run. */
+  /** Every turn's wall ratio, in the order run. */
   wallRatios: number[];
   rxWall: number;
-  numpyWall: number;
-  /** The fastest run of each side: what each costs with the least interference. */
+  /** The fastest run: what it costs with the least interference. */
   rxBest: number;
+}
+
+export interface HeadToHead {
+  pairs: number;
+  /** A first run (an empty cache) and a rerun (a warm one), each against the turn's numpy run. */
+  cold: Paired;
+  warm: Paired;
+  numpyWall: number;
   numpyBest: number;
 }
 
 /**
- * rxtrain's default experiment (a rerun) and the numpy peer, one after the other, `pairs` times.
- * The machines this runs on are shared: a run can take 0.6 s or 0.85 s by what else the host is
- * doing, for minutes at a time, so two medians taken minutes apart can differ by that drift alone.
- * The two runs of a pair meet the same conditions, and the median of the pairs' ratios does not
- * depend on which conditions the rows above happened to meet.
+ * rxtrain's default experiment (a first run, then a rerun) and the numpy peer, one after the
+ * other, `pairs` times. The machines this runs on are shared: a run can take 0.6 s or 0.85 s by
+ * what else the host is doing, for minutes at a time, so two medians taken minutes apart can
+ * differ by that drift alone. The runs of a turn meet the same conditions, and the median of the
+ * turns' ratios does not depend on which conditions the rows above happened to meet.
  */
 function headToHead(pairs: number, cacheDir: string, numpyArgs: string[]): HeadToHead {
-  const rx: (Measured & RunEvents)[] = [];
+  const cold: (Measured & RunEvents)[] = [];
+  const warm: (Measured & RunEvents)[] = [];
   const np: ReturnType<typeof peer>[] = [];
   for (let i = 0; i < pairs; i++) {
-    rx.push(rxtrain('config/mnist-logreg.yaml', [], { cacheDir }));
+    cold.push(rxtrain('config/mnist-logreg.yaml'));
+    warm.push(rxtrain('config/mnist-logreg.yaml', [], { cacheDir }));
     np.push(peer('numpy_sgd.py', numpyArgs));
   }
-  const wallRatios = rx.map((r, i) => r.wall / np[i]!.wall);
-  const t092Ratios = rx.map((r, i) => timeTo092(r) / peerTimeTo092(np[i]!));
+  const against = (rx: (Measured & RunEvents)[]): Paired => {
+    const wallRatios = rx.map((r, i) => r.wall / np[i]!.wall);
+    return {
+      wall: median(wallRatios),
+      t092: median(rx.map((r, i) => timeTo092(r) / peerTimeTo092(np[i]!))),
+      wallRatios,
+      rxWall: median(rx.map((r) => r.wall)),
+      rxBest: Math.min(...rx.map((r) => r.wall)),
+    };
+  };
   return {
     pairs,
-    wall: median(wallRatios),
-    t092: median(t092Ratios),
-    wallRatios,
-    rxWall: median(rx.map((r) => r.wall)),
+    cold: against(cold),
+    warm: against(warm),
     numpyWall: median(np.map((r) => r.wall)),
-    rxBest: Math.min(...rx.map((r) => r.wall)),
     numpyBest: Math.min(...np.map((r) => r.wall)),
   };
 }
@@ -152,7 +166,7 @@ export interface LogregFigures {
   cold: Row;
   warm: Row & { dataMs: number; firstStage: number };
   numpy?: Row;
-  /** rxtrain's rerun and numpy's SGD run alternately (headToHead): the ratios of each pair. */
+  /** rxtrain's first run, its rerun and numpy's SGD run in turns (headToHead): each turn's ratios. */
   paired?: HeadToHead;
   /** PyTorch's recipe with the shortest wall, and its name. */
   torchFastest?: Row & { name: string };
@@ -253,7 +267,7 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
   for (const spec of specs) peers[spec.name] = peerRow(peerRuns.get(spec.name)!, spec.script, spec.sps);
   let paired: HeadToHead | undefined;
   if (hasNumpy) {
-    log('rxtrain rerun and numpy, alternating');
+    log('rxtrain (a first run, a rerun) and numpy, in turns');
     paired = headToHead(2 * RUNS + 1, cacheDir, sgdArgs(64, 0.1));
   }
   rmSync(cacheDir, { recursive: true, force: true });
@@ -329,8 +343,15 @@ export function logregBench(o: LogregOptions): { lines: string[]; figures: Logre
   if (paired) {
     out();
     out(
-      `Head to head, ${paired.pairs} pairs run alternately (rxtrain rerun, then numpy SGD b64 lr 0.1): rxtrain ${fmt(paired.rxWall)} s, numpy ${fmt(paired.numpyWall)} s (medians); per pair, wall ${fmt(paired.wall)}× and time to 0.92 ${fmt(paired.t092)}× (medians; the pairs' walls ${paired.wallRatios.map((x) => x.toFixed(2)).join(', ')}); fastest runs ${fmt(paired.rxBest)} / ${fmt(paired.numpyBest)} s = ${ratio(paired.rxBest, paired.numpyBest)}`,
+      `Head to head, ${paired.pairs} turns (an rxtrain first run, a rerun, then numpy SGD b64 lr 0.1): numpy ${fmt(paired.numpyWall)} s (median), fastest ${fmt(paired.numpyBest)} s`,
     );
+    for (const [label, p] of [
+      ['first run', paired.cold],
+      ['rerun', paired.warm],
+    ] as const)
+      out(
+        `- rxtrain ${label} ${fmt(p.rxWall)} s (median); per turn, wall ${fmt(p.wall)}× and time to 0.92 ${fmt(p.t092)}× of numpy's (medians; the turns' walls ${p.wallRatios.map((x) => x.toFixed(2)).join(', ')}); fastest runs ${fmt(p.rxBest)} / ${fmt(paired.numpyBest)} s = ${ratio(p.rxBest, paired.numpyBest)}`,
+      );
   }
   out();
   const stats = (xs: number[]) => {
