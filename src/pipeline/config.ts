@@ -191,6 +191,11 @@ export function configFromObject(
 /** Configs are not changed once loaded, so their resolved YAML is kept. */
 const resolvedYamls = new WeakMap<ExperimentConfig, string>();
 
+/** Give a config its resolved YAML, known already (configCache.ts: a config read back from the cache). */
+export function rememberResolvedYaml(config: ExperimentConfig, text: string): void {
+  resolvedYamls.set(config, text);
+}
+
 /** The config as run: every default filled in, overrides applied. Loading it gives the same run. */
 export function resolvedYaml(config: ExperimentConfig): string {
   // A run asks twice (its config hash, then config.yaml): stringifying costs a few ms of its start.

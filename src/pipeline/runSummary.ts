@@ -10,10 +10,10 @@ import { writeFileAtomic } from '../util/atomicFile.js';
 import { describeError, RxtrainError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import type { ExperimentConfig } from './config.js';
+import { roundTripProblems } from './configCache.js';
 import { type Clock, EVENTS_VERSION, type EventBus, type RxtrainEvent } from './events.js';
 import type { ModelSnapshot, TrainingEnd } from './messages.js';
 import { type ResumePoint, RUN_FILES } from './runDir.js';
-import { canonical } from './stageCache.js';
 
 export interface SplitScore {
   accuracy: number;
@@ -214,24 +214,6 @@ function signalName(signal: AbortSignal | undefined): string {
 export function interruptedExitCode(signal: AbortSignal | undefined): number {
   const codes: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
   return codes[signalName(signal)] ?? 130;
-}
-
-/**
- * Stages whose resolved settings (as config.yaml records them) do not validate to the same
- * settings again: `rxtrain resume` could not load that config, or would run another experiment.
- */
-function roundTripProblems(config: ExperimentConfig): { stage: string; message: string }[] {
-  const problems: { stage: string; message: string }[] = [];
-  for (const s of config.stages) {
-    const again = s.definition.settings.safeParse(s.settings);
-    if (!again.success || JSON.stringify(canonical(again.data)) !== JSON.stringify(canonical(s.settings))) {
-      problems.push({
-        stage: s.id,
-        message: `${s.id}: its resolved settings do not validate to themselves again, so this run cannot be resumed (a bug in the ${s.type} stage's schema)`,
-      });
-    }
-  }
-  return problems;
 }
 
 function announceResume(events: EventBus, resume: ResumePoint, eventsCut: number): void {
