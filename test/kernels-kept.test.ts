@@ -108,3 +108,21 @@ test('a packed set gives up, and lets its memory go, as soon as the entries outg
   t.true(set.declined, 'the fourth chunk of 30 would not');
   t.is(set.pos.length + set.bytes.length, 0);
 });
+
+test('a set denser after its first chunk grows its store and still scores as its rows do', (t) => {
+  const rng = new Prng(21);
+  const width = 40;
+  const sparse = rows(rng, 64, width, 3, 0.02);
+  const dense = rows(rng, 500, width, 3, 0.3);
+  const x = new Uint8Array([...sparse.x, ...dense.x]);
+  const labels = Int32Array.from([...sparse.labels, ...dense.labels]);
+  const tr = transformOf(width);
+  const W = randomWeights(rng, (width + 1) * 3);
+  const k = new SoftmaxRegressionKernel({ width, classes: 3, bias: true, floats: false }, 64);
+  const plain = evaluateSet(k, W, x, labels, 564, tr);
+  evaluateSet(k, W, x, labels, 564, tr, undefined, true);
+  const kept = k.keep(x, 564)!;
+  t.true(kept.complete);
+  t.true(kept.pos.length > 564 * width * 0.02 * 1.25, 'grew past the first chunk’s estimate');
+  t.deepEqual(evaluateSet(k, W, x, labels, 564, tr, undefined, true), plain);
+});

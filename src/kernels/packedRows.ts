@@ -23,15 +23,17 @@ export class PackedRows {
   /** Packing would not shrink these rows: nothing is kept. */
   declined = false;
   private total = 0;
+  /** Entries that fit in count·width bytes: past this, packing would not pay. */
+  private readonly most: number;
 
   constructor(
     /** Rows in the set. */
     readonly count: number,
     width: number,
   ) {
-    const most = Math.floor((count * width) / 3);
-    this.pos = new Uint16Array(most);
-    this.bytes = new Uint8Array(most);
+    this.most = Math.floor((count * width) / 3);
+    this.pos = new Uint16Array(0);
+    this.bytes = new Uint8Array(0);
     this.offs = new Int32Array(count + 1);
   }
 
@@ -46,12 +48,13 @@ export class PackedRows {
   append(n: number, found: number, pos: Uint16Array, bytes: Uint8Array, offs: Int32Array): void {
     const at = this.total;
     if (this.declined) return;
-    if (at + found > this.pos.length) {
+    if (at + found > this.most) {
       this.declined = true;
       this.pos = new Uint16Array(0);
       this.bytes = new Uint8Array(0);
       return;
     }
+    if (at + found > this.pos.length) this.grow(at + found, n);
     this.pos.set(pos.subarray(0, found), at);
     this.bytes.set(bytes.subarray(0, found), at);
     const row0 = this.filled;
@@ -63,5 +66,21 @@ export class PackedRows {
       this.pos = this.pos.subarray(0, this.total);
       this.bytes = this.bytes.subarray(0, this.total);
     }
+  }
+
+  /**
+   * Room for at least `need` entries: the whole set at the density seen so far and a quarter more
+   * (once, as a rule: the first chunk's density is the set's, near enough), at most `most`.
+   */
+  private grow(need: number, rows: number): void {
+    const filled = this.filled + rows;
+    const estimate = Math.ceil((need / filled) * this.count * 1.25);
+    const size = Math.min(this.most, Math.max(need, estimate, 2 * this.pos.length));
+    const pos = new Uint16Array(size);
+    const bytes = new Uint8Array(size);
+    pos.set(this.pos.subarray(0, this.total));
+    bytes.set(this.bytes.subarray(0, this.total));
+    this.pos = pos;
+    this.bytes = bytes;
   }
 }

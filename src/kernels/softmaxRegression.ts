@@ -96,7 +96,7 @@ export class SoftmaxRegressionKernel {
   private readonly offsView: Int32Array;
   /** The loaded rows are already sparse (`loadKept`): `forward` skips the sparsifier. */
   private expanded = false;
-  /** Sets packed by `keep` (null: not worth packing), per rows array. */
+  /** The sets `keep` packs (or declined to), by their rows array. */
   private readonly kept = new WeakMap<Values, PackedRows>();
   /** The set `keepLoaded` is filling: the sparsifier writes the non-zeros' bytes for it. */
   private filling: PackedRows | undefined;

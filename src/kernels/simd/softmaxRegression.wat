@@ -1,7 +1,7 @@
 ;; Softmax-regression inner loops in WebAssembly SIMD (f32x4), over sparse rows.
 ;;
-;; `npm run build:wasm` assembles this file into softmaxRegressionWasm.ts; ../linearKernel.ts lays
-;; out the memory and drives it. Every pointer is a byte offset into this module's memory. Shapes:
+;; `npm run build:wasm` assembles this file into softmaxRegressionWasm.ts; ../softmaxRegression.ts
+;; lays out the memory and drives it. Every pointer is a byte offset into this module's memory. Shapes:
 ;;   x       B × width raw values, row-major: u8 (sparsifyU8) or f32 (sparsifyF32)
 ;;   scale   width f32: a non-zero raw value v of feature j contributes v·scale[j]; the dense part
 ;;           of the features (shift, bias) goes through rowsDot/rowsAxpy once per batch
