@@ -68,6 +68,37 @@ function buildId(): string {
   return hash.digest('hex').slice(0, 32);
 }
 
+/**
+ * zod loaded at its first use (src/util/zod.ts): the module that hands it out becomes one that
+ * requires it when first called, which esbuild turns into a module initialised then rather than
+ * as the bundle loads; `require('zod')` resolves to the same ES module the static imports of other
+ * commands get, so there is one zod in a bundle, without its locales.
+ */
+const lazyZod: import('esbuild').Plugin = {
+  name: 'lazy-zod',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]dist[\\/]src[\\/]util[\\/]zod\.js$/ }, (args) => ({
+      contents: [
+        'let loaded;',
+        'const settings = [];',
+        'export function zod() {',
+        "  if (!loaded) { loaded = require('zod').z; for (const s of settings) loaded.config(s); }",
+        '  return loaded;',
+        '}',
+        'export function configureZod(options) {',
+        '  if (loaded) loaded.config(options);',
+        '  else settings.push(options);',
+        '}',
+      ].join('\n'),
+      loader: 'js',
+      resolveDir: dirname(args.path),
+    }));
+    build.onResolve({ filter: /^zod$/ }, (args) =>
+      args.kind === 'require-call' ? { path: join(ROOT, 'node_modules/zod/index.js') } : undefined,
+    );
+  },
+};
+
 const common: import('esbuild').BuildOptions & { metafile: true } = {
   bundle: true,
   platform: 'node',
@@ -85,7 +116,7 @@ const common: import('esbuild').BuildOptions & { metafile: true } = {
   legalComments: 'linked',
   metafile: true,
   define: { __RXTRAIN_BUILD__: JSON.stringify(buildId()) },
-  plugins: [zodWithoutLocales],
+  plugins: [lazyZod, zodWithoutLocales],
   logLevel: 'warning',
 };
 

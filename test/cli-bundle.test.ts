@@ -186,3 +186,11 @@ test('the build catches an RxtrainError class that esbuild renamed, and the bund
   // The check reads the bundle's own way of declaring them.
   t.regex(readFileSync(join(ROOT, OUT, 'run.cjs'), 'utf8'), /ConfigError=class extends RxtrainError/);
 });
+
+test.serial('the run bundle initialises zod only when something validates, not as it loads', (t) => {
+  const text = readFileSync(join(ROOT, OUT, 'run.cjs'), 'utf8');
+  const calls = [...text.matchAll(/init_zod\(\)/g)].map((m) => m.index);
+  t.is(calls.length, 1, 'one place starts zod');
+  const loader = text.lastIndexOf('function zod(){', calls[0]);
+  t.true(loader >= 0 && calls[0]! - loader < 80, 'and it is the lazy loader of util/zod.ts');
+});

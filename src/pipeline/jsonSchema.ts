@@ -11,7 +11,9 @@
  * stage ids, and the refinements a stage's schema does not also state for JSON Schema (by
  * `.meta()`, as shuffle's holdout and the checkpoint policy do).
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { built } from '../util/lazySchema.js';
+import { zod } from '../util/zod.js';
 import { experimentSchema } from './experimentSchema.js';
 import { jsonIf } from './jsonRule.js';
 import type { StageDefinition } from './stage.js';
@@ -23,7 +25,7 @@ const STAGE_ID = '^[A-Za-z][A-Za-z0-9_-]*$';
 /** The JSON Schema of a zod schema's accepted input; undefined for a validator that is not zod. */
 function toJson(schema: unknown): Json | undefined {
   if (!schema || typeof schema !== 'object' || !('_zod' in schema)) return undefined;
-  const json = z.toJSONSchema(schema as z.ZodType, {
+  const json = zod().toJSONSchema(built(schema) as z.ZodType, {
     io: 'input',
     target: 'draft-7',
     unrepresentable: 'any',

@@ -24,44 +24,54 @@
  *     noise: 12.75
  *   - type: sgd
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { transform } from '../flow/index.js';
 import { type AugmentPlan, augmentSample, type ImageLayout, imageLayout } from '../kernels/augment.js';
 import { type Message, type SampleBlock, sampleRow } from '../pipeline/messages.js';
 import { defineStage, type ProgressView } from '../pipeline/stage.js';
 import { RxtrainError } from '../util/errors.js';
 import { count } from '../util/format.js';
+import { lazySchema } from '../util/lazySchema.js';
 import { Prng, sampleSeed } from '../util/random.js';
+import { zod } from '../util/zod.js';
 
-export const augmentSettings = z
-  .strictObject({
-    translate: z
-      .int()
-      .min(0)
-      .max(64)
-      .default(0)
-      .describe('largest random shift in pixels, each way, of both axes'),
-    flip: z.boolean().default(false).describe('mirror left–right half the time (not for digits or letters)'),
-    noise: z
-      .number()
-      .min(0)
-      .default(0)
-      .describe('standard deviation of Gaussian noise added to every value, in raw units (0–255 for bytes)'),
-    seed: z
-      .int()
-      .min(0)
-      .max(0xffffffff)
-      .optional()
-      .describe('seed of the augmentations (default: derived from the run seed)'),
-  })
-  .superRefine((s, ctx) => {
-    if (s.translate === 0 && !s.flip && s.noise === 0)
-      ctx.addIssue({
-        code: 'custom',
-        path: [],
-        message: 'augment does nothing: set translate, flip or noise',
-      });
-  });
+export const augmentSettings = lazySchema(() => {
+  const z = zod();
+  return z
+    .strictObject({
+      translate: z
+        .int()
+        .min(0)
+        .max(64)
+        .default(0)
+        .describe('largest random shift in pixels, each way, of both axes'),
+      flip: z
+        .boolean()
+        .default(false)
+        .describe('mirror left–right half the time (not for digits or letters)'),
+      noise: z
+        .number()
+        .min(0)
+        .default(0)
+        .describe(
+          'standard deviation of Gaussian noise added to every value, in raw units (0–255 for bytes)',
+        ),
+      seed: z
+        .int()
+        .min(0)
+        .max(0xffffffff)
+        .optional()
+        .describe('seed of the augmentations (default: derived from the run seed)'),
+    })
+    .superRefine((s, ctx) => {
+      if (s.translate === 0 && !s.flip && s.noise === 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: [],
+          message: 'augment does nothing: set translate, flip or noise',
+        });
+    });
+});
 export type AugmentSettings = z.output<typeof augmentSettings>;
 
 export const augmentStage = defineStage<AugmentSettings>({

@@ -22,41 +22,49 @@
  *     classNames: [T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot]
  */
 import picomatch from 'picomatch';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { transform } from '../flow/index.js';
 import type { FileChunk, Message } from '../pipeline/messages.js';
 import { defineStage, type ProgressView } from '../pipeline/stage.js';
 import { RxtrainError } from '../util/errors.js';
 import { count } from '../util/format.js';
+import { built, lazySchema } from '../util/lazySchema.js';
+import { zod } from '../util/zod.js';
 import { SplitPairing } from './decoders/idxPairing.js';
 import { checkClassSettings, classSettings, LabelClasses } from './decoders/labelClasses.js';
 
-const splitFiles = z.strictObject({
-  images: z.string().min(1).describe('glob of the images file'),
-  labels: z.string().min(1).describe('glob of the labels file'),
+const splitFiles = lazySchema(() => {
+  const z = zod();
+  return z.strictObject({
+    images: z.string().min(1).describe('glob of the images file'),
+    labels: z.string().min(1).describe('glob of the labels file'),
+  });
 });
 
-export const decodeIdxSettings = z
-  .strictObject({
-    splits: z
-      .record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'split names are lower-case words'), splitFiles)
-      .default({
-        train: { images: '**/train-images-idx3-ubyte', labels: '**/train-labels-idx1-ubyte' },
-        test: { images: '**/t10k-images-idx3-ubyte', labels: '**/t10k-labels-idx1-ubyte' },
-      })
-      .describe('which files hold each split (the defaults are the MNIST names)'),
-    ...classSettings,
-    transpose: z
-      .boolean()
-      .default(false)
-      .describe('swap the last two axes of each image as it is decoded (EMNIST stores them transposed)'),
-    maxPendingBytes: z
-      .int()
-      .min(0)
-      .default(256 * 1024 * 1024)
-      .describe('most image bytes held while waiting for their labels (or for the class count)'),
-  })
-  .superRefine((s, ctx) => checkClassSettings(s, Object.keys(s.splits), ctx));
+export const decodeIdxSettings = lazySchema(() => {
+  const z = zod();
+  return z
+    .strictObject({
+      splits: z
+        .record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'split names are lower-case words'), built(splitFiles))
+        .default({
+          train: { images: '**/train-images-idx3-ubyte', labels: '**/train-labels-idx1-ubyte' },
+          test: { images: '**/t10k-images-idx3-ubyte', labels: '**/t10k-labels-idx1-ubyte' },
+        })
+        .describe('which files hold each split (the defaults are the MNIST names)'),
+      ...classSettings(),
+      transpose: z
+        .boolean()
+        .default(false)
+        .describe('swap the last two axes of each image as it is decoded (EMNIST stores them transposed)'),
+      maxPendingBytes: z
+        .int()
+        .min(0)
+        .default(256 * 1024 * 1024)
+        .describe('most image bytes held while waiting for their labels (or for the class count)'),
+    })
+    .superRefine((s, ctx) => checkClassSettings(s, Object.keys(s.splits), ctx));
+});
 export type DecodeIdxSettings = z.output<typeof decodeIdxSettings>;
 
 export const decodeIdxStage = defineStage<DecodeIdxSettings>({

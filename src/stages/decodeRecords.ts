@@ -22,55 +22,60 @@
  *     classNames: [airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck]
  */
 import picomatch from 'picomatch';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { type Emitter, transform } from '../flow/index.js';
 import { RecordDecoder } from '../formats/records.js';
 import type { Examples, FileChunk, Message } from '../pipeline/messages.js';
 import { defineStage } from '../pipeline/stage.js';
 import { RecordError, RxtrainError } from '../util/errors.js';
+import { lazySchema } from '../util/lazySchema.js';
+import { zod } from '../util/zod.js';
 import { completeCounter, type DecodeIdxCounters, describeDecodeIdxProgress } from './decodeIdx.js';
 import { checkClassSettings, classSettings, LabelClasses } from './decoders/labelClasses.js';
 
 const CIFAR10_TRAIN = [1, 2, 3, 4, 5].map((i) => `**/data_batch_${i}.bin`);
 
-export const decodeRecordsSettings = z
-  .strictObject({
-    splits: z
-      .record(
-        z.string().regex(/^[a-z][a-z0-9_-]*$/, 'split names are lower-case words'),
-        z.array(z.string().min(1)).min(1),
-      )
-      .default({ train: CIFAR10_TRAIN, test: ['**/test_batch.bin'] })
-      .describe('globs of the files of each split, one file each, in order (the defaults are CIFAR-10’s)'),
-    shape: z
-      .array(z.int().min(1))
-      .min(1)
-      .max(4)
-      .default([3, 32, 32])
-      .describe('shape of one example, channels first: [C, H, W] or [H, W]'),
-    labelBytes: z.int().min(1).max(8).default(1).describe('label bytes before each example (CIFAR-100: 2)'),
-    labelByte: z
-      .int()
-      .min(0)
-      .max(7)
-      .default(0)
-      .describe('which label byte is the class (CIFAR-100: 1, fine)'),
-    ...classSettings,
-    maxPendingBytes: z
-      .int()
-      .min(0)
-      .default(256 * 1024 * 1024)
-      .describe('most example bytes held while classes: auto waits for its split'),
-  })
-  .superRefine((s, ctx) => {
-    if (s.labelByte >= s.labelBytes)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['labelByte'],
-        message: `must be below labelBytes (${s.labelBytes})`,
-      });
-    checkClassSettings(s, Object.keys(s.splits), ctx);
-  });
+export const decodeRecordsSettings = lazySchema(() => {
+  const z = zod();
+  return z
+    .strictObject({
+      splits: z
+        .record(
+          z.string().regex(/^[a-z][a-z0-9_-]*$/, 'split names are lower-case words'),
+          z.array(z.string().min(1)).min(1),
+        )
+        .default({ train: CIFAR10_TRAIN, test: ['**/test_batch.bin'] })
+        .describe('globs of the files of each split, one file each, in order (the defaults are CIFAR-10’s)'),
+      shape: z
+        .array(z.int().min(1))
+        .min(1)
+        .max(4)
+        .default([3, 32, 32])
+        .describe('shape of one example, channels first: [C, H, W] or [H, W]'),
+      labelBytes: z.int().min(1).max(8).default(1).describe('label bytes before each example (CIFAR-100: 2)'),
+      labelByte: z
+        .int()
+        .min(0)
+        .max(7)
+        .default(0)
+        .describe('which label byte is the class (CIFAR-100: 1, fine)'),
+      ...classSettings(),
+      maxPendingBytes: z
+        .int()
+        .min(0)
+        .default(256 * 1024 * 1024)
+        .describe('most example bytes held while classes: auto waits for its split'),
+    })
+    .superRefine((s, ctx) => {
+      if (s.labelByte >= s.labelBytes)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['labelByte'],
+          message: `must be below labelBytes (${s.labelBytes})`,
+        });
+      checkClassSettings(s, Object.keys(s.splits), ctx);
+    });
+});
 export type DecodeRecordsSettings = z.output<typeof decodeRecordsSettings>;
 
 export const decodeRecordsStage = defineStage<DecodeRecordsSettings>({

@@ -26,13 +26,15 @@ import { Observable } from 'rxjs/internal/Observable';
 // rxjs's own modules, not its index (see flow/index.ts): start-up time.
 import { defer } from 'rxjs/internal/observable/defer';
 import { finalize } from 'rxjs/internal/operators/finalize';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { sourceFingerprint } from '../download/fingerprint.js';
 import type { DownloadEnv, RemoteFile } from '../download/remoteFile.js';
 import { EMBEDDED_MNIST, isRemoteSource } from '../download/sources.js';
 import { concatFlows, deferFlow, type Flow, fromReadable } from '../flow/index.js';
 import type { Message } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
+import { lazySchema } from '../util/lazySchema.js';
+import { zod } from '../util/zod.js';
 import { expectedFor, fileFlow, hasChecksum } from './fetch/files.js';
 import { listingsOf, localFlow, localWorthCaching, wantDigests } from './fetch/local.js';
 import { describeFetchProgress, FetchMeter } from './fetch/progress.js';
@@ -41,6 +43,7 @@ export { LOCAL_CHUNK_BYTES, localReadAhead, MOST_READ_AHEAD } from './fetch/loca
 export { describeFetchProgress, type FetchCounters } from './fetch/progress.js';
 
 const checksum = (algorithm: string, hexDigits: number) => {
+  const z = zod();
   const hex = z
     .string()
     .regex(new RegExp(`^[0-9a-fA-F]{${hexDigits}}$`), `expected ${hexDigits} hex digits`)
@@ -53,95 +56,98 @@ const checksum = (algorithm: string, hexDigits: number) => {
     );
 };
 
-export const fetchSettings = z
-  .strictObject({
-    url: z
-      .string()
-      .min(1)
-      .default(EMBEDDED_MNIST)
-      .describe(`where to read: http(s) URL, path, file: URL or ${EMBEDDED_MNIST}`),
-    mirrors: z
-      .array(z.string().min(1))
-      .default([])
-      .describe('more URLs holding the same data, tried in order when url fails'),
-    files: z
-      .array(z.string().min(1))
-      .default([])
-      .describe(
-        'which files: for a local directory, globs (default: all); for http(s), names resolved against each URL (default: the URL itself)',
-      ),
-    sha256: checksum('sha256', 64),
-    md5: checksum('md5', 32),
-    verify: z
-      .enum(['before', 'streaming'])
-      .default('before')
-      .describe(
-        'with a checksum: download and verify before any byte flows on (a mismatch tries the next mirror), or flow on while downloading and fail the run on a mismatch',
-      ),
-    cacheDir: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('download cache directory (default: --cache, $RXTRAIN_CACHE, or ~/.cache/rxtrain)'),
-    retries: z.int().min(0).max(100).default(5).describe('retries per mirror after a transient failure'),
-    retryDelayMs: z
-      .int()
-      .min(0)
-      .default(500)
-      .describe('delay before the first retry; doubles each retry, with jitter'),
-    maxRetryDelayMs: z.int().min(0).default(30_000).describe('longest delay between retries'),
-    maxRetryAfterMs: z
-      .int()
-      .min(0)
-      .default(120_000)
-      .describe('longest Retry-After honoured; a server asking for more fails that mirror'),
-    idleTimeoutMs: z
-      .int()
-      .min(1)
-      .default(30_000)
-      .describe('longest wait for response headers or for the next body bytes, per request'),
-    concurrency: z.int().min(1).max(64).default(2).describe('most files downloaded at once'),
-    lockStaleMs: z
-      .int()
-      .min(100)
-      .default(60_000)
-      .describe(
-        "another host's download lock untouched this long is abandoned (on this host: when its process is gone)",
-      ),
-  })
-  .superRefine((s, ctx) => {
-    const remote = isRemoteSource(s.url);
-    for (const [i, m] of s.mirrors.entries()) {
-      if (isRemoteSource(m) !== remote) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['mirrors', i],
-          message: `mirrors must be ${remote ? 'http(s) URLs like url' : 'local paths like url'}`,
-        });
+export const fetchSettings = lazySchema(() => {
+  const z = zod();
+  return z
+    .strictObject({
+      url: z
+        .string()
+        .min(1)
+        .default(EMBEDDED_MNIST)
+        .describe(`where to read: http(s) URL, path, file: URL or ${EMBEDDED_MNIST}`),
+      mirrors: z
+        .array(z.string().min(1))
+        .default([])
+        .describe('more URLs holding the same data, tried in order when url fails'),
+      files: z
+        .array(z.string().min(1))
+        .default([])
+        .describe(
+          'which files: for a local directory, globs (default: all); for http(s), names resolved against each URL (default: the URL itself)',
+        ),
+      sha256: checksum('sha256', 64),
+      md5: checksum('md5', 32),
+      verify: z
+        .enum(['before', 'streaming'])
+        .default('before')
+        .describe(
+          'with a checksum: download and verify before any byte flows on (a mismatch tries the next mirror), or flow on while downloading and fail the run on a mismatch',
+        ),
+      cacheDir: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('download cache directory (default: --cache, $RXTRAIN_CACHE, or ~/.cache/rxtrain)'),
+      retries: z.int().min(0).max(100).default(5).describe('retries per mirror after a transient failure'),
+      retryDelayMs: z
+        .int()
+        .min(0)
+        .default(500)
+        .describe('delay before the first retry; doubles each retry, with jitter'),
+      maxRetryDelayMs: z.int().min(0).default(30_000).describe('longest delay between retries'),
+      maxRetryAfterMs: z
+        .int()
+        .min(0)
+        .default(120_000)
+        .describe('longest Retry-After honoured; a server asking for more fails that mirror'),
+      idleTimeoutMs: z
+        .int()
+        .min(1)
+        .default(30_000)
+        .describe('longest wait for response headers or for the next body bytes, per request'),
+      concurrency: z.int().min(1).max(64).default(2).describe('most files downloaded at once'),
+      lockStaleMs: z
+        .int()
+        .min(100)
+        .default(60_000)
+        .describe(
+          "another host's download lock untouched this long is abandoned (on this host: when its process is gone)",
+        ),
+    })
+    .superRefine((s, ctx) => {
+      const remote = isRemoteSource(s.url);
+      for (const [i, m] of s.mirrors.entries()) {
+        if (isRemoteSource(m) !== remote) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['mirrors', i],
+            message: `mirrors must be ${remote ? 'http(s) URLs like url' : 'local paths like url'}`,
+          });
+        }
       }
-    }
-    for (const algorithm of ['sha256', 'md5'] as const) {
-      const value = s[algorithm];
-      if (typeof value === 'string' && s.files.length > 1) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [algorithm],
-          message: `with several files, give a map from file name to ${algorithm}`,
-        });
-      }
-      if (value && typeof value === 'object' && remote) {
-        for (const name of Object.keys(value)) {
-          if (!s.files.includes(name)) {
-            ctx.addIssue({
-              code: 'custom',
-              path: [algorithm, name],
-              message: `"${name}" is not one of files (${s.files.join(', ') || 'none'})`,
-            });
+      for (const algorithm of ['sha256', 'md5'] as const) {
+        const value = s[algorithm];
+        if (typeof value === 'string' && s.files.length > 1) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [algorithm],
+            message: `with several files, give a map from file name to ${algorithm}`,
+          });
+        }
+        if (value && typeof value === 'object' && remote) {
+          for (const name of Object.keys(value)) {
+            if (!s.files.includes(name)) {
+              ctx.addIssue({
+                code: 'custom',
+                path: [algorithm, name],
+                message: `"${name}" is not one of files (${s.files.join(', ') || 'none'})`,
+              });
+            }
           }
         }
       }
-    }
-  });
+    });
+});
 
 export type FetchSettings = z.output<typeof fetchSettings>;
 

@@ -29,68 +29,83 @@
  */
 
 import { Observable } from 'rxjs/internal/Observable';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { jsonIf } from '../pipeline/jsonRule.js';
 import type { Message } from '../pipeline/messages.js';
 import type { ProgressView } from '../pipeline/stage.js';
 import { defineStage } from '../pipeline/stage.js';
 import { RxtrainError } from '../util/errors.js';
 import { count } from '../util/format.js';
+import { built, lazySchema } from '../util/lazySchema.js';
+import { zod } from '../util/zod.js';
 import { bufferSampler } from './samplers/bufferSampler.js';
 import { storeSampler } from './samplers/storeSampler.js';
 
-export const shuffleSettings = z.strictObject({
-  mode: z
-    .enum(['permutation', 'with-replacement', 'buffer'])
-    .default('permutation')
-    .describe('how samples are drawn'),
-  seed: z
-    .int()
-    .min(0)
-    .max(0xffffffff)
-    .optional()
-    .describe('sampler seed (default: derived from the run seed)'),
-  split: z.string().default('train').describe('the split to sample from'),
-  // The window holds bufferSize examples: 10 million 28×28 images would be 7.8 GB.
-  bufferSize: z
-    .int()
-    .min(1)
-    .max(1_000_000)
-    .default(10000)
-    .describe('window size in buffer mode (at most 1,000,000)'),
-  blockSize: z.int().min(1).max(65536).default(256).describe('samples per emitted block'),
-  holdout: z
-    .strictObject({
-      size: z.int().min(1).optional().describe('examples held out'),
-      fraction: z.number().gt(0).lt(1).optional().describe('fraction of the split held out'),
-      split: z.string().default('val').describe('name of the held-out split'),
-    })
-    .superRefine((h, ctx) => {
-      if ((h.size === undefined) === (h.fraction === undefined))
-        ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of size or fraction' });
-    })
-    .meta(jsonIf({ required: ['size'] }, { not: { required: ['fraction'] } }, { required: ['fraction'] }))
-    .optional()
-    .describe('a validation split held out from training'),
+export const shuffleSettings = lazySchema(() => {
+  const z = zod();
+  return z.strictObject({
+    mode: z
+      .enum(['permutation', 'with-replacement', 'buffer'])
+      .default('permutation')
+      .describe('how samples are drawn'),
+    seed: z
+      .int()
+      .min(0)
+      .max(0xffffffff)
+      .optional()
+      .describe('sampler seed (default: derived from the run seed)'),
+    split: z.string().default('train').describe('the split to sample from'),
+    // The window holds bufferSize examples: 10 million 28×28 images would be 7.8 GB.
+    bufferSize: z
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(10000)
+      .describe('window size in buffer mode (at most 1,000,000)'),
+    blockSize: z.int().min(1).max(65536).default(256).describe('samples per emitted block'),
+    holdout: z
+      .strictObject({
+        size: z.int().min(1).optional().describe('examples held out'),
+        fraction: z.number().gt(0).lt(1).optional().describe('fraction of the split held out'),
+        split: z.string().default('val').describe('name of the held-out split'),
+      })
+      .superRefine((h, ctx) => {
+        if ((h.size === undefined) === (h.fraction === undefined))
+          ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of size or fraction' });
+      })
+      .meta(jsonIf({ required: ['size'] }, { not: { required: ['fraction'] } }, { required: ['fraction'] }))
+      .optional()
+      .describe('a validation split held out from training'),
+  });
 });
 export type ShuffleSettings = z.output<typeof shuffleSettings>;
 
-const nonNegative = z.int().min(0);
-const prngState = z.strictObject({ s: z.tuple([z.number(), z.number(), z.number(), z.number()]) });
-
 /** A sampler position: where a block's first sample was drawn from. */
-const samplerPosition = z.discriminatedUnion('mode', [
-  z.strictObject({ mode: z.literal('permutation'), epoch: nonNegative, cursor: nonNegative, rng: prngState }),
-  z.strictObject({ mode: z.literal('with-replacement'), drawn: nonNegative, rng: prngState }),
-  z.strictObject({ mode: z.literal('buffer'), epoch: nonNegative, emitted: nonNegative, rng: prngState }),
-]);
+const samplerPosition = lazySchema(() => {
+  const z = zod();
+  const nonNegative = z.int().min(0);
+  const prngState = z.strictObject({ s: z.tuple([z.number(), z.number(), z.number(), z.number()]) });
+  return z.discriminatedUnion('mode', [
+    z.strictObject({
+      mode: z.literal('permutation'),
+      epoch: nonNegative,
+      cursor: nonNegative,
+      rng: prngState,
+    }),
+    z.strictObject({ mode: z.literal('with-replacement'), drawn: nonNegative, rng: prngState }),
+    z.strictObject({ mode: z.literal('buffer'), epoch: nonNegative, emitted: nonNegative, rng: prngState }),
+  ]);
+});
 export type SamplerPosition = z.output<typeof samplerPosition>;
 
 /**
  * What a checkpoint holds for the sampler: the position stamped on the block its consumer was
  * reading and how many of that block's samples it used (the sampler itself runs ahead).
  */
-export const samplerState = z.strictObject({ position: samplerPosition, skip: nonNegative });
+export const samplerState = lazySchema(() => {
+  const z = zod();
+  return z.strictObject({ position: built(samplerPosition), skip: z.int().min(0) });
+});
 export type SamplerRestore = z.output<typeof samplerState>;
 
 export const shuffleStage = defineStage<ShuffleSettings, SamplerRestore>({

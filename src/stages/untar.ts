@@ -23,44 +23,49 @@
  *     include: ['**\/*-ubyte', '**\/*-ubyte.gz']
  */
 import picomatch from 'picomatch';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { type Emitter, transform } from '../flow/index.js';
 import { RATIO_GRACE_BYTES } from '../formats/tar.js';
 import type { Message } from '../pipeline/messages.js';
 import { defineStage, type ProgressView, type StageContext } from '../pipeline/stage.js';
 import { count, formatBytes } from '../util/format.js';
+import { lazySchema } from '../util/lazySchema.js';
+import { zod } from '../util/zod.js';
 import { ArchiveReader } from './untar/archiveReader.js';
 
 // The format helpers live in formats/tar.ts; these were exported from here first.
 export { isTarHeader, RATIO_GRACE_BYTES, unsafeEntry } from '../formats/tar.js';
 
-export const untarSettings = z.strictObject({
-  include: z
-    .array(z.string().min(1))
-    .min(1)
-    .default(['**'])
-    .describe('globs of archive entries to keep (matched against the full entry path)'),
-  exclude: z.array(z.string().min(1)).default([]).describe('globs of archive entries to drop'),
-  maxEntries: z.int().min(1).default(100_000).describe('most entries one archive may hold'),
-  maxBytes: z
-    .int()
-    .min(1)
-    .default(2 ** 30)
-    .describe('most bytes decompression may produce from one input file (the archive and its .gz entries)'),
-  maxRatio: z
-    .number()
-    .min(0)
-    .default(200)
-    .describe(
-      `most bytes out per compressed byte in, once past ${RATIO_GRACE_BYTES / 2 ** 20} MiB out (0: no limit)`,
-    ),
-  stallTimeoutMs: z
-    .int()
-    .min(0)
-    .default(600_000)
-    .describe(
-      'fail when, mid-archive and with demand downstream, nothing moves for this long (0: never); keep it above fetch retry pauses',
-    ),
+export const untarSettings = lazySchema(() => {
+  const z = zod();
+  return z.strictObject({
+    include: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['**'])
+      .describe('globs of archive entries to keep (matched against the full entry path)'),
+    exclude: z.array(z.string().min(1)).default([]).describe('globs of archive entries to drop'),
+    maxEntries: z.int().min(1).default(100_000).describe('most entries one archive may hold'),
+    maxBytes: z
+      .int()
+      .min(1)
+      .default(2 ** 30)
+      .describe('most bytes decompression may produce from one input file (the archive and its .gz entries)'),
+    maxRatio: z
+      .number()
+      .min(0)
+      .default(200)
+      .describe(
+        `most bytes out per compressed byte in, once past ${RATIO_GRACE_BYTES / 2 ** 20} MiB out (0: no limit)`,
+      ),
+    stallTimeoutMs: z
+      .int()
+      .min(0)
+      .default(600_000)
+      .describe(
+        'fail when, mid-archive and with demand downstream, nothing moves for this long (0: never); keep it above fetch retry pauses',
+      ),
+  });
 });
 export type UntarSettings = z.output<typeof untarSettings>;
 

@@ -5,27 +5,31 @@
  * leaves the decoder (so before the first update). Every split's labels are checked against it;
  * the model gets one output per class.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { zod } from '../../util/zod.js';
 
-/** The settings every decoder shares, spread into its schema. */
-export const classSettings = {
-  // The evaluator keeps a classes² confusion matrix: 4096 classes is 134 MB of it, 20,000 was 3.2 GB.
-  classes: z
-    .union([z.literal('auto'), z.int().min(2).max(4096)])
-    .default('auto')
-    .describe(
-      'labels lie in [0, classes) and the model has one output per class: a number, or auto (the largest classesFrom label + 1)',
-    ),
-  classNames: z
-    .array(z.string().min(1))
-    .min(2)
-    .max(65536)
-    .optional()
-    .describe('a name per class, for warnings, model.json and the report; their number is the class count'),
-  classesFrom: z
-    .string()
-    .default('train')
-    .describe('with classes: auto, the split whose labels fix the count'),
+/** The settings every decoder shares, spread into its schema (built when the schema is). */
+export const classSettings = () => {
+  const z = zod();
+  return {
+    // The evaluator keeps a classes² confusion matrix: 4096 classes is 134 MB of it, 20,000 was 3.2 GB.
+    classes: z
+      .union([z.literal('auto'), z.int().min(2).max(4096)])
+      .default('auto')
+      .describe(
+        'labels lie in [0, classes) and the model has one output per class: a number, or auto (the largest classesFrom label + 1)',
+      ),
+    classNames: z
+      .array(z.string().min(1))
+      .min(2)
+      .max(65536)
+      .optional()
+      .describe('a name per class, for warnings, model.json and the report; their number is the class count'),
+    classesFrom: z
+      .string()
+      .default('train')
+      .describe('with classes: auto, the split whose labels fix the count'),
+  };
 };
 
 export interface ClassSettings {
