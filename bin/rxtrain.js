@@ -70,12 +70,23 @@ function cachedRunEntry() {
     const { loadCached } = require(join(BUNDLE, 'loader.cjs'));
     // The script's own import() has no loader: it borrows this file's (src/util/importModule.ts).
     globalThis[Symbol.for('rxtrain.import')] = (url) => import(url);
+    // zod is not in run.cjs: it is lent when something first validates (src/util/zod.ts), from a
+    // file of its own with a code cache of its own, so that a run which validates nothing (its
+    // config remembered) neither reads zod nor deserialises it.
+    globalThis[Symbol.for('rxtrain.zod')] = () => {
+      const zod = join(BUNDLE, 'zod.cjs');
+      zodScript = loadCached(zod, `${zod}.v8cache`);
+      return zodScript.exports;
+    };
     const file = join(BUNDLE, 'run.cjs');
     return loadCached(file, `${file}.v8cache`);
   } catch {
     return undefined;
   }
 }
+
+/** zod's cached script, once lent (`cachedRunEntry`). */
+let zodScript;
 
 async function start() {
   const useBundle = bundled();
@@ -124,6 +135,7 @@ async function start() {
   });
   // A first start, a new Node or a rebuilt bundle leaves a code cache for the next run.
   cached?.save();
+  zodScript?.save();
   // Exit once both streams are flushed, even if a library left a socket or timer open.
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }

