@@ -36,8 +36,13 @@ const FORMAT = 'rxtrain-config-cache/1';
 /** Entries kept; the oldest go first when a new one is written. */
 const MOST_ENTRIES = 256;
 
-/** Configs that came from the cache: their settings were checked to round-trip when written. */
-const fromCache = new WeakSet<ExperimentConfig>();
+type RoundTripProblem = { stage: string; message: string };
+
+/**
+ * What `roundTripProblems` found, per config: checked once (a first run checks before caching the
+ * config, and its run asks again), and none for a config from the cache, checked when written.
+ */
+const roundTrips = new WeakMap<ExperimentConfig, RoundTripProblem[]>();
 
 interface Entry {
   format: string;
@@ -85,9 +90,10 @@ export async function loadConfigCached(
  * settings again: `rxtrain resume` could not load that config, or would run another experiment.
  * None for a config read from the cache, whose settings were checked when it was written.
  */
-export function roundTripProblems(config: ExperimentConfig): { stage: string; message: string }[] {
-  if (fromCache.has(config)) return [];
-  const problems: { stage: string; message: string }[] = [];
+export function roundTripProblems(config: ExperimentConfig): RoundTripProblem[] {
+  const known = roundTrips.get(config);
+  if (known) return known;
+  const problems: RoundTripProblem[] = [];
   for (const s of config.stages) {
     const again = s.definition.settings.safeParse(s.settings);
     if (!again.success || JSON.stringify(canonical(again.data)) !== JSON.stringify(canonical(s.settings))) {
@@ -97,6 +103,7 @@ export function roundTripProblems(config: ExperimentConfig): { stage: string; me
       });
     }
   }
+  roundTrips.set(config, problems);
   return problems;
 }
 
@@ -150,7 +157,7 @@ function readEntry(
     resolved.push({ ...s, definition });
   }
   const config: ExperimentConfig = { ...entry.config, file, stages: resolved };
-  fromCache.add(config);
+  roundTrips.set(config, []);
   rememberResolvedYaml(config, entry.yaml);
   return config;
 }

@@ -33,11 +33,9 @@ import { RxtrainError } from '../util/errors.js';
 import { count } from '../util/format.js';
 import { lazySchema } from '../util/lazySchema.js';
 import { Prng, sampleSeed } from '../util/random.js';
-import { zod } from '../util/zod.js';
 
-export const augmentSettings = lazySchema(() => {
-  const z = zod();
-  return z
+export const augmentSettings = lazySchema((z) =>
+  z
     .strictObject({
       translate: z
         .int()
@@ -70,8 +68,8 @@ export const augmentSettings = lazySchema(() => {
           path: [],
           message: 'augment does nothing: set translate, flip or noise',
         });
-    });
-});
+    }),
+);
 export type AugmentSettings = z.output<typeof augmentSettings>;
 
 export const augmentStage = defineStage<AugmentSettings>({

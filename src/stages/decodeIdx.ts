@@ -29,21 +29,18 @@ import { defineStage, type ProgressView } from '../pipeline/stage.js';
 import { RxtrainError } from '../util/errors.js';
 import { count } from '../util/format.js';
 import { built, lazySchema } from '../util/lazySchema.js';
-import { zod } from '../util/zod.js';
 import { SplitPairing } from './decoders/idxPairing.js';
 import { checkClassSettings, classSettings, LabelClasses } from './decoders/labelClasses.js';
 
-const splitFiles = lazySchema(() => {
-  const z = zod();
-  return z.strictObject({
+const splitFiles = lazySchema((z) =>
+  z.strictObject({
     images: z.string().min(1).describe('glob of the images file'),
     labels: z.string().min(1).describe('glob of the labels file'),
-  });
-});
+  }),
+);
 
-export const decodeIdxSettings = lazySchema(() => {
-  const z = zod();
-  return z
+export const decodeIdxSettings = lazySchema((z) =>
+  z
     .strictObject({
       splits: z
         .record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'split names are lower-case words'), built(splitFiles))
@@ -52,7 +49,7 @@ export const decodeIdxSettings = lazySchema(() => {
           test: { images: '**/t10k-images-idx3-ubyte', labels: '**/t10k-labels-idx1-ubyte' },
         })
         .describe('which files hold each split (the defaults are the MNIST names)'),
-      ...classSettings(),
+      ...classSettings(z),
       transpose: z
         .boolean()
         .default(false)
@@ -63,8 +60,8 @@ export const decodeIdxSettings = lazySchema(() => {
         .default(256 * 1024 * 1024)
         .describe('most image bytes held while waiting for their labels (or for the class count)'),
     })
-    .superRefine((s, ctx) => checkClassSettings(s, Object.keys(s.splits), ctx));
-});
+    .superRefine((s, ctx) => checkClassSettings(s, Object.keys(s.splits), ctx)),
+);
 export type DecodeIdxSettings = z.output<typeof decodeIdxSettings>;
 
 export const decodeIdxStage = defineStage<DecodeIdxSettings>({

@@ -29,15 +29,13 @@ import type { Examples, FileChunk, Message } from '../pipeline/messages.js';
 import { defineStage } from '../pipeline/stage.js';
 import { RecordError, RxtrainError } from '../util/errors.js';
 import { lazySchema } from '../util/lazySchema.js';
-import { zod } from '../util/zod.js';
 import { completeCounter, type DecodeIdxCounters, describeDecodeIdxProgress } from './decodeIdx.js';
 import { checkClassSettings, classSettings, LabelClasses } from './decoders/labelClasses.js';
 
 const CIFAR10_TRAIN = [1, 2, 3, 4, 5].map((i) => `**/data_batch_${i}.bin`);
 
-export const decodeRecordsSettings = lazySchema(() => {
-  const z = zod();
-  return z
+export const decodeRecordsSettings = lazySchema((z) =>
+  z
     .strictObject({
       splits: z
         .record(
@@ -59,7 +57,7 @@ export const decodeRecordsSettings = lazySchema(() => {
         .max(7)
         .default(0)
         .describe('which label byte is the class (CIFAR-100: 1, fine)'),
-      ...classSettings(),
+      ...classSettings(z),
       maxPendingBytes: z
         .int()
         .min(0)
@@ -74,8 +72,8 @@ export const decodeRecordsSettings = lazySchema(() => {
           message: `must be below labelBytes (${s.labelBytes})`,
         });
       checkClassSettings(s, Object.keys(s.splits), ctx);
-    });
-});
+    }),
+);
 export type DecodeRecordsSettings = z.output<typeof decodeRecordsSettings>;
 
 export const decodeRecordsStage = defineStage<DecodeRecordsSettings>({

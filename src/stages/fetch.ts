@@ -34,7 +34,7 @@ import { concatFlows, deferFlow, type Flow, fromReadable } from '../flow/index.j
 import type { Message } from '../pipeline/messages.js';
 import { defineStage, type StageContext } from '../pipeline/stage.js';
 import { lazySchema } from '../util/lazySchema.js';
-import { zod } from '../util/zod.js';
+import type { Zod } from '../util/zod.js';
 import { expectedFor, fileFlow, hasChecksum } from './fetch/files.js';
 import { listingsOf, localFlow, localWorthCaching, wantDigests } from './fetch/local.js';
 import { describeFetchProgress, FetchMeter } from './fetch/progress.js';
@@ -42,8 +42,7 @@ import { describeFetchProgress, FetchMeter } from './fetch/progress.js';
 export { LOCAL_CHUNK_BYTES, localReadAhead, MOST_READ_AHEAD } from './fetch/local.js';
 export { describeFetchProgress, type FetchCounters } from './fetch/progress.js';
 
-const checksum = (algorithm: string, hexDigits: number) => {
-  const z = zod();
+const checksum = (z: Zod, algorithm: string, hexDigits: number) => {
   const hex = z
     .string()
     .regex(new RegExp(`^[0-9a-fA-F]{${hexDigits}}$`), `expected ${hexDigits} hex digits`)
@@ -56,9 +55,8 @@ const checksum = (algorithm: string, hexDigits: number) => {
     );
 };
 
-export const fetchSettings = lazySchema(() => {
-  const z = zod();
-  return z
+export const fetchSettings = lazySchema((z) =>
+  z
     .strictObject({
       url: z
         .string()
@@ -75,8 +73,8 @@ export const fetchSettings = lazySchema(() => {
         .describe(
           'which files: for a local directory, globs (default: all); for http(s), names resolved against each URL (default: the URL itself)',
         ),
-      sha256: checksum('sha256', 64),
-      md5: checksum('md5', 32),
+      sha256: checksum(z, 'sha256', 64),
+      md5: checksum(z, 'md5', 32),
       verify: z
         .enum(['before', 'streaming'])
         .default('before')
@@ -146,8 +144,8 @@ export const fetchSettings = lazySchema(() => {
           }
         }
       }
-    });
-});
+    }),
+);
 
 export type FetchSettings = z.output<typeof fetchSettings>;
 

@@ -27,73 +27,69 @@ import { type Examples, type Features, featuresMessage, type Message } from '../
 import { defineStage, type ProgressView } from '../pipeline/stage.js';
 import { RxtrainError } from '../util/errors.js';
 import { lazySchema } from '../util/lazySchema.js';
-import { zod } from '../util/zod.js';
 
-export const normaliseSettings = lazySchema(() => {
-  const z = zod();
-  return (
-    z
-      .strictObject({
-        scale: z
-          .number()
-          .positive()
-          .default(1 / 255)
-          .describe('multiplier applied to raw values (x/255 by default)'),
-        standardise: z
-          .enum(['none', 'global', 'per-channel', 'per-feature'])
-          .default('none')
-          .describe('subtract the mean and divide by the standard deviation of the training split'),
-        mean: z
-          .union([z.number(), z.array(z.number()).min(1)])
-          .optional()
-          .describe('fixed mean of scaled values, or one per channel (standardisation without a pass)'),
-        std: z
-          .union([z.number().positive(), z.array(z.number().positive()).min(1)])
-          .optional()
-          .describe('fixed standard deviation of scaled values, or one per channel'),
-        statsSplit: z.string().default('train').describe('split whose statistics are used'),
-        minStd: z
-          .number()
-          .positive()
-          .default(1e-6)
-          .describe('deviations below this are treated as 1 (constant pixels)'),
-        bias: z.boolean().default(true).describe('append a constant 1 input'),
-      })
-      .superRefine((s, ctx) => {
-        if ((s.mean === undefined) !== (s.std === undefined)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [s.mean === undefined ? 'mean' : 'std'],
-            message: 'give mean and std together',
-          });
-        }
-        if (s.mean !== undefined && s.standardise === 'per-feature') {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['mean'],
-            message: 'fixed mean/std apply to standardise: global or per-channel',
-          });
-        }
-        const lists = [s.mean, s.std].filter(Array.isArray);
-        if (lists.length > 0 && s.standardise !== 'per-channel') {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['mean'],
-            message: 'a mean and std per channel need standardise: per-channel',
-          });
-        }
-        if (lists.length === 1 || (lists.length === 2 && lists[0]!.length !== lists[1]!.length)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['std'],
-            message: 'give mean and std as lists of the same length (one per channel)',
-          });
-        }
-      })
-      // The first rule, said in JSON Schema for editors.
-      .meta({ dependencies: { mean: ['std'], std: ['mean'] } })
-  );
-});
+export const normaliseSettings = lazySchema((z) =>
+  z
+    .strictObject({
+      scale: z
+        .number()
+        .positive()
+        .default(1 / 255)
+        .describe('multiplier applied to raw values (x/255 by default)'),
+      standardise: z
+        .enum(['none', 'global', 'per-channel', 'per-feature'])
+        .default('none')
+        .describe('subtract the mean and divide by the standard deviation of the training split'),
+      mean: z
+        .union([z.number(), z.array(z.number()).min(1)])
+        .optional()
+        .describe('fixed mean of scaled values, or one per channel (standardisation without a pass)'),
+      std: z
+        .union([z.number().positive(), z.array(z.number().positive()).min(1)])
+        .optional()
+        .describe('fixed standard deviation of scaled values, or one per channel'),
+      statsSplit: z.string().default('train').describe('split whose statistics are used'),
+      minStd: z
+        .number()
+        .positive()
+        .default(1e-6)
+        .describe('deviations below this are treated as 1 (constant pixels)'),
+      bias: z.boolean().default(true).describe('append a constant 1 input'),
+    })
+    .superRefine((s, ctx) => {
+      if ((s.mean === undefined) !== (s.std === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [s.mean === undefined ? 'mean' : 'std'],
+          message: 'give mean and std together',
+        });
+      }
+      if (s.mean !== undefined && s.standardise === 'per-feature') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mean'],
+          message: 'fixed mean/std apply to standardise: global or per-channel',
+        });
+      }
+      const lists = [s.mean, s.std].filter(Array.isArray);
+      if (lists.length > 0 && s.standardise !== 'per-channel') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mean'],
+          message: 'a mean and std per channel need standardise: per-channel',
+        });
+      }
+      if (lists.length === 1 || (lists.length === 2 && lists[0]!.length !== lists[1]!.length)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['std'],
+          message: 'give mean and std as lists of the same length (one per channel)',
+        });
+      }
+    })
+    // The first rule, said in JSON Schema for editors.
+    .meta({ dependencies: { mean: ['std'], std: ['mean'] } }),
+);
 export type NormaliseSettings = z.output<typeof normaliseSettings>;
 
 /** Whether the statistics come from a pass over the data (not fixed, not none). */

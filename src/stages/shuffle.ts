@@ -37,13 +37,11 @@ import { defineStage } from '../pipeline/stage.js';
 import { RxtrainError } from '../util/errors.js';
 import { count } from '../util/format.js';
 import { built, lazySchema } from '../util/lazySchema.js';
-import { zod } from '../util/zod.js';
 import { bufferSampler } from './samplers/bufferSampler.js';
 import { storeSampler } from './samplers/storeSampler.js';
 
-export const shuffleSettings = lazySchema(() => {
-  const z = zod();
-  return z.strictObject({
+export const shuffleSettings = lazySchema((z) =>
+  z.strictObject({
     mode: z
       .enum(['permutation', 'with-replacement', 'buffer'])
       .default('permutation')
@@ -76,13 +74,12 @@ export const shuffleSettings = lazySchema(() => {
       .meta(jsonIf({ required: ['size'] }, { not: { required: ['fraction'] } }, { required: ['fraction'] }))
       .optional()
       .describe('a validation split held out from training'),
-  });
-});
+  }),
+);
 export type ShuffleSettings = z.output<typeof shuffleSettings>;
 
 /** A sampler position: where a block's first sample was drawn from. */
-const samplerPosition = lazySchema(() => {
-  const z = zod();
+const samplerPosition = lazySchema((z) => {
   const nonNegative = z.int().min(0);
   const prngState = z.strictObject({ s: z.tuple([z.number(), z.number(), z.number(), z.number()]) });
   return z.discriminatedUnion('mode', [
@@ -102,10 +99,9 @@ export type SamplerPosition = z.output<typeof samplerPosition>;
  * What a checkpoint holds for the sampler: the position stamped on the block its consumer was
  * reading and how many of that block's samples it used (the sampler itself runs ahead).
  */
-export const samplerState = lazySchema(() => {
-  const z = zod();
-  return z.strictObject({ position: built(samplerPosition), skip: z.int().min(0) });
-});
+export const samplerState = lazySchema((z) =>
+  z.strictObject({ position: built(samplerPosition), skip: z.int().min(0) }),
+);
 export type SamplerRestore = z.output<typeof samplerState>;
 
 export const shuffleStage = defineStage<ShuffleSettings, SamplerRestore>({

@@ -30,15 +30,13 @@ import type { Message } from '../pipeline/messages.js';
 import { defineStage, type ProgressView, type StageContext } from '../pipeline/stage.js';
 import { count, formatBytes } from '../util/format.js';
 import { lazySchema } from '../util/lazySchema.js';
-import { zod } from '../util/zod.js';
 import { ArchiveReader } from './untar/archiveReader.js';
 
 // The format helpers live in formats/tar.ts; these were exported from here first.
 export { isTarHeader, RATIO_GRACE_BYTES, unsafeEntry } from '../formats/tar.js';
 
-export const untarSettings = lazySchema(() => {
-  const z = zod();
-  return z.strictObject({
+export const untarSettings = lazySchema((z) =>
+  z.strictObject({
     include: z
       .array(z.string().min(1))
       .min(1)
@@ -65,8 +63,8 @@ export const untarSettings = lazySchema(() => {
       .describe(
         'fail when, mid-archive and with demand downstream, nothing moves for this long (0: never); keep it above fetch retry pauses',
       ),
-  });
-});
+  }),
+);
 export type UntarSettings = z.output<typeof untarSettings>;
 
 export const untarStage = defineStage<UntarSettings>({

@@ -1,17 +1,19 @@
+import { type Zod, zod } from './zod.js';
+
 /**
- * A schema built on first use: `lazySchema(() => zod().strictObject(…))` stands for the schema
- * (every property, method and `instanceof` goes to it) but builds it, and so loads zod
- * (util/zod.ts), only when something first asks. Methods are bound to the built schema, so what
+ * A schema built on first use: `lazySchema((z) => z.strictObject(…))` stands for the schema
+ * (every property, method and `instanceof` goes to it) but builds it, handing the builder zod's
+ * namespace, and so loads zod (util/zod.ts), only when something first asks. Methods are bound to the built schema, so what
  * they derive from it (`.optional()`, `.prefault()`) is an ordinary schema. What keys a map by the
  * object itself, as zod's registries and JSON Schema output do, must be given the built schema:
  * `built(schema)`, also for one placed as it is inside another.
  */
 const builders = new WeakMap<object, () => object>();
 
-export function lazySchema<T extends object>(build: () => T): T {
+export function lazySchema<T extends object>(build: (z: Zod) => T): T {
   let made: T | undefined;
   const real = (): T => {
-    made ??= build();
+    made ??= build(zod());
     return made;
   };
   const standIn = new Proxy({} as T, {

@@ -8,6 +8,9 @@
  */
 import { z } from 'zod';
 
+/** zod's namespace, as `zod()` gives it (a schema builder's parameter: util/lazySchema.ts). */
+export type Zod = typeof z;
+
 export function zod(): typeof z {
   return z;
 }

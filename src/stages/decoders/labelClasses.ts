@@ -6,11 +6,10 @@
  * the model gets one output per class.
  */
 import type { z } from 'zod';
-import { zod } from '../../util/zod.js';
+import type { Zod } from '../../util/zod.js';
 
 /** The settings every decoder shares, spread into its schema (built when the schema is). */
-export const classSettings = () => {
-  const z = zod();
+export const classSettings = (z: Zod) => {
   return {
     // The evaluator keeps a classes² confusion matrix: 4096 classes is 134 MB of it, 20,000 was 3.2 GB.
     classes: z

@@ -13,9 +13,8 @@ const typed = <T extends z.ZodType>(schema: T) =>
     .preprocess((v) => (typeof v === 'string' ? { type: v } : v), schema)
     .meta({ shorthand: 'type' });
 
-const initSchema = lazySchema(() => {
-  const z = zod();
-  return typed(
+const initSchema = lazySchema((z) =>
+  typed(
     z.discriminatedUnion('type', [
       z.strictObject({
         type: z.literal('normal'),
@@ -24,11 +23,10 @@ const initSchema = lazySchema(() => {
       }),
       z.strictObject({ type: z.literal('zeros') }),
     ]),
-  );
-});
-const scheduleSchema = lazySchema(() => {
-  const z = zod();
-  return typed(
+  ),
+);
+const scheduleSchema = lazySchema((z) =>
+  typed(
     z.discriminatedUnion('type', [
       z.strictObject({ type: z.literal('constant') }),
       z.strictObject({
@@ -45,11 +43,10 @@ const scheduleSchema = lazySchema(() => {
         min: z.number().min(0).default(0).describe('rate at the end of training'),
       }),
     ]),
-  );
-});
-const modelSchema = lazySchema(() => {
-  const z = zod();
-  return typed(
+  ),
+);
+const modelSchema = lazySchema((z) =>
+  typed(
     z.discriminatedUnion('type', [
       z.strictObject({ type: z.literal('softmax') }),
       z.strictObject({
@@ -68,13 +65,12 @@ const modelSchema = lazySchema(() => {
         std: z.number().positive().default(0.01).describe('standard deviation of init: normal'),
       }),
     ]),
-  );
-});
+  ),
+);
 export type ModelSettings = z.output<typeof modelSchema>;
 
-export const sgdSettings = lazySchema(() => {
-  const z = zod();
-  return z
+export const sgdSettings = lazySchema((z) =>
+  z
     .strictObject({
       model: built(modelSchema)
         .default({ type: 'softmax' })
@@ -113,8 +109,8 @@ export const sgdSettings = lazySchema(() => {
       const problem =
         s.model.type === 'mlp' ? overBudget('this MLP', mlpPlannedBytes(s.model.hidden, s)) : undefined;
       if (problem) ctx.addIssue({ code: 'custom', path: ['model', 'hidden'], message: problem });
-    });
-});
+    }),
+);
 
 /**
  * What an MLP's hidden layers need whatever the data: the parameters between hidden layers (float32
@@ -134,15 +130,13 @@ export function mlpPlannedBytes(
 }
 export type SgdSettings = z.output<typeof sgdSettings>;
 
-const float32Array = lazySchema(() => {
-  const z = zod();
-  return z.custom<Float32Array>((v) => v instanceof Float32Array, 'expected a Float32Array');
-});
+const float32Array = lazySchema((z) =>
+  z.custom<Float32Array>((v) => v instanceof Float32Array, 'expected a Float32Array'),
+);
 
 /** What a checkpoint keeps of the updater: its weights, optimiser buffer and counters. */
-export const sgdState = lazySchema(() => {
-  const z = zod();
-  return z.strictObject({
+export const sgdState = lazySchema((z) =>
+  z.strictObject({
     step: z.int().min(0),
     samples: z.int().min(0),
     /** The pass of the last block seen (−1 before the first). */
@@ -158,6 +152,6 @@ export const sgdState = lazySchema(() => {
     weights: built(float32Array),
     /** Momentum buffer, the weights' shape, when momentum > 0. */
     velocity: built(float32Array).optional(),
-  });
-});
+  }),
+);
 export type SgdState = z.output<typeof sgdState>;
