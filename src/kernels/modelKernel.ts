@@ -26,8 +26,12 @@ export interface ModelKernel {
   readWeights(out?: Float32Array): Float32Array;
   writeVelocity(v: Float32Array): void;
   readVelocity(out?: Float32Array): Float32Array;
-  /** Copy n rows (row0 …, or index[row0 …]) and their labels into the kernel. */
-  load(x: Values, labels: Int32Array, row0: number, n: number, index?: Int32Array): void;
+  /**
+   * Copy n rows (row0 …, or index[row0 …]) and their labels into the kernel. `reusable`: the
+   * table x is handed over for good (`SampleBlock.reusable`), and the kernel may keep rows in a
+   * form of its own in their place; the results are the same either way.
+   */
+  load(x: Values, labels: Int32Array, row0: number, n: number, index?: Int32Array, reusable?: boolean): void;
   /**
    * Optional, for a set scored again and again: the kernel's own form of rows 0 … count−1 of x,
    * filled by `keepLoaded` as the first pass over the set loads and forwards its rows in order,

@@ -43,7 +43,8 @@ export class ModelSgd {
 
   /**
    * One update on rows row0 … row0+n−1 of x (or, with `index`, on rows index[row0 …]) with
-   * learning rate lr; stats are before the update.
+   * learning rate lr; stats are before the update. `reusable`: the table x is handed over for
+   * good (ModelKernel.load).
    */
   step(
     x: Values,
@@ -53,6 +54,7 @@ export class ModelSgd {
     t: FeatureTransform,
     lr: number,
     index?: Int32Array,
+    reusable = false,
   ): StepStats {
     const k = this.kernel;
     const { reduction, clipNorm } = this.options;
@@ -63,14 +65,14 @@ export class ModelSgd {
     k.setTransform(t);
     const per = reduction === 'mean' ? 1 / n : 1;
     if (this.direct && n <= k.chunkRows) {
-      this.chunk(x, labels, row0, n, index);
+      this.chunk(x, labels, row0, n, index, reusable);
       k.backward(n, 'W', -lr * per);
       return stats;
     }
     k.zeroGradient();
     for (let r = 0; r < n; r += k.chunkRows) {
       const m = Math.min(k.chunkRows, n - r);
-      this.chunk(x, labels, row0 + r, m, index);
+      this.chunk(x, labels, row0 + r, m, index, reusable);
       k.backward(m, 'G', per);
     }
     let gscale = 1;
@@ -84,9 +86,16 @@ export class ModelSgd {
   }
 
   /** Forward m rows and turn their logits into δ (and Σδ) in the kernel's buffers. */
-  private chunk(x: Values, labels: Int32Array, row0: number, m: number, index?: Int32Array): void {
+  private chunk(
+    x: Values,
+    labels: Int32Array,
+    row0: number,
+    m: number,
+    index: Int32Array | undefined,
+    reusable: boolean,
+  ): void {
     const k = this.kernel;
-    k.load(x, labels, row0, m, index);
+    k.load(x, labels, row0, m, index, reusable);
     k.forward(m);
     k.softmax(m, true, this.stats);
   }

@@ -20,6 +20,7 @@ import { bitPositionTable } from './bitPositions.js';
 import type { FeatureTransform } from './features.js';
 import { gatherRows } from './gatherRows.js';
 import { PackedRows } from './packedRows.js';
+import { ReusedRows } from './reusedRows.js';
 import { type KernelExports, kernelModule, wasm } from './simd/softmaxRegressionModule.js';
 import { type LossStats, tallyRows } from './tally.js';
 
@@ -74,7 +75,9 @@ export class SoftmaxRegressionKernel {
     | 'val'
     | 'offs'
     | 'logits'
-    | 'stats',
+    | 'stats'
+    | 'blocks'
+    | 'bounds',
     number
   >;
   private readonly labels: Int32Array;
@@ -94,12 +97,14 @@ export class SoftmaxRegressionKernel {
   private readonly posScratch: Uint16Array;
   private readonly bytesScratch: Uint8Array;
   private readonly offsView: Int32Array;
-  /** The loaded rows are already sparse (`loadKept`): `forward` skips the sparsifier. */
+  /** The loaded rows are already sparse (`loadKept`, a reused load): `forward` skips the sparsifier. */
   private expanded = false;
   /** The sets `keep` packs (or declined to), by their rows array. */
   private readonly kept = new WeakMap<Values, PackedRows>();
   /** The set `keepLoaded` is filling: the sparsifier writes the non-zeros' bytes for it. */
   private filling: PackedRows | undefined;
+  /** Loads from tables handed over (`load`'s `reusable`). */
+  private readonly reused: ReusedRows;
 
   constructor(shape: KernelShape, chunkRows: number) {
     const { width, classes, bias, floats } = shape;
@@ -142,6 +147,9 @@ export class SoftmaxRegressionKernel {
       offs: take((n + 1) * 4),
       logits: take(n * this.Cp * 4),
       stats: take(n * 16),
+      // kept rows' blocks (reusedRows.ts): at most width + 1 bytes each, 8 entries of slack
+      blocks: take(n * (width + 2) + 32),
+      bounds: take((n + 1) * 4),
     };
     const instance = new wasm.Instance(kernelModule(), {});
     this.ex = instance.exports as unknown as KernelExports;
@@ -166,6 +174,19 @@ export class SoftmaxRegressionKernel {
     this.posScratch = new Uint16Array(buffer, this.p.pos, n * width + 8);
     this.bytesScratch = new Uint8Array(buffer, this.p.bytes, n * width + 16);
     this.offsView = new Int32Array(buffer, this.p.offs, n + 1);
+    this.reused = new ReusedRows({
+      ex: this.ex,
+      width,
+      rowBytes: this.Cp * 4,
+      at: this.p,
+      xBytes: this.xBytes,
+      blocks: new Uint8Array(buffer, this.p.blocks, n * (width + 2) + 32),
+      bounds: new Int32Array(buffer, this.p.bounds, n + 1),
+      offs: this.offsView,
+      memory: new Uint8Array(buffer),
+      bytes: this.bytesScratch,
+      labels: this.labels,
+    });
   }
 
   /** Use feature transform t (its scale, shift and bias) from now on. */
@@ -211,13 +232,20 @@ export class SoftmaxRegressionKernel {
   /**
    * Copy n rows of x (width values each) and their labels to kernel rows 0 … n−1: rows
    * row0 … row0+n−1, or, with `index`, rows index[row0] … index[row0+n−1] (a sampler's block of
-   * row numbers into its table).
+   * row numbers into its table). With `reusable` (the table is handed over: nothing else reads
+   * it), byte rows are found at once and kept in place in the table as they are met
+   * (reusedRows.ts); the results are the same.
    */
-  load(x: Values, labels: Int32Array, row0: number, n: number, index?: Int32Array): void {
+  load(x: Values, labels: Int32Array, row0: number, n: number, index?: Int32Array, reusable = false): void {
     const w = this.width;
     if (n > this.chunkRows) throw new RangeError(`load: ${n} rows exceed ${this.chunkRows}`);
     const target = this.floats ? this.xFloats : this.xBytes;
     this.expanded = false;
+    if (reusable && index && x instanceof Uint8Array) {
+      this.reused.load(x, labels, index, row0, n, this.uniformScale);
+      this.expanded = true;
+      return;
+    }
     if (!index) {
       target.set(x.subarray(row0 * w, (row0 + n) * w) as never);
       this.labels.set(labels.subarray(row0, row0 + n));

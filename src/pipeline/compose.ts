@@ -136,6 +136,9 @@ export function buildPipeline(config: ExperimentConfig, runtime: PipelineRuntime
       state: (handlers) => states.register(stage.id, handlers),
       stopSignal: runtime.stopSignal,
       sliceMs: runtime.sliceMs,
+      samplesHandedOver:
+        config.stages.slice(0, index).every((s) => s.definition.keepsNoInput === true) &&
+        config.stages[index + 1]?.definition.takesSampleTables === true,
       training: new TrainingGate({
         origin: stage.id,
         plan,

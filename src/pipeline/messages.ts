@@ -119,6 +119,13 @@ export interface SampleBlock {
   labels: Int32Array;
   /** Row of `data` (and `labels`) of each sample, when `data` is a shared table. */
   rows?: Int32Array;
+  /**
+   * The shared table is handed over to the stage that reads these blocks: nothing else reads it
+   * any more, and that stage may write over rows it has read with a form of its own (the softmax
+   * kernel keeps byte rows' non-zeros in their place: kernels/reusedRows.ts). A sampler sets it
+   * only when its context says so (`StageContext.samplesHandedOver`).
+   */
+  reusable?: boolean;
   classes: number;
   classNames?: readonly string[];
   /** The latest `features` message's transform when the block was drawn. */

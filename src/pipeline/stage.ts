@@ -70,6 +70,13 @@ export interface StageContext<St = unknown> {
   state(handlers: StageState<St>): void;
   /** Aborted when the run is asked to stop (SIGHUP/SIGINT/SIGTERM): take a checkpoint and end. */
   readonly stopSignal: AbortSignal;
+  /**
+   * For a sampler: it may hand the table of examples it builds over to the stage after it
+   * (`SampleBlock.reusable`). True when no stage before it reads a message's bytes once it has
+   * handed the message on (`StageDefinition.keepsNoInput`) and the stage after it takes sample
+   * blocks as a trainer does (`takesSampleTables`).
+   */
+  readonly samplesHandedOver?: boolean;
   /** How long CPU-bound work may run before yielding to the event loop, in ms. */
   readonly sliceMs: number;
   /**
@@ -139,6 +146,18 @@ export interface StageDefinition<S = any, St = any> {
    * faster.
    */
   worthCaching?(settings: S, ctx: StageContext): boolean | Promise<boolean>;
+  /**
+   * The stage reads no message's bytes once it has handed the message on (a source, a decoder, a
+   * transform that works on messages as they stream by), so a sampler after it may hand its table
+   * over (`StageContext.samplesHandedOver`). The built-in data stages say so; a stage that does
+   * not say so is taken to keep what it sees.
+   */
+  readonly keepsNoInput?: boolean;
+  /**
+   * The stage takes sample blocks as a trainer does: it reads each block as it arrives and passes
+   * none on, and may write over the rows of a table handed over to it (`SampleBlock.reusable`).
+   */
+  readonly takesSampleTables?: boolean;
   /** Snapshots this stage needs from the model producer upstream. */
   snapshots?(settings: S): SnapshotRequest | undefined;
   /**

@@ -71,6 +71,7 @@ export const decodeIdxStage = defineStage<DecodeIdxSettings>({
   wiring: (settings) => ({ provides: Object.keys(settings.splits).map((split) => `split:${split}`) }),
   describeProgress: describeDecodeIdxProgress,
   pure: true,
+  keepsNoInput: true,
   // Uncompressed fixed-size records: views of the file's blocks, a header check per file.
   worthCaching: () => false,
   create: (settings, ctx) => (input) =>

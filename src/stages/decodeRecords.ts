@@ -83,6 +83,7 @@ export const decodeRecordsStage = defineStage<DecodeRecordsSettings>({
   wiring: (settings) => ({ provides: Object.keys(settings.splits).map((split) => `split:${split}`) }),
   describeProgress: describeDecodeIdxProgress,
   pure: true,
+  keepsNoInput: true,
   create: (settings, ctx) => (input) =>
     transform<Message, Message>(input, () => {
       const width = settings.shape.reduce((a, b) => a * b, 1);

@@ -155,6 +155,8 @@ export const fetchStage = defineStage<FetchSettings>({
     'read named byte streams from HTTP (cached, verified, resumable), local files or the embedded MNIST',
   settings: fetchSettings,
   describeProgress: describeFetchProgress,
+  // Digests and the download cache take each block as it is read, before it is handed on.
+  keepsNoInput: true,
   fingerprint: async (settings, ctx, options) => {
     const digest = await sourceFingerprint(settings, ctx, { ...options, listings: listingsOf(ctx) });
     // Not known yet: learn it from the blocks this stage is about to read anyway.

@@ -108,6 +108,7 @@ export const normaliseStage = defineStage<NormaliseSettings>({
   }),
   describeProgress: describeNormaliseProgress,
   pure: true,
+  keepsNoInput: true,
   // A pass over the data only when the statistics come from it.
   worthCaching: statsFromData,
   create: (settings, ctx) => (input) =>

@@ -63,6 +63,8 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
     'softmax regression or an MLP trained by mini-batch SGD: schedules, momentum, weight decay, clipping',
   settings: sgdSettings,
   describeProgress: describeSgdProgress,
+  // Sample blocks end here: the softmax kernel keeps the rows of a table handed over in place.
+  takesSampleTables: true,
   wiring: sgdWiring,
   state: sgdState,
   create: (settings, ctx) => (input) =>
@@ -159,7 +161,16 @@ export const sgdStage = defineStage<SgdSettings, SgdState>({
       /** One update on a batch, then what the gate says; 'stop' once the step cap is reached. */
       const update = (batch: MiniBatch, out: Emitter<Message>): StepVerdict | 'stop' => {
         lr = learningRate(plan!, step);
-        const stats = sgd!.step(batch.x, batch.labels, batch.row0, batch.n, last!.transform, lr, batch.rows);
+        const stats = sgd!.step(
+          batch.x,
+          batch.labels,
+          batch.row0,
+          batch.n,
+          last!.transform,
+          lr,
+          batch.rows,
+          batch.reusable,
+        );
         if (!Number.isFinite(stats.loss)) {
           trainEvent(); // the steps done before this one, for the log and the summary
           throw new RxtrainError(

@@ -73,6 +73,7 @@ export const untarStage = defineStage<UntarSettings>({
   settings: untarSettings,
   describeProgress: describeUntarProgress,
   pure: true,
+  keepsNoInput: true,
   // On plain files it is a pass-through; archives and gzip are what fetch answers for.
   worthCaching: () => false,
   create: (settings, ctx) => (input) =>

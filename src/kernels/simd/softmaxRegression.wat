@@ -206,7 +206,7 @@
   ;; $uniform = 0 bytes[k]·scale[pos[k]]; the same f32 products, so the logits come out the same
   ;; to the bit. 8 at a time: up to 7 entries past n are
   ;; read and written (the buffers have 8 entries of slack).
-  (func (export "expandU8")
+  (func $expandU8 (export "expandU8")
     (param $pos i32) (param $bytes i32) (param $n i32) (param $rowBytes i32) (param $scale i32)
     (param $uniform f32) (param $idx i32) (param $val i32)
     (local $k i32) (local $at v128) (local $wide v128) (local $s v128) (local $rb v128)
@@ -248,6 +248,38 @@
                       (i32.const 2))))))
             (local.set $k (i32.add (local.get $k) (i32.const 1)))
             (br $each))))))
+
+  ;; Rows b < B as a row kept in place holds itself (../reusedRows.ts): row b at $src + bounds[b],
+  ;; its n positions (u16) then its n bytes, n = (bounds[b+1] - bounds[b]) / 3 rounded down (a
+  ;; block of odd length ends in a byte of padding). Each row is widened as expandU8 widens it, its
+  ;; entries written from entry $at on: offs[0] = $at and offs[b+1] = the end of row b's entries,
+  ;; which is returned for the last. The same entries as sparsifyU8 finds in the rows' bytes.
+  (func (export "expandRows")
+    (param $B i32) (param $src i32) (param $bounds i32) (param $rowBytes i32) (param $scale i32)
+    (param $uniform f32) (param $idx i32) (param $val i32) (param $offs i32) (param $at i32) (result i32)
+    (local $b i32) (local $f i32) (local $n i32)
+    (i32.store (local.get $offs) (local.get $at))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $b) (local.get $B)))
+        (local.set $f (i32.load (i32.add (local.get $bounds) (i32.shl (local.get $b) (i32.const 2)))))
+        (local.set $n
+          (i32.div_u
+            (i32.sub
+              (i32.load offset=4 (i32.add (local.get $bounds) (i32.shl (local.get $b) (i32.const 2))))
+              (local.get $f))
+            (i32.const 3)))
+        (call $expandU8
+          (i32.add (local.get $src) (local.get $f))
+          (i32.add (i32.add (local.get $src) (local.get $f)) (i32.shl (local.get $n) (i32.const 1)))
+          (local.get $n) (local.get $rowBytes) (local.get $scale) (local.get $uniform)
+          (i32.add (local.get $idx) (i32.shl (local.get $at) (i32.const 2)))
+          (i32.add (local.get $val) (i32.shl (local.get $at) (i32.const 2))))
+        (local.set $at (i32.add (local.get $at) (local.get $n)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (i32.store (i32.add (local.get $offs) (i32.shl (local.get $b) (i32.const 2))) (local.get $at))
+        (br $rows)))
+    (local.get $at))
 
   ;; out[b, :] = base + Σ_k val[k] · W[idx[k], :] over row b's non-zeros, for b < B.
   (func (export "logits")

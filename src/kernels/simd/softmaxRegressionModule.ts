@@ -45,6 +45,18 @@ export interface KernelExports {
     idx: number,
     val: number,
   ): void;
+  expandRows(
+    B: number,
+    src: number,
+    bounds: number,
+    rowBytes: number,
+    scale: number,
+    uniform: number,
+    idx: number,
+    val: number,
+    offs: number,
+    at: number,
+  ): number;
   logits(
     B: number,
     W: number,

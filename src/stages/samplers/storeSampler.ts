@@ -19,6 +19,7 @@ export function storeSampler(
     const store = new ExampleStore(settings.split);
     const { sampling: rng, holdoutSeed } = generators(settings, ctx);
     let prepared = false;
+    const handOver = ctx.samplesHandedOver === true;
     let pool = new Int32Array(0);
     let held = new Int32Array(0);
     let heldSent = 0;
@@ -116,7 +117,9 @@ export function storeSampler(
 
     /**
      * A block of the given store rows. It carries their row numbers, not copies: the updater reads
-     * each row straight from the store, which no longer changes once sampling has begun.
+     * each row straight from the store, which nothing else changes once sampling has begun. When
+     * the context allows, the store is handed over to the updater (`SampleBlock.reusable`): the
+     * held-out rows, the one other read of it, have all been copied out before the first block.
      */
     const block = (rows: Int32Array, position: SamplerPosition, index: number, ep: number): SampleBlock => {
       return {
@@ -132,6 +135,7 @@ export function storeSampler(
         data: store.data,
         labels: store.labels,
         rows,
+        ...(handOver ? { reusable: true } : {}),
         classes: store.classes,
         ...(store.classNames ? { classNames: store.classNames } : {}),
         transform: transformReady!,
