@@ -10,10 +10,13 @@ import wabtInit from 'wabt';
 
 export const SIMD_DIR = resolve(fileURLToPath(import.meta.url), '../../../src/kernels/simd');
 
-/** The binary for one .wat source (SIMD enabled, no debug names: the bytes depend on the text alone). */
+/**
+ * The binary for one .wat source (SIMD and bulk memory enabled, no debug names: the bytes depend
+ * on the text alone).
+ */
 export async function assembleWat(file: string, text: string): Promise<Uint8Array> {
   const wabt = await wabtInit();
-  const module = wabt.parseWat(basename(file), text, { simd: true });
+  const module = wabt.parseWat(basename(file), text, { simd: true, bulk_memory: true });
   try {
     module.validate();
     return module.toBinary({ write_debug_names: false }).buffer;

@@ -36,9 +36,6 @@ export interface ReuseScratch {
   blocks: Uint8Array;
   bounds: Int32Array;
   offs: Int32Array;
-  /** The whole module memory, bytewise (positions are copied out as their bytes). */
-  memory: Uint8Array;
-  bytes: Uint8Array;
   labels: Int32Array;
 }
 
@@ -169,14 +166,15 @@ function findAndKeep(
   // sparsifyU8 counts these rows' entries from 0: from `entries` in the batch.
   const offs = k.offs;
   for (let i = b; i <= e; i++) offs[i] = offs[i]! + entries;
+  // Each row's positions and bytes side by side, then over the row itself when they fit.
+  ex.interleaveRows(m, p.pos, p.bytes, p.offs + 4 * b, p.blocks, p.bounds);
   const most = Math.floor(w / 3);
   for (let i = b; i < e; i++) {
     const count = offs[i + 1]! - offs[i]!;
     if (count > most) continue;
     const r = index[row0 + i]!;
-    const from = offs[i]!;
-    table.set(k.memory.subarray(p.pos + 2 * from, p.pos + 2 * (from + count)), r * w);
-    table.set(k.bytes.subarray(from, from + count), r * w + 2 * count);
+    const at = k.bounds[i - b]!;
+    table.set(k.blocks.subarray(at, at + 3 * count), r * w);
     forms[r] = count;
   }
   return entries + found;

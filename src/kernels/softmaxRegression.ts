@@ -147,8 +147,8 @@ export class SoftmaxRegressionKernel {
       offs: take((n + 1) * 4),
       logits: take(n * this.Cp * 4),
       stats: take(n * 16),
-      // kept rows' blocks (reusedRows.ts): at most width + 1 bytes each, 8 entries of slack
-      blocks: take(n * (width + 2) + 32),
+      // rows' blocks (reusedRows.ts): 3·width + 1 bytes at most (a row too dense to keep), slack
+      blocks: take(n * (3 * width + 2) + 32),
       bounds: take((n + 1) * 4),
     };
     const instance = new wasm.Instance(kernelModule(), {});
@@ -180,11 +180,9 @@ export class SoftmaxRegressionKernel {
       rowBytes: this.Cp * 4,
       at: this.p,
       xBytes: this.xBytes,
-      blocks: new Uint8Array(buffer, this.p.blocks, n * (width + 2) + 32),
+      blocks: new Uint8Array(buffer, this.p.blocks, n * (3 * width + 2) + 32),
       bounds: new Int32Array(buffer, this.p.bounds, n + 1),
       offs: this.offsView,
-      memory: new Uint8Array(buffer),
-      bytes: this.bytesScratch,
       labels: this.labels,
     });
   }

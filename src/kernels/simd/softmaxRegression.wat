@@ -281,6 +281,38 @@
         (br $rows)))
     (local.get $at))
 
+  ;; The other way round: rows b < B as sparsifyU8 left them with $keep (row b's positions and
+  ;; bytes at entries offs[b] ... offs[b+1]), each written to $out + bounds[b] as a row kept in place
+  ;; holds itself (see expandRows); bounds[0] = 0, and each block after the first starts at an even
+  ;; offset. Returns the bytes written.
+  (func (export "interleaveRows")
+    (param $B i32) (param $pos i32) (param $bytes i32) (param $offs i32) (param $out i32)
+    (param $bounds i32) (result i32)
+    (local $b i32) (local $f i32) (local $n i32) (local $at i32)
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $b) (local.get $B)))
+        (local.set $f (i32.load (i32.add (local.get $offs) (i32.shl (local.get $b) (i32.const 2)))))
+        (local.set $n
+          (i32.sub
+            (i32.load offset=4 (i32.add (local.get $offs) (i32.shl (local.get $b) (i32.const 2))))
+            (local.get $f)))
+        (i32.store (i32.add (local.get $bounds) (i32.shl (local.get $b) (i32.const 2))) (local.get $at))
+        (memory.copy
+          (i32.add (local.get $out) (local.get $at))
+          (i32.add (local.get $pos) (i32.shl (local.get $f) (i32.const 1)))
+          (i32.shl (local.get $n) (i32.const 1)))
+        (memory.copy
+          (i32.add (i32.add (local.get $out) (local.get $at)) (i32.shl (local.get $n) (i32.const 1)))
+          (i32.add (local.get $bytes) (local.get $f))
+          (local.get $n))
+        (local.set $at
+          (i32.add (local.get $at) (i32.and (i32.add (i32.mul (local.get $n) (i32.const 3)) (i32.const 1)) (i32.const -2))))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $rows)))
+    (i32.store (i32.add (local.get $bounds) (i32.shl (local.get $B) (i32.const 2))) (local.get $at))
+    (local.get $at))
+
   ;; out[b, :] = base + Σ_k val[k] · W[idx[k], :] over row b's non-zeros, for b < B.
   (func (export "logits")
     (param $B i32) (param $W i32) (param $Cp i32) (param $base i32) (param $idx i32) (param $val i32)

@@ -57,6 +57,7 @@ export interface KernelExports {
     offs: number,
     at: number,
   ): number;
+  interleaveRows(B: number, pos: number, bytes: number, offs: number, out: number, bounds: number): number;
   logits(
     B: number,
     W: number,
