@@ -1,4 +1,4 @@
-#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS RXTRAIN_DEFERRED_CA_CERTS=${NODE_EXTRA_CA_CERTS} GLIBC_TUNABLES=${GLIBC_TUNABLES}:glibc.malloc.hugetlb=1 node --max-semi-space-size=1 --v8-pool-size=1
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS RXTRAIN_DEFERRED_CA_CERTS=${NODE_EXTRA_CA_CERTS} GLIBC_TUNABLES=${GLIBC_TUNABLES}:glibc.malloc.hugetlb=1 node --max-semi-space-size=1 --v8-pool-size=1 --expose-gc
 // The rxtrain command: signals become an AbortSignal the run turns into a checkpoint and exit
 // 129 (SIGHUP: the terminal closed), 130 (SIGINT) or 143 (SIGTERM); a second signal exits at once,
 // saying what it skipped.
@@ -19,6 +19,9 @@
 //   outnumber the cores during a run's data phase, and a GC pause that waits for a helper waits
 //   for a core: the default experiment ran 15-25 ms faster with 3-4 MB less peak RSS (medians of
 //   12, alternating).
+// - `--expose-gc`: a full collection can be asked for, which rxtrain does once as a large read
+//   of data starts, so that V8's own, which that block's external memory calls for, comes while
+//   the main thread waits for the read instead of as training begins (src/util/idleCollect.ts).
 // - NODE_EXTRA_CA_CERTS is put off: Node 20 parses every certificate in it as it starts (35-40 ms
 //   for a system bundle on those machines, about half of Node's own start), although most commands
 //   never open a TLS connection. Its value comes in as RXTRAIN_DEFERRED_CA_CERTS; below it goes

@@ -141,6 +141,7 @@ test('run as a command, rxtrain gives V8 and glibc their start-up options (the f
   t.is(r.status, 0, r.stderr.toString());
   t.regex(r.stderr.toString(), /execArgv .*--max-semi-space-size=1/);
   t.regex(r.stderr.toString(), /execArgv .*--v8-pool-size=1/);
+  t.regex(r.stderr.toString(), /execArgv .*--expose-gc/);
   t.regex(r.stderr.toString(), /tunables ":glibc\.malloc\.hugetlb=1"/);
   // A user's own tunables are kept, the huge-page one appended.
   const own = spawnSync(BIN, ['--version'], {

@@ -15,6 +15,7 @@
 import { close, fstat, fstatSync, open } from 'node:fs';
 import { Observable } from 'rxjs/internal/Observable';
 import { RxtrainError } from '../util/errors.js';
+import { COLLECT_AT_BYTES, collectWhileReading } from '../util/idleCollect.js';
 import { readInParts } from '../util/readInParts.js';
 import { type Flow, Outlet } from './protocol.js';
 
@@ -80,6 +81,8 @@ export function fromFileBlocks(path: string, options: FileBlockOptions): Flow<Ui
         }
         const want = Math.min(options.blockBytes, size - position);
         const target = Buffer.allocUnsafeSlow(want);
+        // V8 will collect for it: better now, while the block is read (util/idleCollect.ts).
+        if (want >= COLLECT_AT_BYTES) collectWhileReading();
         // Large blocks in parts on several of libuv's threads at once: reading into fresh memory
         // costs its page faults, which then share the cores (util/readInParts.ts).
         readInParts(fd!, target, position, want).then(
