@@ -7,7 +7,7 @@ import { PackedRows } from '../src/kernels/packedRows.js';
 import { evaluateSet } from '../src/kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../src/kernels/softmaxRegression.js';
 import { Prng } from '../src/util/random.js';
-import { randomWeights, transformOf } from './helpers/kernels.js';
+import { randomWeights, transformKind, transformOf } from './helpers/kernels.js';
 
 /** n byte rows, each value non-zero with probability `density`. */
 function rows(rng: Prng, n: number, width: number, C: number, density: number) {
@@ -35,13 +35,7 @@ for (const c of cases) {
     const rng = new Prng(c.width * 31 + c.C);
     const n = 1000;
     const { x, labels } = rows(rng, n, c.width, c.C, 0.2);
-    const scale = Array.from({ length: c.width }, () => 0.001 + rng.nextFloat() / 100);
-    const tr =
-      c.scales === 'uniform'
-        ? transformOf(c.width)
-        : c.scales === 'per-feature'
-          ? transformOf(c.width, { scale, shift: scale.map((s) => -s * 30) })
-          : transformOf(c.width, { scale, bias: false });
+    const tr = transformKind(rng, c.width, c.scales);
     const W = randomWeights(rng, (c.width + (tr.bias ? 1 : 0)) * c.C);
     const score = (again: boolean) => {
       const k = new SoftmaxRegressionKernel(

@@ -9,7 +9,7 @@ import test from 'ava';
 import { ModelSgd } from '../src/kernels/sgdStep.js';
 import { SoftmaxRegressionKernel } from '../src/kernels/softmaxRegression.js';
 import { Prng } from '../src/util/random.js';
-import { randomWeights, transformOf } from './helpers/kernels.js';
+import { randomWeights, transformKind, transformOf } from './helpers/kernels.js';
 
 /** n byte rows about `density` non-zero, a few of them dense (kept raw) and one empty. */
 function table(rng: Prng, n: number, width: number, C: number, density: number) {
@@ -49,13 +49,7 @@ for (const c of cases) {
     const rng = new Prng(c.width * 7 + c.C);
     const n = 300;
     const { x, labels } = table(rng, n, c.width, c.C, 0.2);
-    const scale = Array.from({ length: c.width }, () => 0.001 + rng.nextFloat() / 100);
-    const tr =
-      c.scales === 'uniform'
-        ? transformOf(c.width)
-        : c.scales === 'per-feature'
-          ? transformOf(c.width, { scale, shift: scale.map((s) => -s * 30) })
-          : transformOf(c.width, { scale, bias: false });
+    const tr = transformKind(rng, c.width, c.scales);
     const rows = c.width + (tr.bias ? 1 : 0);
     const W0 = randomWeights(rng, rows * c.C);
     const model = () => {

@@ -68,33 +68,36 @@ export class ReusedRows {
       forms = new Uint16Array(Math.floor(table.length / k.width)).fill(RAW);
       this.forms.set(table, forms);
     }
+    const batch: Batch = { forms, table, labels, index, row0, uniform };
     let entries = 0;
     let b = 0;
     while (b < n) {
       const kept = forms[index[row0 + b]!]! !== RAW;
       let e = b + 1;
       while (e < n && (forms[index[row0 + e]!]! !== RAW) === kept) e++;
-      entries = kept
-        ? widenKept(k, forms, table, labels, index, row0, b, e, entries, uniform)
-        : findAndKeep(k, forms, table, labels, index, row0, b, e, entries, uniform);
+      entries = kept ? widenKept(k, batch, b, e, entries) : findAndKeep(k, batch, b, e, entries);
       b = e;
     }
   }
 }
 
-/** Batch rows b … e−1, kept: their blocks gathered (each at an even offset), then widened. */
-function widenKept(
-  k: ReuseScratch,
-  forms: Uint16Array,
-  table: Uint8Array,
-  labels: Int32Array,
-  index: Int32Array,
-  row0: number,
-  b: number,
-  e: number,
-  entries: number,
-  uniform: number,
-): number {
+/** A load's rows: index[row0 …] of `table`, whose rows' forms are `forms`. */
+interface Batch {
+  forms: Uint16Array;
+  table: Uint8Array;
+  labels: Int32Array;
+  index: Int32Array;
+  row0: number;
+  /** The kernel's uniform scale (0: per-feature scales). */
+  uniform: number;
+}
+
+/**
+ * Batch rows b … e−1, kept: their blocks gathered (each at an even offset), then widened into
+ * entries from `entries` on; returns the end of their entries.
+ */
+function widenKept(k: ReuseScratch, batch: Batch, b: number, e: number, entries: number): number {
+  const { forms, table, labels, index, row0 } = batch;
   const w = k.width;
   // Every line of every block first: loads that do not wait on each other (gatherRows.ts).
   let seen = 0;
@@ -123,7 +126,7 @@ function widenKept(
     p.bounds,
     k.rowBytes,
     p.scale,
-    uniform,
+    batch.uniform,
     p.idx,
     p.val,
     p.offs + 4 * b,
@@ -132,18 +135,8 @@ function widenKept(
 }
 
 /** Batch rows b … e−1, raw: gathered and scanned as ever, then each that fits kept in place. */
-function findAndKeep(
-  k: ReuseScratch,
-  forms: Uint16Array,
-  table: Uint8Array,
-  labels: Int32Array,
-  index: Int32Array,
-  row0: number,
-  b: number,
-  e: number,
-  entries: number,
-  uniform: number,
-): number {
+function findAndKeep(k: ReuseScratch, batch: Batch, b: number, e: number, entries: number): number {
+  const { forms, table, labels, index, row0, uniform } = batch;
   const w = k.width;
   const m = e - b;
   gatherRows(table, labels, w, index, row0 + b, m, k.xBytes, k.labels.subarray(b));

@@ -16,6 +16,21 @@ export function transformOf(
   };
 }
 
+/**
+ * A transform of one of three kinds, its scales drawn from `rng`: 'uniform' (x/255, a bias),
+ * 'per-feature' (small scales and shifts of their own, a bias) or 'no-bias' (scales, no bias).
+ */
+export function transformKind(
+  rng: Prng,
+  width: number,
+  kind: 'uniform' | 'per-feature' | 'no-bias',
+): FeatureTransform {
+  const scale = Array.from({ length: width }, () => 0.001 + rng.nextFloat() / 100);
+  if (kind === 'uniform') return transformOf(width);
+  if (kind === 'per-feature') return transformOf(width, { scale, shift: scale.map((s) => -s * 30) });
+  return transformOf(width, { scale, bias: false });
+}
+
 /** Random rows with ~70% zeros, like MNIST. */
 export function randomData(rng: Prng, n: number, width: number, C: number, floats = false) {
   const x = floats ? new Float32Array(n * width) : new Uint8Array(n * width);
